@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine with only python3, pip and make:
+#   make run   -> set up .venv from uv.lock, then run the default job (offline simulator)
+#   make test  -> same set-up, then the whole test suite
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test bench report clean
+
+# uv is installed into a private tools venv so nothing global is touched.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Re-sync only when the lock file or project metadata changed.
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced
+
+run: setup
+	$(PY) run.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) scripts/bench.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -1,0 +1,1 @@
+"""evalsweep: a Hydra-configured sweep runner for LLM experiments."""

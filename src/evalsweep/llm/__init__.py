@@ -1,0 +1,1 @@
+"""Provider clients, retries, rate limits and the response cache."""
