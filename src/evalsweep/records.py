@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalsweep.errors import EvalsweepError
 from evalsweep.llm.types import Message, Usage
+
+
+class ResultsFileError(EvalsweepError):
+    exit_code = 2
 
 
 class ErrorInfo(BaseModel):
@@ -49,3 +56,79 @@ class ResultRecord(BaseModel):
     def identity(self) -> tuple[str, int, int]:
         """Stable identity used by resume: the same sample, seed and repeat is the same work."""
         return (self.sample_id, self.seed, self.repeat)
+
+
+class JsonlWriter:
+    """Appends records to results.jsonl from one writer task: lines are written and flushed as
+    they arrive (in whatever batch is waiting), off the event loop, never held to the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._queue: asyncio.Queue[ResultRecord | None] = asyncio.Queue()
+        self._file = path.open("a", encoding="utf-8")
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._drain(), name="results-writer")
+
+    def put(self, record: ResultRecord) -> None:
+        self._queue.put_nowait(record)
+
+    def _write(self, lines: list[str]) -> None:
+        self._file.write("".join(lines))
+        self._file.flush()
+
+    async def _drain(self) -> None:
+        done = False
+        while not done:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            done = batch[-1] is None
+            lines = [r.model_dump_json() + "\n" for r in batch if r is not None]
+            if lines:
+                await asyncio.to_thread(self._write, lines)
+                self.written += len(lines)
+
+    async def close(self) -> None:
+        """Flush everything queued, then close the file."""
+        if self._task is not None and not self._task.done():
+            self._queue.put_nowait(None)
+            await asyncio.shield(self._task)
+        elif self._task is None:
+            # Never started: write synchronously what is queued.
+            lines = []
+            while not self._queue.empty():
+                r = self._queue.get_nowait()
+                if r is not None:
+                    lines.append(r.model_dump_json() + "\n")
+            self._write(lines)
+        self._file.close()
+
+
+def read_done(path: Path) -> tuple[dict[tuple[str, int, int], ResultRecord], int]:
+    """Records already complete in results.jsonl, by identity, and the number of torn lines
+    dropped. Each record is written as one line ending in a newline, so only a last line
+    without its newline can be torn by a crash; it is cut off the file and redone."""
+    done: dict[tuple[str, int, int], ResultRecord] = {}
+    if not path.exists():
+        return done, 0
+    raw = path.read_bytes()
+    *complete, tail = raw.split(b"\n")
+    for lineno, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = ResultRecord.model_validate_json(line)
+        except ValueError as exc:
+            raise ResultsFileError(
+                f"{path}:{lineno}: not a valid result record ({str(exc).splitlines()[0]}); "
+                f"move the file aside to start this job afresh"
+            ) from None
+        done[rec.identity] = rec
+    if not tail.strip():
+        return done, 0
+    with path.open("r+b") as f:
+        f.truncate(len(raw) - len(tail))
+    return done, 1

@@ -1,0 +1,182 @@
+"""Pydantic schema of the composed Hydra config. Validation runs before any API call, and
+extra="forbid" everywhere catches typos that Hydra's `+key=value` lets through."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalsweep.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryConfig(Strict):
+    max_attempts: int = Field(6, ge=1, le=100)
+    max_wait_s: float = Field(120.0, gt=0)
+    initial_wait_s: float = Field(0.5, ge=0)
+    max_backoff_s: float = Field(30.0, gt=0)
+
+
+class PriceConfig(Strict):
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class SimulatorSettings(Strict):
+    """How the job's own simulator behaves for this model (see evalsweep.simulator)."""
+
+    accuracy: float = Field(0.75, ge=0, le=1)
+    cot_bonus: float = Field(0.05, ge=0, le=1)
+    latency_ms: float = Field(0.0, ge=0)
+    latency_jitter_ms: float = Field(0.0, ge=0)
+    faults: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelConfig(Strict):
+    provider: Literal["openai", "anthropic"]
+    name: str = Field(min_length=1)
+    simulated: bool = False
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: list[str] | None = None
+    max_concurrency: int = Field(16, ge=1, le=10_000)
+    request_timeout_s: float = Field(60.0, gt=0)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    price: PriceConfig = Field(default_factory=PriceConfig)
+    max_cost_usd: float | None = Field(None, gt=0)
+    simulator: SimulatorSettings | None = None
+
+    @model_validator(mode="after")
+    def _key_source(self) -> "ModelConfig":
+        if not self.simulated and not self.api_key_env:
+            raise ValueError("a real provider needs api_key_env (the environment variable holding the key)")
+        return self
+
+
+class FieldMap(Strict):
+    id: str = "id"
+    input: str = "input"
+    target: str = "target"
+    choices: list[str] | str | None = None
+    metadata: list[str] = Field(default_factory=list)
+
+
+class DatasetConfig(Strict):
+    name: str = Field(min_length=1)
+    path: str
+    format: Literal["jsonl", "csv"] | None = None
+    fields: FieldMap = Field(default_factory=FieldMap)
+    max_samples: int | None = Field(None, ge=1)
+    shuffle: bool = True
+    version: str | None = None
+    source: str | None = None
+    split: str | None = None
+    scorer: str = "exact"
+
+    @property
+    def resolved_path(self) -> Path:
+        p = Path(self.path).expanduser()
+        if p.is_absolute():
+            return p
+        # Relative paths are taken from the project root, so `python /path/run.py` works anywhere.
+        return PROJECT_ROOT / p
+
+
+class FewShot(Strict):
+    user: str
+    assistant: str
+
+
+class PromptConfig(Strict):
+    name: str = Field(min_length=1)
+    system: str | None = None
+    user: str
+    few_shot: list[FewShot] = Field(default_factory=list)
+
+
+class ScorerConfig(Strict):
+    type: Literal["auto", "exact", "numeric", "choice"] = "auto"
+    tolerance: float = Field(1e-6, ge=0)
+
+
+_TTL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class CacheConfig(Strict):
+    enabled: bool = True
+    path: str | None = None
+    ttl: str | None = None
+    refresh: bool = False
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, v: str | None) -> str | None:
+        if v is not None and not _TTL.match(str(v).strip()):
+            raise ValueError("expected a duration such as 30m, 12h, 7d or 2w")
+        return v
+
+    @property
+    def ttl_seconds(self) -> float | None:
+        if self.ttl is None:
+            return None
+        m = _TTL.match(self.ttl.strip())
+        assert m is not None  # checked by the validator
+        return float(m.group(1)) * _TTL_UNITS[m.group(2)]
+
+
+class RunConfig(Strict):
+    progress: bool = True
+    fail_on_sample_errors: bool = True
+
+
+class ExperimentConfig(Strict):
+    model: ModelConfig
+    dataset: DatasetConfig
+    prompt: PromptConfig
+    scorer: ScorerConfig = Field(default_factory=ScorerConfig)
+    seed: int
+    repeats: int = Field(1, ge=1)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    tracker: Literal["wandb", "none"] = "wandb"
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @property
+    def scorer_type(self) -> str:
+        return self.dataset.scorer if self.scorer.type == "auto" else self.scorer.type
+
+
+def _describe(err: dict[str, Any], data: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = ".".join(str(p) for p in err["loc"][:-1]) or "the top level"
+        return f"unknown config key '{loc}' (not a field of {parent}); check the spelling, or remove it"
+    if kind == "missing":
+        return f"missing required config value '{loc}'; set it, e.g. {loc}=<value>"
+    got = err.get("input")
+    return f"invalid config value {loc}={got!r}: {err['msg']}; fix it in conf/ or on the command line"
+
+
+def validate(cfg: dict[str, Any]) -> ExperimentConfig:
+    """Validate the composed config (a plain dict); raise ConfigError with one line per problem."""
+    data = {k: v for k, v in cfg.items() if k != "hydra"}
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(e, data) for e in exc.errors()]
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:3])})" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more) from None

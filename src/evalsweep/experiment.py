@@ -1,0 +1,168 @@
+"""One job, end to end: validate -> load -> prompts -> (simulator) -> run -> summary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dotenv import load_dotenv
+
+from evalsweep import prompts, summary
+from evalsweep.config import PROJECT_ROOT, ExperimentConfig
+from evalsweep.data import Sample, load_dataset
+from evalsweep.llm.cache import default_path
+from evalsweep.llm.service import ModelService, api_key_for
+from evalsweep.records import JsonlWriter, read_done
+from evalsweep.repro import git_info, package_versions, python_info
+from evalsweep.runner import Runner, RunTotals, WorkItem
+from evalsweep.scoring import get_scorer
+from evalsweep.tracking import make_tracker
+
+log = logging.getLogger(__name__)
+RESULTS = "results.jsonl"
+SUMMARY = "summary.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _start_simulator(exp: ExperimentConfig, stack: ExitStack) -> str | None:
+    """The job's own simulator on a free loopback port, unless base_url points at one."""
+    m = exp.model
+    if not m.simulated or m.base_url:
+        return m.base_url
+    from evalsweep.simulator import FaultConfig, ModelProfile, SimulatorConfig, SimulatorServer
+
+    s = m.simulator
+    sim_cfg = SimulatorConfig(
+        profiles={m.name: ModelProfile(accuracy=s.accuracy, cot_bonus=s.cot_bonus)} if s else {},
+        latency_ms=s.latency_ms if s else 0.0,
+        latency_jitter_ms=s.latency_jitter_ms if s else 0.0,
+        faults=FaultConfig(**(s.faults if s else {})),
+    )
+    server = SimulatorServer(sim_cfg)
+    url = server.start()
+    stack.callback(server.stop)
+    log.info("started the evalsweep simulator (not a real model) at %s", url)
+    return url
+
+
+def prepare(exp: ExperimentConfig) -> tuple[list[Sample], list[WorkItem]]:
+    """Everything that can fail on bad input, done before any API call."""
+    api_key_for(exp.model)  # a missing key stops here, before any work
+    samples = load_dataset(exp.dataset, exp.seed)
+    get_scorer(exp.scorer_type)
+    for sample in samples:
+        prompts.check_templates(exp.prompt, sample)
+    work = [WorkItem(s, r, prompts.render(exp.prompt, s)) for s in samples for r in range(exp.repeats)]
+    return samples, work
+
+
+async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[WorkItem], runner_args: dict) -> Runner:
+    service = ModelService(exp.model, exp.cache, base_url)
+    writer: JsonlWriter = runner_args["writer"]
+    writer.start()
+    runner = Runner(exp, service, get_scorer(exp.scorer_type, exp.scorer.tolerance), writer,
+                    runner_args["totals"], runner_args.get("on_record"))
+    runner_args["runner"] = runner
+    try:
+        await runner.run(iter(work), total=len(work))
+    finally:
+        await writer.close()
+        runner_args["stats"] = service.stats()
+        await service.aclose()
+    return runner
+
+
+def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path, job: dict[str, Any]) -> summary.Summary:
+    """Run one job into out_dir. Samples already in results.jsonl (a resumed job) are skipped."""
+    started, t0 = _now(), time.perf_counter()
+    _seed_everything(exp.seed)
+    samples, work = prepare(exp)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / RESULTS
+    done, torn = read_done(results_path)
+    if torn:
+        log.warning("dropped a torn last line from %s (a crash mid-write); that sample is redone", results_path)
+    totals = RunTotals()
+    wanted = {(w.sample.id, exp.seed, w.repeat) for w in work}
+    for ident, rec in done.items():
+        if ident in wanted:
+            totals.add_previous(rec)
+    todo = [w for w in work if (w.sample.id, exp.seed, w.repeat) not in done]
+    if done:
+        log.info("resuming: %d of %d samples already in %s", len(work) - len(todo), len(work), results_path)
+
+    tracker = make_tracker(exp.tracker, config=cfg_container, out_dir=out_dir, job=job)
+    runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}
+    status: summary.Status = "failed"
+    stop_reason: str | None = None
+    failed = True
+    t_eval = time.perf_counter()
+    try:
+        with ExitStack() as stack:
+            base_url = _start_simulator(exp, stack)
+            runner_args["on_record"] = lambda rec, tot: tracker.log_record(rec, {
+                "done": tot.n_done, "mean_score": tot.scores.mean or 0.0})
+            try:
+                asyncio.run(_run_async(exp, base_url, todo, runner_args))
+                status = "complete"
+                failed = False
+            except KeyboardInterrupt:
+                status, stop_reason = "incomplete", "interrupted (SIGINT)"
+                raise
+            except BaseExceptionGroup as group:
+                # A fatal error in one worker (e.g. a rejected key) cancels the others; surface it alone.
+                first = group.exceptions[0]
+                stop_reason = f"{type(first).__name__}: {first}"
+                raise first from None
+        runner = runner_args["runner"]
+        if totals.budget_stopped:
+            status, stop_reason = "incomplete", f"budget of ${exp.model.max_cost_usd} reached"
+        eval_s = time.perf_counter() - t_eval
+        return _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, len(work),
+                       runner.not_run, len(work) - len(todo), started, t0, eval_s, tracker, results_path)
+    except BaseException:
+        if "stats" in runner_args:
+            _finish(exp, cfg_container, out_dir, "incomplete" if status != "failed" else "failed",
+                    stop_reason, totals, runner_args, len(work), len(work) - totals.n_done, len(work) - len(todo),
+                    started, t0, time.perf_counter() - t_eval, tracker, results_path)
+        tracker.finish(failed=True)
+        raise
+    finally:
+        if not failed:
+            tracker.finish(failed=False)
+
+
+def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, n_samples, not_run, n_resumed,
+            started, t0, eval_s, tracker, results_path) -> summary.Summary:
+    cache_path = default_path(exp.cache)
+    s = summary.build(
+        status=status, stop_reason=stop_reason, cfg_container=cfg_container, exp=exp, totals=totals,
+        stats=runner_args["stats"], n_samples=n_samples, n_not_run=not_run, n_resumed=n_resumed,
+        wall_s=time.perf_counter() - t0, eval_s=eval_s, started=started, ended=_now(), git=git_info(),
+        packages=package_versions(), python=python_info(),
+        cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
+                    "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
+    )
+    summary.write(s, out_dir / SUMMARY)
+    tracker.log_summary(s.model_dump(mode="json"), results_path)
+    return s
+
+
+def load_env() -> None:
+    """Keys from a git-ignored .env at the project root; the environment wins."""
+    load_dotenv(PROJECT_ROOT / ".env", override=False)

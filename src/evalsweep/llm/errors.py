@@ -1,0 +1,58 @@
+"""Provider failures, classified once: transient (retried), permanent (recorded), auth (fatal)."""
+
+from __future__ import annotations
+
+from evalsweep.errors import AuthError
+
+# 408 timeout, 409 conflict, 429 rate limit, 5xx, 529 Anthropic overloaded.
+TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+PERMANENT_STATUS = frozenset({400, 403, 404, 413, 422})
+
+
+class ProviderError(Exception):
+    """A failed request. `cause` is a short label used for retry counts ("429", "timeout", ...)."""
+
+    def __init__(self, message: str, *, status: int | None, cause: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+class TransientError(ProviderError):
+    pass
+
+
+class PermanentError(ProviderError):
+    pass
+
+
+def retry_after_seconds(headers: object) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms wins over retry-after (seconds)."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        raw = get(name)
+        if raw is None:
+            continue
+        try:
+            return max(0.0, float(raw) * scale)
+        except ValueError:
+            continue  # an HTTP-date form: fall back to our own backoff
+    return None
+
+
+def classify_status(status: int, message: str, headers: object, key_env: str | None, provider: str) -> Exception:
+    """Map an HTTP status to the error type that decides what happens next."""
+    text = message.lower()
+    if status == 401 or (status == 403 and ("api key" in text or "api-key" in text or "authentication" in text)):
+        where = f"the key in {key_env}" if key_env else "the API key"
+        return AuthError(
+            f"{provider} rejected {where} (HTTP {status}): set a valid key in the environment or .env, "
+            f"or run offline with model=sim"
+        )
+    cause = str(status)
+    if status in TRANSIENT_STATUS:
+        return TransientError(message, status=status, cause=cause, retry_after=retry_after_seconds(headers))
+    return PermanentError(message, status=status, cause=cause)

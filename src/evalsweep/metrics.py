@@ -1,0 +1,75 @@
+"""Running aggregates for a job's summary: mean, standard error (clustered by item when an
+item is asked several times), a normal 95% CI and, for binary scores, the Wilson interval."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from pydantic import BaseModel, ConfigDict
+from statsmodels.stats.proportion import proportion_confint
+
+Z95 = 1.959963984540054
+
+
+class ScoreSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int
+    n_items: int
+    mean: float | None
+    stderr: float | None
+    ci95: tuple[float, float] | None
+    ci95_method: str | None
+    wilson95: tuple[float, float] | None
+
+
+class RunningScores:
+    """O(items) memory: per-item sums and counts, not every score."""
+
+    def __init__(self) -> None:
+        self._sum: dict[str, float] = defaultdict(float)
+        self._count: dict[str, int] = defaultdict(int)
+        self._sumsq = 0.0
+        self.n = 0
+        self.total = 0.0
+        self.binary = True
+
+    def add(self, item: str, score: float) -> None:
+        self._sum[item] += score
+        self._count[item] += 1
+        self._sumsq += score * score
+        self.n += 1
+        self.total += score
+        self.binary = self.binary and score in (0.0, 1.0)
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+    def stderr(self) -> float | None:
+        n, mean = self.n, self.mean
+        if mean is None or n < 2:
+            return None
+        groups = len(self._count)
+        if groups < n:
+            # Clustered by item: sqrt(G/(G-1) * sum_c (sum_i (s_i - mean))^2) / n.
+            if groups < 2:
+                return None
+            ss = sum((self._sum[k] - self._count[k] * mean) ** 2 for k in self._count)
+            return math.sqrt(groups / (groups - 1) * ss) / n
+        var = max(0.0, (self._sumsq - n * mean * mean) / (n - 1))
+        return math.sqrt(var / n)
+
+    def summary(self) -> ScoreSummary:
+        mean, se = self.mean, self.stderr()
+        ci = (mean - Z95 * se, mean + Z95 * se) if mean is not None and se is not None else None
+        wilson = None
+        if self.n and self.binary and len(self._count) == self.n:
+            lo, hi = proportion_confint(round(self.total), self.n, alpha=0.05, method="wilson")
+            wilson = (float(lo), float(hi))
+        return ScoreSummary(
+            n=self.n, n_items=len(self._count), mean=mean, stderr=se, ci95=ci,
+            ci95_method=("clustered by item" if len(self._count) < self.n else "normal (CLT)") if ci else None,
+            wilson95=wilson,
+        )

@@ -1,0 +1,157 @@
+"""The async loop: samples -> requests -> responses -> scored records, max_concurrency at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from evalsweep.config import ExperimentConfig
+from evalsweep.data import Sample
+from evalsweep.llm.errors import ProviderError
+from evalsweep.llm.service import ModelService
+from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage
+from evalsweep.metrics import RunningScores
+from evalsweep.records import ErrorInfo, JsonlWriter, ResultRecord
+from evalsweep.scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkItem:
+    sample: Sample
+    repeat: int
+    messages: list[Message]
+
+
+@dataclass
+class RunTotals:
+    """What the summary needs, accumulated as records arrive (never a list of every record)."""
+
+    scores: RunningScores = field(default_factory=RunningScores)
+    n_done: int = 0
+    n_errors: int = 0
+    n_cached: int = 0
+    errors_by_type: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_saved_usd: float = 0.0
+    latency_sum_s: float = 0.0
+    budget_stopped: bool = False
+
+    def add(self, rec: ResultRecord, cost: float) -> None:
+        self.n_done += 1
+        if rec.error is not None:
+            self.n_errors += 1
+            self.errors_by_type[rec.error.type] += 1
+        if rec.score is not None:
+            self.scores.add(rec.sample_id, rec.score)
+        self.input_tokens += rec.usage.input_tokens
+        self.output_tokens += rec.usage.output_tokens
+        if rec.cached:
+            self.n_cached += 1
+            self.cost_saved_usd += cost
+        else:
+            self.cost_usd += cost
+            self.latency_sum_s += rec.latency_s
+
+    def add_previous(self, rec: ResultRecord) -> None:
+        """A record from an earlier, interrupted attempt at this job (resume)."""
+        self.add(rec, 0.0 if rec.cached else rec.cost_usd)
+
+
+class Runner:
+    def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: Scorer, writer: JsonlWriter,
+                 totals: RunTotals, on_record: Callable[[ResultRecord, RunTotals], None] | None = None) -> None:
+        self.cfg = cfg
+        self.service = service
+        self.scorer = scorer
+        self.writer = writer
+        self.totals = totals
+        self.on_record = on_record
+        self._stop = False
+        self.not_run = 0
+
+    def request_for(self, item: WorkItem) -> GenerateRequest:
+        m = self.cfg.model
+        return GenerateRequest(
+            provider=m.provider, model=m.name, base_url=m.base_url, messages=item.messages,
+            temperature=m.temperature, max_tokens=m.max_tokens, top_p=m.top_p, stop=m.stop,
+            seed=self.cfg.seed, repeat=item.repeat,
+        )
+
+    def cost_of(self, usage: Usage) -> float:
+        p = self.cfg.model.price
+        return (usage.input_tokens * p.input_per_mtok + usage.output_tokens * p.output_per_mtok) / 1e6
+
+    def record(self, item: WorkItem, response: GenerateResponse | None, error: ProviderError | None,
+               latency_s: float) -> tuple[ResultRecord, float]:
+        cfg = self.cfg
+        score = None
+        if response is not None:
+            score = self.scorer(response.text, item.sample)
+        usage = response.usage if response is not None else Usage()
+        cost = self.cost_of(usage)
+        rec = ResultRecord(
+            sample_id=item.sample.id, model=cfg.model.name, provider=cfg.model.provider,
+            prompt=cfg.prompt.name, dataset=cfg.dataset.name, seed=cfg.seed, repeat=item.repeat,
+            messages=item.messages, output=response.text if response is not None else None,
+            target=item.sample.target, score=score, scorer=cfg.scorer_type, usage=usage,
+            cost_usd=0.0 if response is not None and response.cached else cost,
+            latency_s=round(latency_s, 6), cached=bool(response and response.cached),
+            attempts=response.attempts if response is not None else getattr(error, "attempts", 1),
+            finish_reason=response.finish_reason if response is not None else None,
+            request_id=response.request_id if response is not None else None,
+            error=None if error is None else ErrorInfo(type=type(error).__name__, message=str(error)[:500],
+                                                       status=error.status),
+            simulated=cfg.model.simulated, metadata=item.sample.metadata,
+        )
+        return rec, cost
+
+    async def _one(self, item: WorkItem) -> None:
+        start = time.perf_counter()
+        response: GenerateResponse | None = None
+        error: ProviderError | None = None
+        try:
+            response = await self.service.generate(self.request_for(item))
+        except ProviderError as exc:  # transient after all attempts, or permanent: recorded, job goes on
+            error = exc
+            log.warning("sample %s failed for good after %s attempt(s): %s",
+                        item.sample.id, getattr(exc, "attempts", 1), exc)
+        rec, cost = self.record(item, response, error, time.perf_counter() - start)
+        self.writer.put(rec)
+        self.totals.add(rec, cost)
+        if self.on_record is not None:
+            self.on_record(rec, self.totals)
+        budget = self.cfg.model.max_cost_usd
+        if budget is not None and self.totals.cost_usd >= budget and not self._stop:
+            log.warning("budget of $%.4f reached ($%.4f spent): no new samples will be sent",
+                        budget, self.totals.cost_usd)
+            self.totals.budget_stopped = True
+            self._stop = True
+
+    async def run(self, work: Iterator[WorkItem], total: int) -> None:
+        bar = tqdm(total=total, desc=f"{self.cfg.model.name} {self.cfg.prompt.name} seed={self.cfg.seed}",
+                   unit="sample", disable=not self.cfg.run.progress, dynamic_ncols=True, mininterval=0.5)
+
+        async def worker() -> None:
+            for item in work:  # workers share one iterator: at most max_concurrency in flight
+                if self._stop:
+                    self.not_run += 1
+                    continue
+                await self._one(item)
+                bar.update(1)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(min(self.cfg.model.max_concurrency, max(total, 1))):
+                    tg.create_task(worker())
+        finally:
+            bar.close()

@@ -1,0 +1,65 @@
+"""Scorers: each maps (output, sample) to a float in [0, 1]."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+
+from evalsweep.data import Sample
+from evalsweep.errors import ScoringError
+
+Scorer = Callable[[str, Sample], float]
+
+_ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_LETTER = re.compile(r"\b([A-Z])\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def final_answer(output: str) -> str:
+    """The text after the last 'Answer:' marker, or the last non-empty line."""
+    matches = _ANSWER.findall(output)
+    if matches:
+        return matches[-1].strip()
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def normalize(text: str) -> str:
+    return " ".join(text.lower().translate(_PUNCT).split())
+
+
+def exact_match(output: str, sample: Sample) -> float:
+    return float(normalize(final_answer(output)) == normalize(sample.target))
+
+
+def _number(text: str) -> float | None:
+    found = _NUMBER.findall(text)
+    return float(found[-1].replace(",", "")) if found else None
+
+
+def numeric_match(output: str, sample: Sample, tolerance: float = 1e-6) -> float:
+    target = _number(sample.target)
+    if target is None:
+        raise ScoringError(f"sample '{sample.id}': target {sample.target!r} is not a number; use scorer=exact")
+    got = _number(final_answer(output))
+    return float(got is not None and abs(got - target) <= tolerance * max(1.0, abs(target)))
+
+
+def choice_letter(output: str, sample: Sample) -> float:
+    if not sample.choices:
+        raise ScoringError(f"sample '{sample.id}' has no choices; scorer=choice needs dataset.fields.choices")
+    valid = {chr(ord("A") + i) for i in range(len(sample.choices))}
+    letters = [x for x in _LETTER.findall(final_answer(output).upper()) if x in valid]
+    return float(bool(letters) and letters[-1] == sample.target.strip().upper())
+
+
+def get_scorer(kind: str, tolerance: float = 1e-6) -> Scorer:
+    if kind == "exact":
+        return exact_match
+    if kind == "numeric":
+        return lambda output, sample: numeric_match(output, sample, tolerance)
+    if kind == "choice":
+        return choice_letter
+    raise ScoringError(f"unknown scorer '{kind}'; choose scorer=exact|numeric|choice (or set dataset.scorer)")
