@@ -1,0 +1,86 @@
+"""Configuration of the local LLM simulator (pydantic, extra fields rejected)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "529", "drop", "400", "401")
+
+
+class ModelProfile(BaseModel):
+    """How often a simulated model answers correctly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy: float = Field(ge=0.0, le=1.0)
+    # Added (capped at 1) when the prompt asks to think "step by step".
+    cot_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
+
+    def effective_accuracy(self, cot: bool) -> float:
+        return min(1.0, self.accuracy + self.cot_bonus) if cot else self.accuracy
+
+
+class FaultConfig(BaseModel):
+    """Injected failures, so retry and error paths can be exercised offline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_429: float = Field(default=0.0, ge=0.0, le=1.0)
+    rate_500: float = Field(default=0.0, ge=0.0, le=1.0)
+    rate_503: float = Field(default=0.0, ge=0.0, le=1.0)
+    rate_529: float = Field(default=0.0, ge=0.0, le=1.0)
+    rate_drop: float = Field(default=0.0, ge=0.0, le=1.0)
+    retry_after_s: float | None = Field(default=1.0, ge=0.0)
+    max_prompt_chars: int | None = Field(default=None, ge=1)
+    poison_substring: str | None = Field(default=None, min_length=1)
+    fault_seed: int = 0
+    require_api_key: str | None = None
+
+    @model_validator(mode="after")
+    def _rates_sum_to_at_most_one(self) -> FaultConfig:
+        total = self.rate_429 + self.rate_500 + self.rate_503 + self.rate_529 + self.rate_drop
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"fault rates sum to {total:.4f}; they must sum to at most 1")
+        return self
+
+    def thresholds(self) -> list[tuple[float, str]]:
+        """Cumulative (upper bound, kind) pairs for drawing one fault per request."""
+        out: list[tuple[float, str]] = []
+        acc = 0.0
+        for kind, rate in (
+            ("429", self.rate_429),
+            ("500", self.rate_500),
+            ("503", self.rate_503),
+            ("529", self.rate_529),
+            ("drop", self.rate_drop),
+        ):
+            if rate > 0:
+                acc += rate
+                out.append((acc, kind))
+        return out
+
+
+def _default_profiles() -> dict[str, ModelProfile]:
+    return {
+        "sim": ModelProfile(accuracy=0.75),
+        "sim-weak": ModelProfile(accuracy=0.45),
+        "sim-strong": ModelProfile(accuracy=0.92),
+    }
+
+
+class SimulatorConfig(BaseModel):
+    """Everything the simulator server needs; the defaults give a fault-free, instant server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profiles: dict[str, ModelProfile] = Field(default_factory=_default_profiles)
+    default_accuracy: float = Field(default=0.7, ge=0.0, le=1.0)
+    latency_ms: float = Field(default=0.0, ge=0.0)
+    latency_jitter_ms: float = Field(default=0.0, ge=0.0)
+    faults: FaultConfig = Field(default_factory=FaultConfig)
+
+    def profile_for(self, model: str) -> ModelProfile:
+        profile = self.profiles.get(model)
+        if profile is None:
+            return ModelProfile(accuracy=self.default_accuracy)
+        return profile

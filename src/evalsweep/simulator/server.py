@@ -1,0 +1,595 @@
+"""aiohttp server speaking the OpenAI Chat Completions and Anthropic Messages wire formats.
+
+`SimulatorServer` runs the app on its own event loop in a daemon thread, so a job's asyncio loop
+and the simulator never share a loop (a blocked job cannot stall the server and vice versa).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from evalsweep.simulator.answers import answer, apply_stop, count_tokens, truncate_to_tokens, wants_cot
+from evalsweep.simulator.config import FAULT_KINDS, SimulatorConfig
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+SEED_HEADER = "x-evalsweep-seed"
+MARK_HEADER = "x-evalsweep-simulator"
+
+
+class SimStats(BaseModel):
+    """Counters of the two model endpoints since start or the last reset."""
+
+    requests_total: int = 0
+    responses_ok: int = 0
+    faults: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+    by_model: dict[str, int] = Field(default_factory=dict)
+    max_in_flight: int = 0
+    in_flight: int = 0
+
+
+class _BadRequest(Exception):
+    """A request the real API would reject with 400."""
+
+
+class _State:
+    """Counters and the fault RNG; mutated on the server loop, read from any thread."""
+
+    def __init__(self, fault_seed: int) -> None:
+        self._lock = threading.Lock()
+        self._fault_seed = fault_seed
+        self.in_flight = 0
+        self._zero()
+
+    def _zero(self) -> None:
+        self.requests_total = 0
+        self.responses_ok = 0
+        self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.by_model: dict[str, int] = {}
+        self.max_in_flight = self.in_flight
+        self.rng = random.Random(self._fault_seed)
+
+    def reset(self) -> None:
+        # Also restarts the fault sequence, so a reset server replays the same faults.
+        with self._lock:
+            self._zero()
+
+    def begin(self) -> None:
+        with self._lock:
+            self.requests_total += 1
+            self.in_flight += 1
+            if self.in_flight > self.max_in_flight:
+                self.max_in_flight = self.in_flight
+
+    def end(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def saw_model(self, model: str) -> None:
+        with self._lock:
+            self.by_model[model] = self.by_model.get(model, 0) + 1
+
+    def ok(self) -> None:
+        with self._lock:
+            self.responses_ok += 1
+
+    def fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def draw(self) -> float:
+        with self._lock:
+            return self.rng.random()
+
+    def snapshot(self) -> SimStats:
+        with self._lock:
+            return SimStats(
+                requests_total=self.requests_total,
+                responses_ok=self.responses_ok,
+                faults=dict(self.faults),
+                by_model=dict(self.by_model),
+                max_in_flight=self.max_in_flight,
+                in_flight=self.in_flight,
+            )
+
+
+# --- wire-format errors -------------------------------------------------------------------
+
+_OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", "service_unavailable"),
+    529: ("overloaded_error", None),
+}
+_ANTHROPIC_ERRORS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
+}
+_FAULT_MESSAGES: dict[int, str] = {
+    429: "Rate limit reached (simulated by evalsweep).",
+    500: "The server had an error while processing your request (simulated by evalsweep).",
+    503: "The service is temporarily unavailable (simulated by evalsweep).",
+    529: "Overloaded (simulated by evalsweep).",
+}
+
+
+def _json(payload: dict[str, Any], status: int, headers: dict[str, str]) -> web.Response:
+    return web.Response(
+        body=json.dumps(payload).encode(), status=status, headers=headers, content_type="application/json"
+    )
+
+
+class _Simulator:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.state = _State(config.faults.fault_seed)
+        self._thresholds = config.faults.thresholds()
+        self._latency_s = config.latency_ms / 1000.0
+        self._jitter_s = config.latency_jitter_ms / 1000.0
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _error(
+        self, fmt: str, status: int, message: str, headers: dict[str, str], code: str | None = None
+    ) -> web.Response:
+        if status in (429, 529) and self.config.faults.retry_after_s is not None:
+            s = self.config.faults.retry_after_s
+            headers["retry-after"] = f"{s:g}"
+            headers["retry-after-ms"] = f"{s * 1000:g}"
+        if fmt == OPENAI:
+            etype, default_code = _OPENAI_ERRORS[status]
+            body: dict[str, Any] = {
+                "error": {"message": message, "type": etype, "param": None, "code": code or default_code}
+            }
+        else:
+            body = {"type": "error", "error": {"type": _ANTHROPIC_ERRORS[status], "message": message}}
+        self.state.fault(str(status))
+        return _json(body, status, headers)
+
+    async def _sleep(self, raw: bytes) -> None:
+        delay = self._latency_s
+        if self._jitter_s:
+            # Deterministic per request body, so a rerun sees the same timings.
+            h = int.from_bytes(hashlib.sha256(raw).digest()[:8], "big") / 2.0**64
+            delay += h * self._jitter_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    # -- the one request path for both formats ---------------------------------------------
+
+    async def handle(self, request: web.Request, fmt: str) -> web.Response:
+        state = self.state
+        state.begin()
+        request_id = secrets.token_hex(12)
+        headers = {"x-request-id" if fmt == OPENAI else "request-id": request_id}
+        try:
+            raw = await request.read()
+            await self._sleep(raw)
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self._error(fmt, 400, f"Malformed JSON body: {exc}", headers)
+            if not isinstance(body, dict):
+                return self._error(fmt, 400, "The request body must be a JSON object.", headers)
+            model = body.get("model")
+            if not isinstance(model, str) or not model:
+                return self._error(fmt, 400, "`model` is required and must be a string.", headers)
+            state.saw_model(model)
+
+            expected = self.config.faults.require_api_key
+            if expected is not None and _api_key(request, fmt) != expected:
+                return self._error(fmt, 401, "Invalid API key (evalsweep simulator).", headers)
+
+            if body.get("stream"):
+                return self._error(fmt, 400, "The evalsweep simulator does not support streaming.", headers)
+            try:
+                parsed = _parse_openai(body) if fmt == OPENAI else _parse_anthropic(body, request)
+            except _BadRequest as exc:
+                return self._error(fmt, 400, str(exc), headers)
+
+            faults = self.config.faults
+            if faults.max_prompt_chars is not None and parsed.chars > faults.max_prompt_chars:
+                return self._error(
+                    fmt,
+                    400,
+                    f"The prompt is too long: {parsed.chars} characters, "
+                    f"the maximum is {faults.max_prompt_chars}.",
+                    headers,
+                    code="context_length_exceeded",
+                )
+            if faults.poison_substring is not None and faults.poison_substring in parsed.last_user:
+                return self._error(fmt, 500, _FAULT_MESSAGES[500], headers)
+            if self._thresholds:
+                r = state.draw()
+                for upper, kind in self._thresholds:
+                    if r < upper:
+                        if kind == "drop":
+                            state.fault("drop")
+                            # Closing the transport makes aiohttp skip the response quietly.
+                            if request.transport is not None:
+                                request.transport.close()
+                            return web.Response(status=500)
+                        status = int(kind)
+                        return self._error(fmt, status, _FAULT_MESSAGES[status], headers)
+
+            response = self._respond(fmt, model, parsed, headers)
+            state.ok()
+            return response
+        finally:
+            state.end()
+
+    def _respond(self, fmt: str, model: str, p: _Parsed, headers: dict[str, str]) -> web.Response:
+        profile = self.config.profile_for(model)
+        cot = wants_cot(p.cot_texts)
+        reply = answer(
+            p.last_user,
+            accuracy=profile.effective_accuracy(cot),
+            cot=cot,
+            seed=p.seed,
+            temperature=p.temperature,
+        )
+        text = reply.text
+        text, stopped_by = apply_stop(text, p.stop)
+        truncated = False
+        if p.max_tokens is not None:
+            text, truncated = truncate_to_tokens(text, p.max_tokens)
+        input_tokens = max(1, p.input_tokens)
+        output_tokens = max(1, count_tokens(text))
+        if fmt == OPENAI:
+            payload: dict[str, Any] = {
+                "id": f"chatcmpl-sim-{headers['x-request-id']}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "length" if truncated else "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": input_tokens,
+                    "completion_tokens": output_tokens,
+                    "total_tokens": input_tokens + output_tokens,
+                },
+                "system_fingerprint": "evalsweep-simulator",
+            }
+        else:
+            if truncated:
+                stop_reason = "max_tokens"
+            elif stopped_by is not None:
+                stop_reason = "stop_sequence"
+            else:
+                stop_reason = "end_turn"
+            payload = {
+                "id": f"msg_sim_{headers['request-id']}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": stop_reason,
+                "stop_sequence": stopped_by if stop_reason == "stop_sequence" else None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            }
+        return _json(payload, 200, headers)
+
+
+# --- request parsing ----------------------------------------------------------------------
+
+
+class _Parsed:
+    __slots__ = ("last_user", "cot_texts", "chars", "input_tokens", "seed", "temperature", "max_tokens", "stop")
+
+    def __init__(
+        self,
+        system: list[str],
+        turns: list[tuple[str, str]],
+        seed: int | None,
+        temperature: float,
+        max_tokens: int | None,
+        stop: list[str],
+    ) -> None:
+        texts = system + [t for _, t in turns]
+        self.last_user = next((t for role, t in reversed(turns) if role == "user"), "")
+        self.cot_texts = system + [t for role, t in turns if role == "user"]
+        self.chars = sum(len(t) for t in texts)
+        self.input_tokens = count_tokens(" ".join(texts))
+        self.seed = seed
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.stop = stop
+
+
+def _content_text(content: Any, where: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if not isinstance(block, dict):
+                raise _BadRequest(f"{where}: content blocks must be objects.")
+            if block.get("type") == "text":
+                text = block.get("text")
+                if not isinstance(text, str):
+                    raise _BadRequest(f"{where}: a text block needs a string `text`.")
+                parts.append(text)
+        return "\n".join(parts)
+    raise _BadRequest(f"{where}: content must be a string or a list of blocks.")
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BadRequest("`messages` is required and must be a non-empty list.")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise _BadRequest(f"messages[{i}] must be an object with a string `role`.")
+    return messages
+
+
+def _number(body: dict[str, Any], key: str, default: float) -> float:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _BadRequest(f"`{key}` must be a number.")
+    return float(value)
+
+
+def _opt_int(value: Any, key: str, minimum: int | None = None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _BadRequest(f"`{key}` must be an integer.")
+    if minimum is not None and value < minimum:
+        raise _BadRequest(f"`{key}` must be >= {minimum}.")
+    return value
+
+
+def _stop_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return value
+    raise _BadRequest(f"`{key}` must be a string or a list of strings.")
+
+
+def _parse_openai(body: dict[str, Any]) -> _Parsed:
+    system: list[str] = []
+    turns: list[tuple[str, str]] = []
+    for i, m in enumerate(_messages(body)):
+        text = _content_text(m.get("content"), f"messages[{i}]")
+        if m["role"] in ("system", "developer"):
+            system.append(text)
+        else:
+            turns.append((m["role"], text))
+    max_tokens = _opt_int(body.get("max_completion_tokens"), "max_completion_tokens", 1)
+    if max_tokens is None:
+        max_tokens = _opt_int(body.get("max_tokens"), "max_tokens", 1)
+    return _Parsed(
+        system=system,
+        turns=turns,
+        seed=_opt_int(body.get("seed"), "seed"),
+        temperature=_number(body, "temperature", 1.0),
+        max_tokens=max_tokens,
+        stop=_stop_list(body.get("stop"), "stop"),
+    )
+
+
+def _parse_anthropic(body: dict[str, Any], request: web.Request) -> _Parsed:
+    max_tokens = _opt_int(body.get("max_tokens"), "max_tokens", 1)
+    if max_tokens is None:
+        raise _BadRequest("max_tokens: Field required")
+    system = [_content_text(body["system"], "system")] if body.get("system") else []
+    turns = [(m["role"], _content_text(m.get("content"), f"messages[{i}]")) for i, m in enumerate(_messages(body))]
+    seed_header = request.headers.get(SEED_HEADER)
+    if seed_header is not None:
+        try:
+            seed: int | None = int(seed_header)
+        except ValueError:
+            raise _BadRequest(f"Header {SEED_HEADER} must be an integer.") from None
+    else:
+        seed = _opt_int(body.get("seed"), "seed")
+    stop = body.get("stop_sequences")
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise _BadRequest("`stop_sequences` must be a list of strings.")
+    return _Parsed(
+        system=system,
+        turns=turns,
+        seed=seed,
+        temperature=_number(body, "temperature", 1.0),
+        max_tokens=max_tokens,
+        stop=stop or [],
+    )
+
+
+def _api_key(request: web.Request, fmt: str) -> str | None:
+    if fmt == ANTHROPIC:
+        key = request.headers.get("x-api-key")
+        if key is not None:
+            return key
+    auth = request.headers.get("Authorization", "")
+    return auth[7:] if auth.startswith("Bearer ") else None
+
+
+# --- app and background-thread handle -----------------------------------------------------
+
+_SIM_KEY = web.AppKey("evalsweep_simulator", _Simulator)
+
+
+def build_app(config: SimulatorConfig | None = None) -> web.Application:
+    """The simulator as an aiohttp Application (for `aiohttp.web.run_app` or test clients)."""
+    return _make_app(_Simulator(config or SimulatorConfig()))
+
+
+def _make_app(sim: _Simulator) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024**2)
+    app[_SIM_KEY] = sim
+
+    def endpoint(fmt: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            return await sim.handle(request, fmt)
+
+        return handler
+
+    async def stats(_: web.Request) -> web.Response:
+        return _json(sim.state.snapshot().model_dump(), 200, {})
+
+    async def reset(_: web.Request) -> web.Response:
+        sim.state.reset()
+        return _json({"ok": True}, 200, {})
+
+    async def health(_: web.Request) -> web.Response:
+        return _json({"status": "ok", "simulator": True}, 200, {})
+
+    async def mark(_: web.Request, response: web.StreamResponse) -> None:
+        response.headers[MARK_HEADER] = "1"
+
+    app.router.add_post("/v1/chat/completions", endpoint(OPENAI))
+    app.router.add_post("/v1/messages", endpoint(ANTHROPIC))
+    app.router.add_get("/_sim/stats", stats)
+    app.router.add_post("/_sim/reset", reset)
+    app.router.add_get("/health", health)
+    app.on_response_prepare.append(mark)
+    return app
+
+
+def app_stats(app: web.Application) -> SimStats:
+    """Counters of an app made by `build_app`."""
+    return app[_SIM_KEY].state.snapshot()
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def start_site(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+class SimulatorServer:
+    """The simulator on its own event loop in a daemon thread.
+
+    >>> with SimulatorServer(SimulatorConfig()) as srv:
+    ...     client = openai.AsyncOpenAI(base_url=f"{srv.url}/v1", api_key="x")
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or SimulatorConfig()
+        self.host = host
+        self.port = port
+        # An aiohttp app is bound to one loop; the simulator (counters) survives a restart.
+        self._sim = _Simulator(self.config)
+        self._url: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("SimulatorServer is not running; call start() first")
+        return self._url
+
+    def start(self) -> str:
+        if self._thread is not None:
+            raise RuntimeError("SimulatorServer already started")
+        sock = bind_socket(self.host, self.port)
+        self._url = url_of(sock)
+        self.port = sock.getsockname()[1]
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self._runner = loop.run_until_complete(start_site(_make_app(self._sim), sock))
+            except BaseException as exc:  # reported to start() below, then re-raised there
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name=f"evalsweep-simulator-{self.port}", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            self._url = None
+            sock.close()
+            raise failure[0]
+        return self._url
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        self._thread = None
+        self._loop = None
+        self._runner = None
+        self._url = None
+
+    def stats(self) -> SimStats:
+        """A consistent snapshot of the counters; safe from any thread."""
+        return self._sim.state.snapshot()
+
+    def reset(self) -> None:
+        """Zero the counters and restart the fault sequence from `fault_seed`."""
+        self._sim.state.reset()
+
+    def __enter__(self) -> SimulatorServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
