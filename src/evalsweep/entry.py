@@ -14,7 +14,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from evalsweep.config import ExperimentConfig, validate
 from evalsweep.errors import ConfigError, EvalsweepError
-from evalsweep.experiment import load_env, run_job
 
 log = logging.getLogger("evalsweep")
 
@@ -60,6 +59,9 @@ def _quiet_http_logs() -> None:
 
 def job_main(cfg: DictConfig) -> None:
     _quiet_http_logs()
+    # Imported here so `run.py --help` and config errors stay fast.
+    from evalsweep.experiment import load_env, run_job
+
     try:
         load_env()
         container, exp = resolve(cfg)

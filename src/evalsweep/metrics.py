@@ -7,9 +7,18 @@ import math
 from collections import defaultdict
 
 from pydantic import BaseModel, ConfigDict
-from statsmodels.stats.proportion import proportion_confint
 
 Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval. Written out rather than imported from statsmodels, whose import
+    (pandas, scipy) costs seconds in every job; tests check it against statsmodels."""
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, center - half), min(1.0, center + half))
 
 
 class ScoreSummary(BaseModel):
@@ -66,8 +75,7 @@ class RunningScores:
         ci = (mean - Z95 * se, mean + Z95 * se) if mean is not None and se is not None else None
         wilson = None
         if self.n and self.binary and len(self._count) == self.n:
-            lo, hi = proportion_confint(round(self.total), self.n, alpha=0.05, method="wilson")
-            wilson = (float(lo), float(hi))
+            wilson = wilson_interval(round(self.total), self.n)
         return ScoreSummary(
             n=self.n, n_items=len(self._count), mean=mean, stderr=se, ci95=ci,
             ci95_method=("clustered by item" if len(self._count) < self.n else "normal (CLT)") if ci else None,

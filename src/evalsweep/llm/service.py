@@ -12,10 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.config import CacheConfig, ModelConfig
 from evalsweep.errors import AuthError
-from evalsweep.llm.anthropic_client import AnthropicClient
 from evalsweep.llm.base import ProviderClient
 from evalsweep.llm.cache import ResponseCache, cache_key, default_path
-from evalsweep.llm.openai_client import OpenAIClient
 from evalsweep.llm.retry import RetryPolicy
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
@@ -49,9 +47,14 @@ def api_key_for(cfg: ModelConfig) -> str:
 
 def make_client(cfg: ModelConfig, base_url: str | None) -> ProviderClient:
     key = api_key_for(cfg)
+    # Provider SDKs are imported only when used: each costs about a second of start-up.
     if cfg.provider == "openai":
+        from evalsweep.llm.openai_client import OpenAIClient
+
         url = f"{base_url.rstrip('/')}/v1" if cfg.simulated and base_url else base_url
         return OpenAIClient(api_key=key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env)
+    from evalsweep.llm.anthropic_client import AnthropicClient
+
     return AnthropicClient(api_key=key, base_url=base_url, timeout_s=cfg.request_timeout_s,
                            key_env=cfg.api_key_env, simulated=cfg.simulated)
 

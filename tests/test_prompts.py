@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from evalsweep.config import FewShot, PromptConfig
+from evalsweep.data import Sample
+from evalsweep.errors import PromptError
+from evalsweep.prompts import check_templates, render
+
+SAMPLE = Sample(id="s1", input="What is 2 + 2?", target="4", metadata={"difficulty": "easy"})
+MC = Sample(id="s2", input="What is 2 + 2?", target="B", choices=["3", "4"])
+
+
+def test_render_system_fewshot_and_user() -> None:
+    p = PromptConfig(name="p", system="Be brief ({difficulty}).", user="Q: {input}",
+                     few_shot=[FewShot(user="What is 1 + 1?", assistant="2")])
+    msgs = render(p, SAMPLE)
+    assert [(m.role, m.content) for m in msgs] == [
+        ("system", "Be brief (easy)."), ("user", "What is 1 + 1?"), ("assistant", "2"),
+        ("user", "Q: What is 2 + 2?")]
+
+
+def test_choices_render_as_lettered_lines_and_vanish_without_choices() -> None:
+    p = PromptConfig(name="p", user="{input}{choices}")
+    assert render(p, MC)[-1].content == "What is 2 + 2?\n\nA) 3\nB) 4"
+    assert render(p, SAMPLE)[-1].content == "What is 2 + 2?"
+
+
+def test_unknown_placeholder_is_a_clear_error() -> None:
+    p = PromptConfig(name="bad", user="{input} {questoin}")
+    with pytest.raises(PromptError, match=r"prompt 'bad': unknown placeholder \{questoin\} in prompt.user"):
+        check_templates(p, SAMPLE)
+
+
+def test_shipped_prompts_render_for_both_datasets() -> None:
+    import yaml
+
+    from evalsweep.config import PROJECT_ROOT
+    for f in sorted((PROJECT_ROOT / "conf" / "prompt").glob("*.yaml")):
+        p = PromptConfig.model_validate(yaml.safe_load(f.read_text()))
+        for sample in (SAMPLE, MC):
+            check_templates(p, sample)
+            assert render(p, sample)[-1].content.startswith("What is 2 + 2?")
