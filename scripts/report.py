@@ -1,0 +1,9 @@
+"""Report for a sweep: python scripts/report.py multirun/<date>/<time> [more dirs] [--out DIR]
+[--correction holm|fdr_bh] [--mde-delta 0.05]. All logic lives in evalsweep.report."""
+
+import sys
+
+from evalsweep.report.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
