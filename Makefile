@@ -31,5 +31,8 @@ test: setup
 bench: setup
 	$(PY) scripts/bench.py $(ARGS)
 
+report: setup
+	$(PY) scripts/report.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -50,6 +50,10 @@ def test_shuffle_is_deterministic_by_seed_and_limit_applies(tmp_path: Path) -> N
     assert c != [r["id"] for r in ROWS] and sorted(c) == sorted(r["id"] for r in ROWS)
     unshuffled = [x.id for x in load_dataset(cfg(p, shuffle=False), seed=1)]
     assert unshuffled == [r["id"] for r in ROWS]
+    # Every seed asks the same subset of items, in its own order.
+    other = [x.id for x in load_dataset(cfg(p, max_samples=5), seed=7)]
+    assert sorted(other) == sorted(a) and other != a
+    assert sorted(x.id for x in load_dataset(cfg(p, max_samples=5, subset_seed=3), seed=1)) != sorted(a)
 
 
 def test_missing_file(tmp_path: Path) -> None:

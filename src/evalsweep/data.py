@@ -104,9 +104,11 @@ def load_dataset(cfg: DatasetConfig, seed: int) -> list[Sample]:
         samples.append(sample)
     if not samples:
         raise DatasetError(f"dataset '{cfg.name}': {path} has no rows; add samples or point dataset.path elsewhere")
-    if cfg.shuffle:
-        # Shuffle by seed so max_samples picks a seed-dependent but reproducible subset.
-        random.Random(seed).shuffle(samples)
-    if cfg.max_samples is not None:
+    if cfg.max_samples is not None and cfg.max_samples < len(samples):
+        if cfg.shuffle:
+            random.Random(cfg.subset_seed).shuffle(samples)
         samples = samples[: cfg.max_samples]
+    if cfg.shuffle:
+        # The order is shuffled by the run's seed: reproducible, and the same items for every seed.
+        random.Random(seed).shuffle(samples)
     return samples

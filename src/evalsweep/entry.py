@@ -90,9 +90,13 @@ def job_main(cfg: DictConfig) -> None:
 
 
 def final_exit_code() -> int:
-    """After a multirun: non-zero when any job recorded failed samples."""
-    if _jobs_with_errors:
-        print(f"evalsweep: {len(_jobs_with_errors)} job(s) had failed samples: {', '.join(_jobs_with_errors)}",
+    """After a multirun: non-zero when any job recorded failed samples (in this process, or,
+    for launchers that run jobs elsewhere, as read from the sweep's summaries)."""
+    from evalsweep.callbacks import sweep_jobs_with_errors
+
+    bad = sorted(set(_jobs_with_errors) | set(sweep_jobs_with_errors))
+    if bad:
+        print(f"evalsweep: {len(bad)} job(s) had failed or unfinished samples: {', '.join(bad)}",
               file=sys.stderr, flush=True)
         return EXIT_SAMPLE_ERRORS
     return 0

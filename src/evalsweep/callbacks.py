@@ -1,0 +1,51 @@
+"""Hydra callbacks: the sweep report at the end of a multirun, and the multirun's exit code.
+
+Hydra skips on_multirun_end when a job raises (hydra#2284), so jobs record sample failures
+inside themselves and the report stays runnable alone: `python scripts/report.py <sweep dir>`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("evalsweep.report")
+
+# Set at the end of a multirun in this process, read by run.py for its exit code.
+sweep_jobs_with_errors: list[str] = []
+
+
+def jobs_with_errors(sweep_dir: Path) -> list[str]:
+    """Job dirs of a sweep whose summary counts failed samples (any launcher: read from disk)."""
+    bad = []
+    for summary in sorted(sweep_dir.glob("*/summary.json")):
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        if data.get("n_errors") or data.get("status") != "complete":
+            bad.append(str(summary.parent))
+    return bad
+
+
+class SweepReport(Callback):
+    def __init__(self, enabled: bool = True, correction: str = "holm", mde_delta: float = 0.05) -> None:
+        self.enabled = enabled
+        self.correction = correction
+        self.mde_delta = mde_delta
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        sweep_jobs_with_errors.extend(jobs_with_errors(sweep_dir))
+        if not self.enabled:
+            return
+        from evalsweep.report import ReportError, write_report
+
+        try:
+            result = write_report([sweep_dir], sweep_dir, correction=self.correction, mde_delta=self.mde_delta)
+        except ReportError as exc:
+            # The jobs' results are safe on disk; a sweep the report cannot use is said, not raised.
+            log.warning("no report for %s: %s", sweep_dir, exc)
+            return
+        log.info("report: %s (open %s in a browser)", result.files.get("report.md"), result.files.get("report.html"))
