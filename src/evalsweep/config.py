@@ -143,6 +143,23 @@ class RunConfig(Strict):
     fail_on_sample_errors: bool = True
 
 
+class SpecConfig(Strict):
+    """What only a person can say about the experiment; checked before the first API call
+    (evalsweep.validation). Everything the config already says is derived, not typed here."""
+
+    hypothesis: str | None = None
+    # The result that would prove the hypothesis wrong.
+    falsification: str | None = None
+    # Which number answers the hypothesis and how it is aggregated; the scorer and dataset come from the config.
+    metrics: str | None = None
+    graphs: list[str] = Field(default_factory=list)
+    # One reason per generation parameter in use (temperature, max_tokens, top_p, stop); null removes one.
+    justifications: dict[str, str | None] = Field(default_factory=dict)
+    # The variant the others are compared against, e.g. "model=sim_weak prompt=direct".
+    baseline: str | None = None
+    skip_validation: bool = False
+
+
 class ExperimentConfig(Strict):
     model: ModelConfig
     dataset: DatasetConfig
@@ -153,6 +170,9 @@ class ExperimentConfig(Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     tracker: Literal["wandb", "none"] = "wandb"
     run: RunConfig = Field(default_factory=RunConfig)
+    spec: SpecConfig = Field(default_factory=SpecConfig)
+    # Print the pre-run validation report and exit (0 when it passes) without running anything.
+    validate_only: bool = False
 
     @property
     def scorer_type(self) -> str:

@@ -61,12 +61,15 @@ def job_main(cfg: DictConfig) -> None:
     _quiet_http_logs()
     # Imported here so `run.py --help` and config errors stay fast.
     from evalsweep.experiment import load_env, run_job
+    from evalsweep.preflight import validate_running_job
 
     try:
         load_env()
         container, exp = resolve(cfg)
         info = job_info()
         out_dir = Path(info["output_dir"])
+        if not validate_running_job(exp, out_dir, info):
+            return  # validate_only=true
         result = run_job(exp, container, out_dir, info)
     except EvalsweepError as exc:
         fail(exc)

@@ -107,6 +107,8 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
         log.info("resuming: %d of %d samples already in %s", len(work) - len(todo), len(work), results_path)
 
     tracker = make_tracker(exp.tracker, config=cfg_container, out_dir=out_dir, job=job)
+    if job.get("validation_text"):
+        tracker.log_text("validation_report", job["validation_text"])
     runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}
     status: summary.Status = "failed"
     stop_reason: str | None = None
@@ -134,12 +136,13 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
             status, stop_reason = "incomplete", f"budget of ${exp.model.max_cost_usd} reached"
         eval_s = time.perf_counter() - t_eval
         return _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, len(work),
-                       runner.not_run, len(work) - len(todo), started, t0, eval_s, tracker, results_path)
+                       runner.not_run, len(work) - len(todo), started, t0, eval_s, tracker, results_path,
+                       job.get("validation"))
     except BaseException:
         if "stats" in runner_args:
             _finish(exp, cfg_container, out_dir, "incomplete" if status != "failed" else "failed",
                     stop_reason, totals, runner_args, len(work), len(work) - totals.n_done, len(work) - len(todo),
-                    started, t0, time.perf_counter() - t_eval, tracker, results_path)
+                    started, t0, time.perf_counter() - t_eval, tracker, results_path, job.get("validation"))
         tracker.finish(failed=True)
         raise
     finally:
@@ -148,7 +151,7 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
 
 
 def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, n_samples, not_run, n_resumed,
-            started, t0, eval_s, tracker, results_path) -> summary.Summary:
+            started, t0, eval_s, tracker, results_path, validation=None) -> summary.Summary:
     cache_path = default_path(exp.cache)
     s = summary.build(
         status=status, stop_reason=stop_reason, cfg_container=cfg_container, exp=exp, totals=totals,
@@ -157,6 +160,7 @@ def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_arg
         packages=package_versions(), python=python_info(),
         cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
                     "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
+        validation=validation,
     )
     summary.write(s, out_dir / SUMMARY)
     tracker.log_summary(s.model_dump(mode="json"), results_path)

@@ -1,0 +1,93 @@
+"""Validate every job of a multirun before the first one starts.
+
+Each job validates itself too, but with the basic launcher job 0 would already have spent money
+by the time job 3 finds its spec incomplete, and with joblib the jobs run side by side. This Hydra
+callback (registered in conf/config.yaml under hydra.callbacks) composes each job's config the way
+the sweeper will and stops the whole multirun, before any job, when one of them fails."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, open_dict
+
+from evalsweep.config import ExperimentConfig
+from evalsweep.errors import ConfigError
+from evalsweep.sweep import context_for_job, parallel_jobs, sweep_jobs, swept_values
+from evalsweep.validation import (REPORT_TXT, JobContext, Machine, ValidationFailed, ValidationReport, validate,
+                                 validate_job)
+
+log = logging.getLogger(__name__)
+PREFLIGHT_TXT = "validation_preflight.txt"
+
+
+def _label(i: int, overrides: list[str]) -> str:
+    return f"#{i} [{' '.join(overrides) or 'no overrides'}]"
+
+
+class ValidationPreflight(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from evalsweep.entry import fail, resolve  # entry imports the job machinery: only load it here
+
+        jobs = sweep_jobs(config)
+        if jobs is None:
+            log.info("pre-run validation: sweeper %s cannot list its jobs ahead; each job validates itself",
+                     config.hydra.sweeper.get("_target_"))
+            return
+        loader = GlobalHydra.instance().config_loader()
+        composed: list[tuple[int, list[str], ExperimentConfig]] = []
+        for i, overrides in enumerate(jobs):
+            job_cfg = loader.load_sweep_config(config, list(overrides))
+            with open_dict(job_cfg):
+                job_cfg.pop("hydra")
+            try:
+                _, exp = resolve(job_cfg)
+            except ConfigError as exc:
+                fail(ConfigError(f"job {_label(i, overrides)} of the sweep, so no job was run: {exc}"))
+            composed.append((i, overrides, exp))
+
+        machine = Machine.probe()
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        common = {"seeds": sorted({exp.seed for _, _, exp in composed}), "n_jobs": len(jobs),
+                  "parallel_jobs": parallel_jobs(config.hydra.get("launcher"), len(jobs), machine.cores),
+                  "swept": swept_values(jobs), "machine": machine}
+        failures: list[tuple[str, ValidationReport]] = []
+        for i, overrides, exp in composed:
+            report = validate(exp, JobContext(output_dir=sweep_dir / str(i), **common))
+            if not report.passed:
+                failures.append((_label(i, overrides), report))
+        if not failures:
+            log.info("pre-run validation: all %d jobs of the sweep pass; each prints its own report", len(jobs))
+            return
+        self._stop(failures, len(jobs), sweep_dir, fail)
+
+    @staticmethod
+    def _stop(failures: list[tuple[str, ValidationReport]], n_jobs: int, sweep_dir: Path, fail: Any) -> None:
+        label, first = failures[0]
+        print(f"Job {label} of the sweep:\n{first.render()}", end="", flush=True)
+        text = "".join(f"Job {lab} of the sweep:\n{rep.render()}\n" for lab, rep in failures)
+        try:
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            (sweep_dir / PREFLIGHT_TXT).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            log.warning("could not save the validation reports in %s: %s", sweep_dir, exc)
+        others = ", ".join(lab.split(" ")[0] for lab, _ in failures[1:6])
+        more = f"; also {others}{' ...' if len(failures) > 6 else ''}" if others else ""
+        where = f" for {len(failures)} of {n_jobs} jobs, so no job was run (first: job {label}{more})"
+        fail(ValidationFailed(f"validation failed{where}: {first.fix_line()}"))
+
+
+def validate_running_job(exp: ExperimentConfig, out_dir: Path, job: dict[str, Any]) -> bool:
+    """Validate the Hydra job about to run: print and save the report, put it in `job` for the
+    summary and the tracker, raise ValidationFailed on a blocking failure. False: validate_only."""
+    report = validate_job(exp, context_for_job(exp, out_dir))
+    job["validation"] = report.to_summary()
+    job["validation_text"] = report.render()
+    if exp.validate_only:
+        log.info("validate_only=true: validation passed, nothing was run (report in %s)", out_dir / REPORT_TXT)
+        return False
+    return True

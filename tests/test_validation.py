@@ -1,0 +1,366 @@
+"""Pre-run validation: each blocking check failing alone, the warnings, skip, validate-only, the
+preflight of a multirun, and the shipped configs passing. Unit tests compose the real conf/ with
+Hydra's compose API; end-to-end tests run `python run.py` as a user would."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from conftest import ROOT, run_cli
+from evalsweep.config import ExperimentConfig, validate
+from evalsweep.llm.cache import cache_key
+from evalsweep.llm.types import GenerateRequest, Message
+from evalsweep.simulator import SimulatorConfig, SimulatorServer
+from evalsweep.sweep import BASIC_SWEEPER, parallel_jobs, sweep_jobs, swept_seeds, swept_values
+from evalsweep.validation import (BLOCKING, CACHE_KEY_FIELDS, REPORT_JSON, REPORT_TXT, CheckResult, JobContext,
+                                  Machine, ValidationFailed, ValidationReport, said, validate_job)
+from evalsweep.validation import validate as run_checks
+
+GB = 1024**3
+BLOCKING_KEYS = ["hyperparameters", "output_path", "hypothesis", "metrics", "dataset", "graphs", "caching",
+                 "concurrency", "error_handling"]
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+def compose_exp(*overrides: str) -> ExperimentConfig:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return validate(container)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))
+
+
+def big_machine() -> Machine:
+    return Machine(cores=8, memory_available=32 * GB, memory_total=64 * GB, process_rss=200 * 1024**2)
+
+
+def ctx_for(tmp_path: Path, **kw) -> JobContext:
+    return JobContext(**{"output_dir": tmp_path / "out", "seeds": [42], "machine": big_machine(), **kw})
+
+
+def statuses(report: ValidationReport) -> dict[str, str]:
+    return {c.key: c.status for c in report.checks}
+
+
+# ---- the shipped configs pass --------------------------------------------------------------
+
+def test_default_job_passes_every_blocking_check(tmp_path: Path) -> None:
+    report = run_checks(compose_exp(), ctx_for(tmp_path))
+    assert [c.key for c in report.blocking] == BLOCKING_KEYS
+    assert report.passed, report.render()
+    assert statuses(report)["seeds"] == "warn" and statuses(report)["baseline"] == "warn"
+    assert statuses(report)["resources"] == "pass"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_shipped_experiment_passes(tmp_path: Path, name: str) -> None:
+    exp = compose_exp(f"experiment={name}")
+    report = run_checks(exp, ctx_for(tmp_path))
+    assert report.passed, report.render()
+    assert said(exp.spec.baseline), "a shipped experiment names its baseline"
+
+
+# ---- each blocking check failing alone -----------------------------------------------------
+
+def _file(tmp_path: Path) -> Path:
+    f = tmp_path / "a_file"
+    f.write_text("not a directory")
+    return f
+
+
+ALONE: list[tuple[str, list[str], Callable[[Path, pytest.MonkeyPatch], dict] | None]] = [
+    ("hyperparameters", ["spec.justifications.temperature=null"], None),
+    ("hyperparameters", ["model.top_p=0.9"], None),  # a parameter newly in use needs its reason
+    ("output_path", [], lambda tmp, mp: {"output_dir": _file(tmp) / "job"}),
+    ("hypothesis", ["spec.hypothesis=null"], None),
+    ("hypothesis", ["spec.falsification=TODO"], None),
+    ("metrics", ["spec.metrics=null"], None),
+    ("metrics", ["scorer=choice"], None),  # arithmetic has no choices: it would fail mid-run
+    ("dataset", ["dataset.version=null"], None),
+    ("dataset", ["dataset.split=''"], None),
+    ("dataset", ["dataset.path=data/no_such_file.jsonl"], None),
+    ("graphs", ["spec.graphs=[]"], None),
+    ("caching", [], lambda tmp, mp: mp.setenv("EVALSWEEP_CACHE_PATH", str(_file(tmp) / "c.sqlite")) or {}),
+    ("concurrency", ["model=gpt4", "model.rpm=null"], None),
+    ("error_handling", ["model.retry.max_wait_s=10"], None),  # below the 30 s timeout: timeouts never retried
+    ("error_handling", ["model=gpt4", "model.retry.max_attempts=1"], None),
+]
+
+
+@pytest.mark.parametrize(("key", "overrides", "setup"), ALONE, ids=[f"{k}:{' '.join(o) or 'ctx'}" for k, o, _ in ALONE])
+def test_each_blocking_check_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str,
+                                         overrides: list[str], setup) -> None:
+    extra = setup(tmp_path, monkeypatch) if setup else {}
+    report = run_checks(compose_exp(*overrides), ctx_for(tmp_path, **extra))
+    assert [c.key for c in report.failed] == [key], report.render()
+    assert not report.passed
+    failed = report.failed[0]
+    assert failed.fix and f"❌ FAIL: {failed.message}" in report.render()
+    assert "RESULT: 8/9 blocking checks passed" in report.render()
+    line = str(report.error())
+    assert line.startswith("validation failed: ") and "\n" not in line
+    if failed.fix.startswith("spec."):
+        assert f"add to spec: {failed.fix.removeprefix('spec.')}" in line
+    else:
+        assert f"fix: {failed.fix}" in line
+
+
+def test_all_spec_gaps_listed_in_one_line(tmp_path: Path) -> None:
+    exp = compose_exp("spec.hypothesis=null", "spec.metrics=null", "spec.graphs=[]", "model=gpt4", "model.rpm=null")
+    report = run_checks(exp, ctx_for(tmp_path))
+    assert [c.key for c in report.failed] == ["hypothesis", "metrics", "graphs", "concurrency"]
+    line = str(report.error())
+    assert line.startswith("validation failed: add to spec: hypothesis")
+    assert "metrics (" in line and "graphs (" in line and "fix: model.rpm" in line
+
+
+def test_placeholders_do_not_count() -> None:
+    assert said(None) is None and said("  ") is None and said("TODO") is None and said("...") is None
+    assert said("tbd.") is None and said(" 0.7: greedy is too narrow ") == "0.7: greedy is too narrow"
+
+
+def test_unused_justification_key_is_named(tmp_path: Path) -> None:
+    exp = compose_exp("spec.justifications.temperature=null", "+spec.justifications.temprature=typo")
+    check = next(c for c in run_checks(exp, ctx_for(tmp_path)).checks if c.key == "hyperparameters")
+    assert check.status == "fail" and "temperature=0.7" in check.message and "temprature" in check.message
+
+
+def test_resumed_output_dir_is_reported(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text("{}\n{}\n")
+    check = next(c for c in run_checks(compose_exp(), ctx_for(tmp_path)).checks if c.key == "output_path")
+    assert check.status == "pass" and "resuming: 2 records" in check.message
+
+
+# ---- what is derived from the config -------------------------------------------------------
+
+def test_derived_facts_follow_the_config(tmp_path: Path) -> None:
+    exp = compose_exp("model=gpt4", "cache.ttl=7d", "dataset.max_samples=20", "repeats=3")
+    by_key = {c.key: c.message for c in run_checks(exp, ctx_for(tmp_path)).checks}
+    assert "20 of 200 samples x 3 repeats = 60 requests" in by_key["dataset"]
+    assert "older than 7d" in by_key["caching"] and "simulator profile" not in by_key["caching"]
+    assert "rpm 500" in by_key["concurrency"] and "16 requests in flight" in by_key["concurrency"]
+    assert "up to 6 attempts within 300 s" in by_key["error_handling"] and "429" in by_key["error_handling"]
+    off = {c.key: c.message for c in run_checks(compose_exp("cache.enabled=false"), ctx_for(tmp_path)).checks}
+    assert "off (cache.enabled=false)" in off["caching"]
+
+
+def _request(**kw) -> GenerateRequest:
+    base = {"provider": "openai", "model": "m", "base_url": "http://x", "messages": [Message(role="user", content="q")],
+            "temperature": 0.5, "max_tokens": 10, "top_p": 0.9, "stop": ["\n"], "seed": 1, "repeat": 0}
+    return GenerateRequest(**{**base, **kw})
+
+
+def test_cache_key_description_is_true() -> None:
+    """Each field the report names as part of the key really changes the key."""
+    changed = {"provider": "anthropic", "model": "m2", "base_url": "http://y",
+               "messages": [Message(role="user", content="q2")], "temperature": 0.6, "max_tokens": 11,
+               "top_p": 0.8, "stop": ["END"], "seed": 2, "repeat": 1}
+    assert set(changed) == set(CACHE_KEY_FIELDS)
+    base = cache_key(_request())
+    for field, value in changed.items():
+        assert cache_key(_request(**{field: value})) != base, field
+
+
+# ---- warnings ------------------------------------------------------------------------------
+
+def test_seed_warning_looks_at_the_sweep(tmp_path: Path) -> None:
+    exp = compose_exp()
+    one = next(c for c in run_checks(exp, ctx_for(tmp_path)).checks if c.key == "seeds")
+    assert one.status == "warn" and "only one seed (42)" in one.message and not one.blocking
+    three = next(c for c in run_checks(exp, ctx_for(tmp_path, seeds=[42, 43, 44])).checks if c.key == "seeds")
+    assert three.status == "pass" and "3 seeds" in three.message
+
+
+def test_baseline_warning(tmp_path: Path) -> None:
+    def baseline(exp: ExperimentConfig, **kw) -> CheckResult:
+        return next(c for c in run_checks(exp, ctx_for(tmp_path, **kw)).checks if c.key == "baseline")
+
+    assert baseline(compose_exp()).status == "warn"
+    named = compose_exp("spec.baseline='model=sim_weak prompt=direct'")
+    assert baseline(named).status == "pass"
+    assert baseline(named, swept={"model": ["sim_weak", "sim_strong"]}).status == "pass"
+    absent = baseline(named, swept={"model": ["sim", "sim_strong"]})
+    assert absent.status == "warn" and "not in this sweep" in absent.message
+
+
+def test_resource_warnings(tmp_path: Path) -> None:
+    def resources(exp: ExperimentConfig, **kw) -> CheckResult:
+        report = run_checks(exp, ctx_for(tmp_path, **kw))
+        assert report.passed  # a warning never blocks
+        return next(c for c in report.checks if c.key == "resources")
+
+    exp = compose_exp()
+    small = Machine(cores=2, memory_available=50 * 1024**2, memory_total=GB, process_rss=100 * 1024**2)
+    assert "free" in resources(exp, machine=small).message and resources(exp, machine=small).status == "warn"
+    assert "4 jobs at once on 2 cores" in resources(exp, machine=small.model_copy(
+        update={"memory_available": 64 * GB}), parallel_jobs=4).message
+    burst = resources(compose_exp("model=gpt4", "model.max_concurrency=600"))
+    assert burst.status == "warn" and "rpm 500" in burst.message
+    tpm = resources(compose_exp("model.tpm=1000"))
+    assert tpm.status == "warn" and "tpm 1000" in tpm.message
+    assert resources(exp).status == "pass"
+
+
+# ---- report, skip, save ----------------------------------------------------------------------
+
+def test_report_format() -> None:
+    checks = [CheckResult(key="a", blocking=True, status="pass", message="Output path: out/"),
+              CheckResult(key="b", blocking=True, status="fail", message="Metrics: not defined", fix="spec.metrics"),
+              CheckResult(key="c", blocking=False, status="warn", message="Random seeds: only one seed",
+                          fix="sweep several")]
+    text = ValidationReport(checks=checks).render()
+    assert text == ("Pre-Run Validation Report\n=========================\n✅ PASS: Output path: out/\n"
+                    "❌ FAIL: Metrics: not defined\n⚠️  WARN: Random seeds: only one seed — sweep several\n"
+                    "RESULT: 1/2 blocking checks passed, 1 warning\n")
+    assert ValidationReport(checks=checks[:1]).result_line() == "RESULT: 1/1 blocking checks passed, 0 warnings"
+
+
+def test_skip_validation(tmp_path: Path) -> None:
+    exp = compose_exp("spec.hypothesis=null", "spec.skip_validation=true")
+    report = validate_job(exp, ctx_for(tmp_path))  # does not raise
+    assert report.skipped and report.passed and report.checks == []
+    assert report.to_summary()["skipped"] is True
+    assert "RESULT: skipped" in (tmp_path / "out" / REPORT_TXT).read_text()
+
+
+def test_validate_job_saves_and_raises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        validate_job(compose_exp("spec.graphs=[]"), ctx_for(tmp_path))
+    assert info.value.exit_code == 5
+    out = capsys.readouterr().out
+    assert out.startswith("Pre-Run Validation Report") and "❌ FAIL: Graphs planned: none" in out
+    saved = json.loads((tmp_path / "out" / REPORT_JSON).read_text())
+    assert saved["passed"] is False and saved["n_blocking_passed"] == 8 and len(saved["checks"]) == 12
+    assert (tmp_path / "out" / REPORT_TXT).read_text() == out
+
+
+def test_checks_are_the_nine_of_the_issue() -> None:
+    assert len(BLOCKING) == 9
+
+
+# ---- sweep expansion -------------------------------------------------------------------------
+
+def test_sweep_expansion_matches_the_basic_sweeper() -> None:
+    cfg = OmegaConf.create({"hydra": {"sweeper": {"_target_": BASIC_SWEEPER, "params": {"seed": "1,2"}},
+                                      "overrides": {"task": ["model=sim,gpt4", "tracker=none"]}}})
+    jobs = sweep_jobs(cfg)
+    assert jobs == [["seed=1", "model=sim", "tracker=none"], ["seed=1", "model=gpt4", "tracker=none"],
+                    ["seed=2", "model=sim", "tracker=none"], ["seed=2", "model=gpt4", "tracker=none"]]
+    assert swept_values(jobs) == {"seed": ["1", "2"], "model": ["sim", "gpt4"]}
+    assert swept_seeds(jobs, 42) == [1, 2, 42]
+    other = OmegaConf.create({"hydra": {"sweeper": {"_target_": "optuna.Sweeper"}, "overrides": {"task": []}}})
+    assert sweep_jobs(other) is None
+    assert parallel_jobs(OmegaConf.create({"n_jobs": -1}), 4, cores=2) == 2
+    assert parallel_jobs(OmegaConf.create({"n_jobs": 10}), 3, cores=8) == 3
+    assert parallel_jobs(OmegaConf.create({"_target_": "basic"}), 3, cores=8) == 1
+
+
+# ---- end to end: python run.py ---------------------------------------------------------------
+
+def _no_results(root: Path) -> None:
+    assert not list(root.rglob("results.jsonl")) and not list(root.rglob("summary.json"))
+
+
+def test_default_job_validate_only(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    out = tmp_path / "run"
+    r = run_cli(["validate_only=true", f"hydra.run.dir={out}"], env=cache_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Pre-Run Validation Report\n=========================\n")
+    assert "RESULT: 9/9 blocking checks passed, 2 warnings" in r.stdout
+    assert (out / REPORT_TXT).read_text() in r.stdout
+    _no_results(out)
+    assert not (out / "repro").exists()
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_shipped_experiment_validate_only(tmp_path: Path, cache_env: dict[str, str], name: str) -> None:
+    r = run_cli([f"experiment={name}", "validate_only=true", f"hydra.run.dir={tmp_path / 'run'}"], env=cache_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "RESULT: 9/9 blocking checks passed" in r.stdout
+
+
+def test_blocking_failure_sends_no_request(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    with SimulatorServer(SimulatorConfig()) as sim:
+        common = ["tracker=none", "dataset.max_samples=3", f"model.base_url={sim.url}"]
+        bad = tmp_path / "bad"
+        r = run_cli([*common, "spec.hypothesis=null", f"hydra.run.dir={bad}"], env=cache_env)
+        assert r.returncode == 5
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("evalsweep: error:")]
+        assert errors == [ln for ln in errors if ln.startswith(
+            "evalsweep: error: validation failed: add to spec: hypothesis")] and len(errors) == 1
+        assert "❌ FAIL: Hypothesis: spec.hypothesis not stated" in r.stdout
+        assert sim.stats().requests_total == 0
+        _no_results(bad)
+        assert (bad / REPORT_TXT).is_file()
+        # The same job with its spec intact does reach this simulator: zero above is meaningful.
+        r = run_cli([*common, f"hydra.run.dir={tmp_path / 'good'}"], env=cache_env)
+        assert r.returncode == 0, r.stderr
+        assert sim.stats().requests_total == 3
+
+
+def test_validate_only_failing_exits_non_zero(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    r = run_cli(["validate_only=true", "spec.graphs=[]", f"hydra.run.dir={tmp_path / 'run'}"], env=cache_env)
+    assert r.returncode == 5 and "add to spec: graphs" in r.stderr
+
+
+def test_multirun_stops_before_any_job_when_one_job_fails(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    """Job #0 (simulator) passes; job #1 (a real provider without a rate limit) does not: neither runs."""
+    sweep = tmp_path / "sweep"
+    r = run_cli(["-m", "tracker=none", "dataset.max_samples=3", "model=sim,gpt4", "model.rpm=null",
+                 f"hydra.sweep.dir={sweep}"], env=cache_env)
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "Job #1 [" in r.stdout and "❌ FAIL: Concurrency" in r.stdout
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("evalsweep: error:")]
+    assert len(line) == 1 and "validation failed for 1 of 2 jobs, so no job was run" in line[0]
+    assert "fix: model.rpm" in line[0]
+    _no_results(sweep)
+    assert not (sweep / "0").exists() and not (sweep / "1").exists()
+    assert (sweep / "validation_preflight.txt").is_file()
+
+
+def test_multirun_both_jobs_failing_runs_nothing(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli(["-m", "tracker=none", "dataset.max_samples=3", "seed=1,2", "spec.metrics=null",
+                 f"hydra.sweep.dir={sweep}"], env=cache_env)
+    assert r.returncode == 5 and "validation failed for 2 of 2 jobs" in r.stderr
+    _no_results(sweep)
+
+
+def test_run_records_validation_and_seed_sweep(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli(["-m", "tracker=none", "dataset.max_samples=3", "seed=1,2", "spec.baseline='seed=1'",
+                 f"hydra.sweep.dir={sweep}"], env=cache_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("Pre-Run Validation Report") == 2
+    assert "✅ PASS: Random seeds: 2 seeds across the sweep (1, 2)" in r.stdout
+    for job in ("0", "1"):
+        summary = json.loads((sweep / job / "summary.json").read_text())
+        v = summary["validation"]
+        assert v["passed"] is True and v["skipped"] is False and v["n_blocking_passed"] == 9
+        assert v["n_warnings"] == 0 and len(v["checks"]) == 12
+        assert (sweep / job / REPORT_TXT).read_text().endswith("RESULT: 9/9 blocking checks passed, 0 warnings\n")
+
+
+def test_skip_validation_runs_and_is_recorded(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    out = tmp_path / "run"
+    r = run_cli(["tracker=none", "dataset.max_samples=3", "spec.hypothesis=null", "spec.skip_validation=true",
+                 f"hydra.run.dir={out}"], env=cache_env)
+    assert r.returncode == 0, r.stderr
+    assert "Pre-Run Validation Report" not in r.stdout and "pre-run validation skipped" in r.stdout
+    assert (out / "results.jsonl").is_file()
+    v = json.loads((out / "summary.json").read_text())["validation"]
+    assert v["skipped"] is True and v["checks"] == []
+
