@@ -37,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         "--accuracy", type=_accuracy, action="append", default=[], metavar="NAME=P",
         help="accuracy of model NAME (repeatable; adds to / overrides sim, sim-weak, sim-strong)",
     )
+    p.add_argument(
+        "--judge-accuracy", type=_accuracy, action="append", default=[], metavar="NAME=P",
+        help="how often model NAME grades correctly as a judge (default: its accuracy)",
+    )
+    p.add_argument("--invalid-structured-rate", type=float, default=0.0, metavar="R",
+                   help="share of first structured answers returned invalid")
+    p.add_argument("--invalid-structured-substring", default=None,
+                   help="prompts containing it never get a valid structured answer")
     for kind in ("429", "500", "503", "529", "drop"):
         p.add_argument(f"--rate-{kind}", type=float, default=0.0, metavar="R")
     p.add_argument("--retry-after", type=float, default=1.0, metavar="S", help="retry-after on 429/529")
@@ -52,6 +60,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     profiles = dict(defaults.profiles)
     for name, acc in args.accuracy:
         profiles[name] = ModelProfile(accuracy=acc)
+    for name, acc in args.judge_accuracy:
+        base = profiles.get(name) or ModelProfile(accuracy=args.default_accuracy or defaults.default_accuracy)
+        profiles[name] = base.model_copy(update={"judge_accuracy": acc})
     extra = {} if args.default_accuracy is None else {"default_accuracy": args.default_accuracy}
     return SimulatorConfig(
         profiles=profiles,
@@ -68,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             poison_substring=args.poison_substring,
             fault_seed=args.fault_seed,
             require_api_key=args.require_api_key,
+            invalid_structured_rate=args.invalid_structured_rate,
+            invalid_structured_substring=args.invalid_structured_substring,
         ),
         **extra,
     )

@@ -15,6 +15,11 @@ class ModelProfile(BaseModel):
     accuracy: float = Field(ge=0.0, le=1.0)
     # Added (capped at 1) when the prompt asks to think "step by step".
     cot_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
+    # As a judge: how often its grade is right (None: the same as `accuracy`).
+    judge_accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    def effective_judge_accuracy(self) -> float:
+        return self.accuracy if self.judge_accuracy is None else self.judge_accuracy
 
     def effective_accuracy(self, cot: bool) -> float:
         return min(1.0, self.accuracy + self.cot_bonus) if cot else self.accuracy
@@ -35,6 +40,12 @@ class FaultConfig(BaseModel):
     poison_substring: str | None = Field(default=None, min_length=1)
     fault_seed: int = 0
     require_api_key: str | None = None
+    # Share of first structured answers that come back invalid (a required field missing, or a
+    # field of the wrong type); deterministic per request. A re-ask that shows the validation
+    # error gets a valid object, as a real model mostly would.
+    invalid_structured_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Prompts containing it never get a valid structured answer, re-asks included.
+    invalid_structured_substring: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _rates_sum_to_at_most_one(self) -> FaultConfig:

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from evalsweep.simulator import judge, structured
 from evalsweep.simulator.answers import answer, apply_stop, count_tokens, truncate_to_tokens, wants_cot
 from evalsweep.simulator.config import FAULT_KINDS, SimulatorConfig
 
@@ -38,6 +39,8 @@ class SimStats(BaseModel):
     by_model: dict[str, int] = Field(default_factory=dict)
     max_in_flight: int = 0
     in_flight: int = 0
+    # Structured answers spoiled on purpose (FaultConfig.invalid_structured_*).
+    invalid_structured: int = 0
 
 
 class _BadRequest(Exception):
@@ -59,6 +62,7 @@ class _State:
         self.faults = dict.fromkeys(FAULT_KINDS, 0)
         self.by_model: dict[str, int] = {}
         self.max_in_flight = self.in_flight
+        self.invalid_structured_count = 0
         self.rng = random.Random(self._fault_seed)
 
     def reset(self) -> None:
@@ -85,6 +89,10 @@ class _State:
         with self._lock:
             self.responses_ok += 1
 
+    def invalid_structured(self) -> None:
+        with self._lock:
+            self.invalid_structured_count += 1
+
     def fault(self, kind: str) -> None:
         with self._lock:
             self.faults[kind] += 1
@@ -102,6 +110,7 @@ class _State:
                 by_model=dict(self.by_model),
                 max_in_flight=self.max_in_flight,
                 in_flight=self.in_flight,
+                invalid_structured=self.invalid_structured_count,
             )
 
 
@@ -238,15 +247,26 @@ class _Simulator:
 
     def _respond(self, fmt: str, model: str, p: _Parsed, headers: dict[str, str]) -> web.Response:
         profile = self.config.profile_for(model)
-        cot = wants_cot(p.cot_texts)
-        reply = answer(
-            p.last_user,
-            accuracy=profile.effective_accuracy(cot),
-            cot=cot,
-            seed=p.seed,
-            temperature=p.temperature,
-        )
-        text = reply.text
+        task = judge.parse_task(p.question)
+        verdict: judge.Verdict | None = None
+        correct: bool | None = None
+        if task is not None:
+            verdict = judge.judge(task, accuracy=profile.effective_judge_accuracy(), seed=p.seed,
+                                  temperature=p.temperature)
+            text = judge.text_reply(task, verdict)
+        else:
+            cot = wants_cot(p.cot_texts)
+            reply = answer(
+                p.question,
+                accuracy=profile.effective_accuracy(cot),
+                cot=cot,
+                seed=p.seed,
+                temperature=p.temperature,
+            )
+            text, correct = reply.text, reply.correct
+        if p.structured is not None:
+            obj = self._structured_object(p, text, correct, verdict)
+            return self._structured_payload(fmt, model, p, obj, headers)
         text, stopped_by = apply_stop(text, p.stop)
         truncated = False
         if p.max_tokens is not None:
@@ -254,51 +274,111 @@ class _Simulator:
         input_tokens = max(1, p.input_tokens)
         output_tokens = max(1, count_tokens(text))
         if fmt == OPENAI:
-            payload: dict[str, Any] = {
-                "id": f"chatcmpl-sim-{headers['x-request-id']}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "length" if truncated else "stop",
-                        "logprobs": None,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": input_tokens,
-                    "completion_tokens": output_tokens,
-                    "total_tokens": input_tokens + output_tokens,
-                },
-                "system_fingerprint": "evalsweep-simulator",
-            }
+            return _json(_openai_payload(model, headers, text, "length" if truncated else "stop",
+                                         input_tokens, output_tokens), 200, headers)
+        if truncated:
+            stop_reason = "max_tokens"
+        elif stopped_by is not None:
+            stop_reason = "stop_sequence"
         else:
-            if truncated:
-                stop_reason = "max_tokens"
-            elif stopped_by is not None:
-                stop_reason = "stop_sequence"
-            else:
-                stop_reason = "end_turn"
-            payload = {
-                "id": f"msg_sim_{headers['request-id']}",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": stop_reason,
-                "stop_sequence": stopped_by if stop_reason == "stop_sequence" else None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-            }
+            stop_reason = "end_turn"
+        payload = _anthropic_payload(model, headers, [{"type": "text", "text": text}], stop_reason,
+                                     input_tokens, output_tokens)
+        payload["stop_sequence"] = stopped_by if stop_reason == "stop_sequence" else None
         return _json(payload, 200, headers)
+
+    # -- structured answers ----------------------------------------------------------------
+
+    def _structured_object(self, p: _Parsed, text: str, correct: bool | None,
+                           verdict: judge.Verdict | None) -> Any:
+        """The object the simulated model returns: valid, or spoiled on purpose (see FaultConfig)."""
+        ask = p.structured
+        assert ask is not None
+        u, pick = structured.invalid_draw(p.question, ask.name, p.seed, p.temperature)
+        if verdict is not None:
+            ctx = structured.FillContext(answer="correct" if verdict.says_correct else "incorrect",
+                                         reasoning=verdict.explanation,
+                                         confidence=structured.confidence_for(True, pick),
+                                         verdict=verdict.says_correct)
+        else:
+            final = text.rsplit("Answer:", 1)[-1].strip()
+            working = text.split("\n")[0] if "\n" in text else f"The answer is {final}."
+            ctx = structured.FillContext(answer=final, reasoning=working,
+                                         confidence=structured.confidence_for(correct, pick))
+        obj = structured.fill(ask.schema, ctx)
+        faults = self.config.faults
+        never = faults.invalid_structured_substring is not None and any(
+            faults.invalid_structured_substring in t for t in p.all_texts)
+        if never or (not p.reask and u < faults.invalid_structured_rate):
+            self.state.invalid_structured()
+            return structured.spoil(obj, ask.schema, pick)
+        return obj
+
+    def _structured_payload(self, fmt: str, model: str, p: _Parsed, obj: Any,
+                            headers: dict[str, str]) -> web.Response:
+        ask = p.structured
+        assert ask is not None
+        body = json.dumps(obj, ensure_ascii=False)
+        input_tokens = max(1, p.input_tokens)
+        output_tokens = max(1, count_tokens(body.replace(",", ", ")))
+        if ask.wire == "text":
+            # The JSON-from-text fallback: answer the way chat models often do, in a fenced block.
+            body = f"```json\n{body}\n```"
+        if fmt == OPENAI:
+            return _json(_openai_payload(model, headers, body, "stop", input_tokens, output_tokens), 200, headers)
+        if ask.wire == "anthropic_tool":
+            block = {"type": "tool_use", "id": f"toolu_sim_{headers['request-id']}", "name": ask.name, "input": obj}
+            payload = _anthropic_payload(model, headers, [block], "tool_use", input_tokens, output_tokens)
+        else:
+            payload = _anthropic_payload(model, headers, [{"type": "text", "text": body}], "end_turn",
+                                         input_tokens, output_tokens)
+        return _json(payload, 200, headers)
+
+
+def _openai_payload(model: str, headers: dict[str, str], text: str, finish_reason: str, input_tokens: int,
+                    output_tokens: int) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-sim-{headers['x-request-id']}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+        "system_fingerprint": "evalsweep-simulator",
+    }
+
+
+def _anthropic_payload(model: str, headers: dict[str, str], content: list[dict[str, Any]], stop_reason: str,
+                       input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {
+        "id": f"msg_sim_{headers['request-id']}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    }
 
 
 # --- request parsing ----------------------------------------------------------------------
 
 
 class _Parsed:
-    __slots__ = ("last_user", "cot_texts", "chars", "input_tokens", "seed", "temperature", "max_tokens", "stop")
+    __slots__ = ("last_user", "question", "reask", "all_texts", "cot_texts", "chars", "input_tokens", "seed",
+                 "temperature", "max_tokens", "stop", "structured")
 
     def __init__(
         self,
@@ -308,9 +388,15 @@ class _Parsed:
         temperature: float,
         max_tokens: int | None,
         stop: list[str],
+        structured_ask: structured.StructuredAsk | None = None,
     ) -> None:
         texts = system + [t for _, t in turns]
         self.last_user = next((t for role, t in reversed(turns) if role == "user"), "")
+        # A re-ask (the last user turn shows a validation error) is about the question asked before it.
+        self.reask = bool(structured.REASK_PATTERN.search(self.last_user))
+        self.question = next((t for role, t in reversed(turns)
+                              if role == "user" and not structured.REASK_PATTERN.search(t)), self.last_user)
+        self.all_texts = texts
         self.cot_texts = system + [t for role, t in turns if role == "user"]
         self.chars = sum(len(t) for t in texts)
         self.input_tokens = count_tokens(" ".join(texts))
@@ -318,6 +404,14 @@ class _Parsed:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.stop = stop
+        if structured_ask is None:
+            # The JSON-from-text fallback: a schema quoted in the system prompt or the question.
+            for t in [*system, self.question]:
+                schema = structured.schema_from_text(t)
+                if schema is not None:
+                    structured_ask = structured.StructuredAsk(str(schema.get("title") or "response"), schema, "text")
+                    break
+        self.structured = structured_ask
 
 
 def _content_text(content: Any, where: str) -> str:
@@ -330,11 +424,16 @@ def _content_text(content: Any, where: str) -> str:
         for block in content:
             if not isinstance(block, dict):
                 raise _BadRequest(f"{where}: content blocks must be objects.")
-            if block.get("type") == "text":
+            kind = block.get("type")
+            if kind == "text":
                 text = block.get("text")
                 if not isinstance(text, str):
                     raise _BadRequest(f"{where}: a text block needs a string `text`.")
                 parts.append(text)
+            elif kind == "tool_use":  # an earlier structured answer, sent back in a re-ask
+                parts.append(json.dumps(block.get("input"), ensure_ascii=False))
+            elif kind == "tool_result":  # e.g. the validation error of that answer
+                parts.append(_content_text(block.get("content"), where))
         return "\n".join(parts)
     raise _BadRequest(f"{where}: content must be a string or a list of blocks.")
 
@@ -397,6 +496,7 @@ def _parse_openai(body: dict[str, Any]) -> _Parsed:
         temperature=_number(body, "temperature", 1.0),
         max_tokens=max_tokens,
         stop=_stop_list(body.get("stop"), "stop"),
+        structured_ask=_openai_response_format(body.get("response_format"), system + [t for _, t in turns]),
     )
 
 
@@ -424,7 +524,79 @@ def _parse_anthropic(body: dict[str, Any], request: web.Request) -> _Parsed:
         temperature=_number(body, "temperature", 1.0),
         max_tokens=max_tokens,
         stop=stop or [],
+        structured_ask=_anthropic_structured(body),
     )
+
+
+def _schema(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _BadRequest(f"{where}: a JSON schema object is required.")
+    return value
+
+
+def _openai_response_format(value: Any, texts: list[str]) -> structured.StructuredAsk | None:
+    """`response_format` as the Chat Completions API takes it: text, json_object or json_schema."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise _BadRequest("response_format: must be an object with a string `type`.")
+    kind = value["type"]
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        if not any("json" in t.lower() for t in texts):
+            # What the real API says when JSON mode is asked for without the word in the prompt.
+            raise _BadRequest("'messages' must contain the word 'json' in some form, to use "
+                              "'response_format' of type 'json_object'.")
+        schema = next((sc for t in texts if (sc := structured.schema_from_text(t)) is not None), None)
+        return structured.StructuredAsk("json_object", schema or {"type": "object", "properties": {
+            "answer": {"type": "string"}}}, "json_object")
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise _BadRequest("response_format.json_schema: an object with a string `name` is required.")
+        return structured.StructuredAsk(spec["name"], _schema(spec.get("schema"), "response_format.json_schema.schema"),
+                                        "openai_json_schema")
+    raise _BadRequest(f"response_format.type: unknown type {kind!r}; expected text, json_object or json_schema.")
+
+
+def _anthropic_structured(body: dict[str, Any]) -> structured.StructuredAsk | None:
+    """Tool use forced to one tool (the usual way to get an object from Claude), or
+    `output_config.format` of type json_schema."""
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if tools is not None:
+        if not isinstance(tools, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                                                  for t in tools):
+            raise _BadRequest("tools: a list of objects with a string `name` is required.")
+        by_name = {t["name"]: t for t in tools}
+        if choice is not None and (not isinstance(choice, dict) or choice.get("type") not in
+                                   ("auto", "any", "tool", "none")):
+            raise _BadRequest("tool_choice: an object with type auto, any, tool or none is required.")
+        ctype = choice.get("type") if isinstance(choice, dict) else "auto"
+        if ctype == "tool":
+            name = choice.get("name")
+            if name not in by_name:
+                raise _BadRequest(f"tool_choice.name: no tool named {name!r} in `tools`.")
+            tool = by_name[name]
+        elif ctype in ("any", "auto") and tools:
+            tool = tools[0]  # the simulated model always uses the (first) tool it is offered
+        else:
+            tool = None
+        if tool is not None:
+            return structured.StructuredAsk(tool["name"], _schema(tool.get("input_schema"),
+                                                                  f"tools[{tool['name']}].input_schema"),
+                                            "anthropic_tool")
+    elif choice is not None:
+        raise _BadRequest("tool_choice: may only be specified while providing tools.")
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if isinstance(fmt, dict):
+        if fmt.get("type") != "json_schema":
+            raise _BadRequest("output_config.format.type: expected 'json_schema'.")
+        schema = _schema(fmt.get("schema"), "output_config.format.schema")
+        return structured.StructuredAsk(str(schema.get("title") or "output"), schema, "anthropic_output_format")
+    return None
 
 
 def _api_key(request: web.Request, fmt: str) -> str | None:
