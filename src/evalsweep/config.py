@@ -138,6 +138,29 @@ class CacheConfig(Strict):
         return float(m.group(1)) * _TTL_UNITS[m.group(2)]
 
 
+class WandbConfig(Strict):
+    """wandb tracking (tracker=wandb). Offline unless WANDB_MODE is set or WANDB_API_KEY exists."""
+
+    project: str = Field("evalsweep", min_length=1, max_length=128)
+    entity: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    # Rows of the samples table (the first N records of results.jsonl): bounded, so a big job
+    # does not turn its run into a copy of the results file (that is the artifact's job).
+    table_rows: int = Field(200, ge=0, le=100_000)
+    # Log running metrics at most once every N records: wandb's per-call cost stays negligible.
+    log_every: int = Field(25, ge=1)
+    # Upload results.jsonl as an artifact of the run.
+    log_results_artifact: bool = True
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not 1 <= len(str(t)) <= 64]
+        if bad:
+            raise ValueError(f"wandb tags must be 1 to 64 characters long: {bad}")
+        return [str(t) for t in v]
+
+
 class RunConfig(Strict):
     progress: bool = True
     fail_on_sample_errors: bool = True
@@ -169,6 +192,7 @@ class ExperimentConfig(Strict):
     repeats: int = Field(1, ge=1)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     tracker: Literal["wandb", "none"] = "wandb"
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     spec: SpecConfig = Field(default_factory=SpecConfig)
     # Print the pre-run validation report and exit (0 when it passes) without running anything.

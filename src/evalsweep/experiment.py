@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -14,9 +13,10 @@ from typing import Any
 import numpy as np
 from dotenv import load_dotenv
 
-from evalsweep import prompts, summary
+from evalsweep import prompts, resume, summary
 from evalsweep.config import PROJECT_ROOT, ExperimentConfig
 from evalsweep.data import Sample, load_dataset
+from evalsweep.interrupt import SigintGuard
 from evalsweep.llm.cache import default_path
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.records import JsonlWriter, read_done
@@ -105,8 +105,13 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
     todo = [w for w in work if (w.sample.id, exp.seed, w.repeat) not in done]
     if done:
         log.info("resuming: %d of %d samples already in %s", len(work) - len(todo), len(work), results_path)
+    resume.check_compatible(exp, cfg_container, out_dir, done, out_dir / SUMMARY)
+    previous = resume.already_complete(out_dir / SUMMARY, len(todo))
+    if previous is not None:  # a resumed sweep skips its finished jobs before any client or tracker starts
+        log.info("already complete: all %d samples are in %s; nothing to do", len(work), results_path)
+        return previous
 
-    tracker = make_tracker(exp.tracker, config=cfg_container, out_dir=out_dir, job=job)
+    tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, n_resumed=len(work) - len(todo))
     if job.get("validation_text"):
         tracker.log_text("validation_report", job["validation_text"])
     runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}
@@ -114,13 +119,14 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
     stop_reason: str | None = None
     failed = True
     t_eval = time.perf_counter()
+    guard = SigintGuard().install()  # 1st Ctrl-C: save and stop; 2nd: exit at once
     try:
         with ExitStack() as stack:
             base_url = _start_simulator(exp, stack)
             runner_args["on_record"] = lambda rec, tot: tracker.log_record(rec, {
-                "done": tot.n_done, "mean_score": tot.scores.mean or 0.0})
+                "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors})
             try:
-                asyncio.run(_run_async(exp, base_url, todo, runner_args))
+                guard.run(_run_async(exp, base_url, todo, runner_args))
                 status = "complete"
                 failed = False
             except KeyboardInterrupt:
@@ -148,6 +154,7 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
     finally:
         if not failed:
             tracker.finish(failed=False)
+        guard.restore()
 
 
 def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, n_samples, not_run, n_resumed,

@@ -1,11 +1,19 @@
-"""Experiment trackers. The runner talks to this interface only; `tracker=none` gives NullTracker."""
+"""Experiment trackers. The runner talks to this interface only; `tracker=none` gives NullTracker.
+
+A tracker is created per job and finished in `finally` (never module-level: the joblib launcher
+reuses worker processes, and an unfinished wandb run would swallow the next job's logs).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evalsweep.records import ResultRecord
+from evalsweep.repro import git_info
+
+if TYPE_CHECKING:
+    from evalsweep.config import ExperimentConfig
 
 
 class Tracker(Protocol):
@@ -32,5 +40,11 @@ class NullTracker:
         pass
 
 
-def make_tracker(kind: str, *, config: dict[str, Any], out_dir: Path, job: dict[str, Any]) -> Tracker:
-    return NullTracker()
+def make_tracker(exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path, job: dict[str, Any],
+                 n_resumed: int = 0) -> Tracker:
+    """config is the resolved config (OmegaConf.to_container(resolve=True)); job is entry.job_info()."""
+    if exp.tracker == "none":
+        return NullTracker()
+    from evalsweep.wandb_tracker import WandbTracker  # `import wandb` only when it is used
+
+    return WandbTracker(exp, config=config, out_dir=out_dir, job=job, git=git_info(), n_resumed=n_resumed)

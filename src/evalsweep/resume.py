@@ -1,0 +1,90 @@
+"""Resume checks: may this job continue the records already in its dir, and is it done already?
+
+A job re-run into its own output dir (`hydra.run.dir=<dir>`, or `hydra.sweep.dir=<dir>` for a
+multirun) continues from results.jsonl: samples are matched by (sample id, seed, repeat). That
+identity is only meaningful when the records were produced by the same experiment, so a dir
+written by another model, prompt, dataset or generation setting is refused, not mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from evalsweep.config import ExperimentConfig
+from evalsweep.errors import ConfigError
+from evalsweep.records import ResultRecord
+from evalsweep.summary import Summary
+
+log = logging.getLogger(__name__)
+
+# Config values that change what a sample's answer or score is. Changing anything else
+# (concurrency, retries, cache, tracking, max_samples, repeats, the simulator's port) is fine.
+_DECISIVE = {
+    "model": ("provider", "name", "temperature", "max_tokens", "top_p", "stop"),
+    "dataset": ("name", "path", "version", "split", "fields", "scorer"),
+    "prompt": ("name", "system", "user", "few_shot"),
+    "scorer": ("type", "tolerance"),
+}
+
+
+def fingerprint(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The decisive part of a resolved config (a plain dict, as stored in summary.json)."""
+    out: dict[str, Any] = {"seed": cfg.get("seed")}
+    for group, keys in _DECISIVE.items():
+        section = cfg.get(group) or {}
+        out.update({f"{group}.{k}": section.get(k) for k in keys})
+    sim = (cfg.get("model") or {}).get("simulator") or {}
+    if sim:  # a simulated model's answers depend on its profile
+        out.update({"model.simulator.accuracy": sim.get("accuracy"), "model.simulator.cot_bonus": sim.get("cot_bonus")})
+    return out
+
+
+def check_compatible(exp: ExperimentConfig, config: Mapping[str, Any], out_dir: Path,
+                     done: Mapping[tuple[str, int, int], ResultRecord], summary_path: Path) -> None:
+    """Raise ConfigError when out_dir holds another experiment's results."""
+    mine = (exp.model.name, exp.model.provider, exp.prompt.name, exp.dataset.name, exp.seed)
+    for rec in done.values():
+        if (rec.model, rec.provider, rec.prompt, rec.dataset, rec.seed) != mine:
+            raise ConfigError(
+                f"{out_dir}/results.jsonl holds results of model={rec.model} prompt={rec.prompt} "
+                f"dataset={rec.dataset} seed={rec.seed}, not of this job (model={exp.model.name} "
+                f"prompt={exp.prompt.name} dataset={exp.dataset.name} seed={exp.seed}); "
+                f"choose another output dir, or move that one aside")
+    previous = _previous_config(summary_path)
+    if previous is None or not done:
+        return
+    old, new = fingerprint(previous), fingerprint(config)
+    changed = [k for k in new if old.get(k) != new[k]]
+    if changed:
+        k = changed[0]
+        raise ConfigError(
+            f"{out_dir} was run with {k}={old.get(k)!r}, this job has {k}={new[k]!r}: resuming would mix "
+            f"two experiments in one results file; choose another output dir, or move that one aside")
+
+
+def already_complete(summary_path: Path, n_todo: int) -> Summary | None:
+    """The earlier summary when that run completed and no sample is left to do."""
+    if n_todo or not summary_path.exists():
+        return None
+    try:
+        s = Summary.model_validate_json(summary_path.read_text(encoding="utf-8"))
+    except ValidationError:
+        log.warning("%s is unreadable or from another version; finishing the job again", summary_path)
+        return None
+    return s if s.status == "complete" else None
+
+
+def _previous_config(summary_path: Path) -> dict[str, Any] | None:
+    if not summary_path.exists():
+        return None
+    try:
+        cfg = json.loads(summary_path.read_text(encoding="utf-8")).get("config")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return cfg if isinstance(cfg, dict) else None
