@@ -60,6 +60,7 @@ def _quiet_http_logs() -> None:
 def job_main(cfg: DictConfig) -> None:
     _quiet_http_logs()
     # Imported here so `run.py --help` and config errors stay fast.
+    from evalsweep import record
     from evalsweep.experiment import load_env, run_job
     from evalsweep.preflight import validate_running_job
 
@@ -70,7 +71,10 @@ def job_main(cfg: DictConfig) -> None:
         out_dir = Path(info["output_dir"])
         if not validate_running_job(exp, out_dir, info):
             return  # validate_only=true
-        result = run_job(exp, container, out_dir, info)
+        with record.recording(seed=exp.seed, cfg_container=container, job=info,
+                              hydra_overrides=list(HydraConfig.get().overrides.hydra), out_dir=out_dir) as rec:
+            result = run_job(exp, container, out_dir, info)
+            rec.status = result.status
     except EvalsweepError as exc:
         fail(exc)
         return

@@ -1,0 +1,227 @@
+"""The reproducibility record in every job's output dir (repro/): enough to run the job again.
+
+    repro/record.json       command line and overrides, the command that reruns this one job,
+                            git commit and state, Python and platform, seed, start/end time (UTC)
+    repro/config.yaml       the resolved config the job ran with
+    repro/requirements.txt  every installed distribution, pinned (name==version)
+    repro/git.patch         uncommitted changes and untracked files, when the tree is not clean
+
+Rerun: cd <record.command.cwd> && <record.command.rerun> (add hydra.run.dir=... to choose the dir)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from omegaconf import OmegaConf
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalsweep.config import PROJECT_ROOT
+from evalsweep.repro import python_info
+
+log = logging.getLogger(__name__)
+
+REPRO_DIR = "repro"
+RECORD = "record.json"
+CONFIG = "config.yaml"
+REQUIREMENTS = "requirements.txt"
+PATCH = "git.patch"
+# Untracked files larger than this are listed, not copied into the patch (data dumps, binaries).
+MAX_UNTRACKED_BYTES = 1_000_000
+# Environment variables that change where or how a job runs; never keys or other secrets.
+RECORDED_ENV = ("EVALSWEEP_CACHE_PATH", "WANDB_MODE", "HYDRA_FULL_ERROR")
+# Untracked files that may hold credentials are never copied into the patch, whatever they contain.
+_SECRET_NAMES = (".env", ".netrc", ".pem", ".key", "secret", "credential", "token", "password")
+_SECRET_ENV = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    argv: list[str]
+    cwd: str
+    python: str
+    task_overrides: list[str]
+    hydra_overrides: list[str]
+    # This one job on its own (a single run, never -m), from cwd; hydra.* overrides are left out.
+    rerun: list[str]
+    rerun_shell: str
+
+
+class GitState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    commit: str | None
+    branch: str | None
+    dirty: bool | None
+    untracked: list[str] = Field(default_factory=list)
+    untracked_not_in_patch: list[str] = Field(default_factory=list)
+    # True when a secret from the environment appeared in the diff and was replaced.
+    redacted: bool = False
+    patch: str | None = None
+
+
+class ReproRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    status: Literal["running", "complete", "incomplete", "failed", "interrupted"] = "running"
+    started_utc: str
+    ended_utc: str | None = None
+    seed: int
+    job: dict[str, Any]
+    command: Command
+    git: GitState
+    python: dict[str, str]
+    env: dict[str, str]
+    lockfile_sha256: str | None
+    packages: dict[str, str]
+    files: dict[str, str]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _secrets() -> list[str]:
+    """Values of the environment's keys and tokens: they must never land in the record."""
+    return [v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV) and len(v.strip()) >= 8]
+
+
+def _may_hold_secret(rel: str, text: str, secrets: list[str]) -> bool:
+    name = Path(rel).name.lower()
+    return any(part in name for part in _SECRET_NAMES) or any(s in text for s in secrets)
+
+
+def git_state(root: Path = PROJECT_ROOT) -> tuple[GitState, str]:
+    """The commit, and a patch that turns it into the working tree: `git diff HEAD` for tracked
+    files plus each small untracked (not ignored) file as a new file. Nothing is staged or written."""
+    head = _git(root, "rev-parse", "HEAD")
+    if head is None or head.returncode != 0:
+        return GitState(commit=None, branch=None, dirty=None), ""
+    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    diff = _git(root, "diff", "HEAD", "--binary")
+    others = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
+    patch = diff.stdout if diff is not None and diff.returncode == 0 else ""
+    untracked = [p for p in (others.stdout.split("\0") if others and others.returncode == 0 else []) if p]
+    skipped: list[str] = []
+    secrets = _secrets()
+    for rel in untracked:
+        path = root / rel
+        if not path.is_file() or path.stat().st_size > MAX_UNTRACKED_BYTES:
+            skipped.append(rel)
+            continue
+        # --no-index exits 1 when the files differ, which is always the case against /dev/null.
+        new = _git(root, "diff", "--no-index", "--binary", "--", os.devnull, rel)
+        if new is None or new.returncode not in (0, 1) or _may_hold_secret(rel, new.stdout, secrets):
+            skipped.append(rel)
+            continue
+        patch += new.stdout
+    redacted = any(s in patch for s in secrets)
+    for s in secrets:  # a key pasted into a tracked file: the patch no longer applies, which is right
+        patch = patch.replace(s, "<redacted>")
+    state = GitState(commit=head.stdout.strip(), branch=branch.stdout.strip() if branch else None,
+                     dirty=bool(diff.stdout.strip()) if diff is not None else None,
+                     untracked=untracked, untracked_not_in_patch=skipped, redacted=redacted)
+    return state, patch
+
+
+def installed_packages() -> dict[str, str]:
+    """Every distribution importable by this interpreter, name -> exact version."""
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    for dist in metadata.distributions():  # the first one on sys.path wins, as for an import
+        name = dist.metadata["Name"]
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            found[name] = dist.version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def _lock_hash(root: Path = PROJECT_ROOT) -> str | None:
+    lock = root / "uv.lock"
+    return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
+
+
+def rerun_command(task_overrides: list[str]) -> list[str]:
+    return ["python", "run.py", *task_overrides]
+
+
+def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydra_overrides: list[str],
+          out_dir: Path, root: Path = PROJECT_ROOT) -> ReproRecord:
+    """Collect the record and write repro/ (all but the end time, which finish() adds)."""
+    repro = out_dir / REPRO_DIR
+    repro.mkdir(parents=True, exist_ok=True)
+    git, patch = git_state(root)
+    files = {"config": f"{REPRO_DIR}/{CONFIG}", "packages": f"{REPRO_DIR}/{REQUIREMENTS}"}
+    if patch:
+        (repro / PATCH).write_text(patch, encoding="utf-8")
+        git.patch = files["patch"] = f"{REPRO_DIR}/{PATCH}"
+    (repro / CONFIG).write_text(OmegaConf.to_yaml(OmegaConf.create(cfg_container)), encoding="utf-8")
+    packages = installed_packages()
+    (repro / REQUIREMENTS).write_text("".join(f"{n}=={v}\n" for n, v in packages.items()), encoding="utf-8")
+    task = list(job.get("overrides", []))
+    rerun = rerun_command(task)
+    record = ReproRecord(
+        started_utc=utc_now(), seed=seed,
+        job={k: job.get(k) for k in ("name", "multirun", "job_num", "sweep_dir", "output_dir")},
+        command=Command(argv=list(sys.argv), cwd=str(root), python=sys.executable, task_overrides=task,
+                        hydra_overrides=hydra_overrides, rerun=rerun, rerun_shell=shlex.join(rerun)),
+        git=git, python={**python_info(), "executable": sys.executable},
+        env={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
+        lockfile_sha256=_lock_hash(root), packages=packages, files=files,
+    )
+    write(record, out_dir)
+    return record
+
+
+def write(record: ReproRecord, out_dir: Path) -> None:
+    """Atomically: a crash never leaves half a record."""
+    path = out_dir / REPRO_DIR / RECORD
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load(out_dir: Path) -> ReproRecord:
+    return ReproRecord.model_validate_json((out_dir / REPRO_DIR / RECORD).read_text(encoding="utf-8"))
+
+
+@contextmanager
+def recording(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydra_overrides: list[str],
+              out_dir: Path) -> Iterator[ReproRecord]:
+    """Write the record before the job runs and stamp its end time and status however it ends.
+    The caller sets record.status from the job's own summary when it returns."""
+    record = build(seed=seed, cfg_container=cfg_container, job=job, hydra_overrides=hydra_overrides,
+                   out_dir=out_dir)
+    try:
+        yield record
+    except KeyboardInterrupt:
+        record.status = "interrupted"
+        raise
+    except BaseException:
+        record.status = "failed"
+        raise
+    finally:
+        if record.status == "running":
+            record.status = "complete"
+        record.ended_utc = utc_now()
+        write(record, out_dir)

@@ -1,0 +1,177 @@
+"""The reproducibility record: what it holds, that the patch really rebuilds a dirty tree, and
+that the command rebuilt from it reruns a job to the same results on the simulator."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, read_jsonl, run_cli
+from evalsweep import record
+from evalsweep.record import MAX_UNTRACKED_BYTES, git_state, recording
+
+# Built at run time, so this file (untracked while it is new) never holds the value itself.
+SECRET = "sk-" + uuid.uuid4().hex
+
+
+def _git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=cwd,
+                         capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def outcomes(results: Path) -> list[tuple[str, int, str | None, float | None]]:
+    return sorted((r["sample_id"], r["seed"], r["output"], r["score"]) for r in read_jsonl(results))
+
+
+def rerun(rec: record.ReproRecord, out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """The command the record gives, with this interpreter for `python` and a new output dir."""
+    argv = [sys.executable, *rec.command.rerun[1:], f"hydra.run.dir={out}"]
+    assert rec.command.rerun[0] == "python" and rec.command.rerun[1] == "run.py"
+    return subprocess.run(argv, cwd=rec.command.cwd, capture_output=True, text=True, timeout=180,
+                          env={**_env(), "EVALSWEEP_CACHE_PATH": str(cache)})
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["WANDB_MODE"] = "offline"
+    return env
+
+
+def test_record_of_a_run_and_its_rerun(tmp_path: Path) -> None:
+    out = tmp_path / "first"
+    env = {"EVALSWEEP_CACHE_PATH": str(tmp_path / "cache1.sqlite"), "OPENAI_API_KEY": SECRET}
+    r = run_cli(["tracker=none", "dataset.max_samples=6", "seed=7", f"hydra.run.dir={out}"], env=env)
+    assert r.returncode == 0, r.stderr
+    rec = record.load(out)
+
+    assert rec.status == "complete" and rec.seed == 7
+    started, ended = datetime.fromisoformat(rec.started_utc), datetime.fromisoformat(rec.ended_utc or "")
+    assert started.utcoffset() is not None and started.utcoffset().total_seconds() == 0 and started <= ended
+    assert rec.command.task_overrides == ["tracker=none", "dataset.max_samples=6", "seed=7"]
+    assert f"hydra.run.dir={out}" in rec.command.hydra_overrides and rec.command.argv[1:4] == rec.command.task_overrides
+    assert rec.command.rerun_shell == "python run.py tracker=none dataset.max_samples=6 seed=7"
+    assert rec.git.commit == _git(ROOT, "rev-parse", "HEAD").strip()
+    assert rec.python["python"] == platform.python_version() and rec.python["platform"]
+    assert rec.env["EVALSWEEP_CACHE_PATH"] == env["EVALSWEEP_CACHE_PATH"]
+    from importlib.metadata import version
+
+    assert rec.packages["pydantic"] == version("pydantic") and rec.packages["hydra-core"] == "1.3.8"
+    reqs = (out / "repro" / "requirements.txt").read_text().splitlines()
+    assert f"pydantic=={version('pydantic')}" in reqs and len(reqs) == len(rec.packages)
+    config = (out / "repro" / "config.yaml").read_text()
+    assert "${" not in config and "seed: 7" in config and "max_samples: 6" in config
+    if rec.git.dirty or rec.git.untracked:
+        assert (out / "repro" / "git.patch").is_file() and rec.files["patch"] == "repro/git.patch"
+    for f in (out / "repro").iterdir():  # no key, ever
+        assert SECRET not in f.read_text(errors="replace")
+
+    again = tmp_path / "again"
+    r2 = rerun(rec, again, tmp_path / "cache2.sqlite")
+    assert r2.returncode == 0, r2.stderr
+    first, second = outcomes(out / "results.jsonl"), outcomes(again / "results.jsonl")
+    assert len(first) == 6 and second == first
+    # A fresh cache: the simulator really answered the rerun, nothing was replayed.
+    assert not any(r["cached"] for r in read_jsonl(again / "results.jsonl"))
+    assert record.load(again).command.task_overrides == rec.command.task_overrides
+
+
+def test_rerun_of_one_job_of_a_sweep(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli(["-m", "tracker=none", "dataset.max_samples=4", "seed=3,4", f"hydra.sweep.dir={sweep}"], env=cache_env)
+    assert r.returncode == 0, r.stderr
+    rec = record.load(sweep / "1")
+    assert rec.job["multirun"] is True and rec.job["job_num"] == 1 and rec.seed == 4
+    assert "-m" not in rec.command.rerun and "seed=4" in rec.command.rerun and "seed=3,4" not in rec.command.rerun
+    r2 = rerun(rec, tmp_path / "again", tmp_path / "fresh.sqlite")
+    assert r2.returncode == 0, r2.stderr
+    assert outcomes(tmp_path / "again" / "results.jsonl") == outcomes(sweep / "1" / "results.jsonl")
+
+
+# ---- git state and patch, in a throwaway repository ---------------------------------------
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q")
+    (root / "tracked.txt").write_text("one\ntwo\n")
+    (root / ".gitignore").write_text("ignored/\n")
+    _git(root, "add", "tracked.txt", ".gitignore")
+    _git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+def test_clean_tree_has_no_patch(repo: Path) -> None:
+    state, patch = git_state(repo)
+    assert state.commit == _git(repo, "rev-parse", "HEAD").strip() and state.dirty is False
+    assert patch == "" and state.untracked == []
+
+
+def test_patch_rebuilds_the_working_tree(repo: Path, tmp_path: Path) -> None:
+    (repo / "tracked.txt").write_text("one\nTWO\nthree\n")
+    (repo / "new_module.py").write_text("print('not committed yet')\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "conf.yaml").write_text("a: 1\n")
+    (repo / "ignored").mkdir()
+    (repo / "ignored" / "out.txt").write_text("never in a patch\n")
+    (repo / "huge.bin").write_bytes(b"x" * (MAX_UNTRACKED_BYTES + 1))
+    state, patch = git_state(repo)
+    assert state.dirty is True
+    assert sorted(state.untracked) == ["huge.bin", "new_module.py", "sub/conf.yaml"]
+    assert state.untracked_not_in_patch == ["huge.bin"]
+
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(repo), str(clone))
+    _git(clone, "checkout", "-q", state.commit or "")
+    (tmp_path / "p.patch").write_text(patch)
+    _git(clone, "apply", str(tmp_path / "p.patch"))
+    for rel in ("tracked.txt", "new_module.py", "sub/conf.yaml"):
+        assert (clone / rel).read_text() == (repo / rel).read_text(), rel
+    assert not (clone / "ignored").exists() and not (clone / "huge.bin").exists()
+
+
+def test_outside_git_the_record_says_so(tmp_path: Path) -> None:
+    state, patch = git_state(tmp_path)
+    assert state.commit is None and state.dirty is None and patch == ""
+
+
+# ---- the record's life cycle -----------------------------------------------------------------
+
+def _record_args(tmp_path: Path) -> dict:
+    return {"seed": 1, "cfg_container": {"seed": 1, "spec": {"hypothesis": "h"}},
+            "job": {"overrides": ["seed=1"], "name": "run", "multirun": False}, "hydra_overrides": [],
+            "out_dir": tmp_path / "out"}
+
+
+@pytest.mark.parametrize(("exc", "status"), [(RuntimeError("boom"), "failed"), (KeyboardInterrupt(), "interrupted")])
+def test_record_is_stamped_however_the_job_ends(tmp_path: Path, exc: BaseException, status: str) -> None:
+    with pytest.raises(type(exc)):
+        with recording(**_record_args(tmp_path)) as rec:
+            assert record.load(tmp_path / "out").status == "running"  # on disk before the job runs
+            assert rec.ended_utc is None
+            raise exc
+    saved = json.loads((tmp_path / "out" / "repro" / "record.json").read_text())
+    assert saved["status"] == status and saved["ended_utc"] is not None
+
+
+def test_secrets_never_reach_the_patch(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-" + uuid.uuid4().hex
+    monkeypatch.setenv("SOMEPROVIDER_API_KEY", secret)
+    (repo / "tracked.txt").write_text(f"one\nkey = {secret}\n")
+    (repo / "notes.txt").write_text(f"my key is {secret}\n")
+    (repo / ".env.local").write_text("OTHER=value-not-in-env\n")
+    (repo / "fine.py").write_text("x = 1\n")
+    state, patch = git_state(repo)
+    assert secret not in patch and "<redacted>" in patch and state.redacted
+    assert sorted(state.untracked_not_in_patch) == [".env.local", "notes.txt"]
+    assert "fine.py" in patch and "value-not-in-env" not in patch
