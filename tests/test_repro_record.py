@@ -175,3 +175,21 @@ def test_secrets_never_reach_the_patch(repo: Path, monkeypatch: pytest.MonkeyPat
     assert secret not in patch and "<redacted>" in patch and state.redacted
     assert sorted(state.untracked_not_in_patch) == [".env.local", "notes.txt"]
     assert "fine.py" in patch and "value-not-in-env" not in patch
+
+
+def test_an_earlier_attempt_keeps_its_record(tmp_path: Path) -> None:
+    args = _record_args(tmp_path)
+    with recording(**args):
+        pass
+    first = record.load(tmp_path / "out")
+    with recording(**{**args, "seed": 2}):  # e.g. the job resumed into the same dir
+        pass
+    second = record.load(tmp_path / "out")
+    assert second.seed == 2 and second.earlier_attempts == 1
+    kept = record.ReproRecord.model_validate_json(
+        (tmp_path / "out" / "repro" / "earlier" / "1" / "record.json").read_text())
+    assert kept.started_utc == first.started_utc and kept.seed == 1
+    assert (tmp_path / "out" / "repro" / "earlier" / "1" / "config.yaml").is_file()
+    with recording(**args):
+        pass
+    assert record.load(tmp_path / "out").earlier_attempts == 2

@@ -5,6 +5,7 @@
     repro/config.yaml       the resolved config the job ran with
     repro/requirements.txt  every installed distribution, pinned (name==version)
     repro/git.patch         uncommitted changes and untracked files, when the tree is not clean
+    repro/earlier/<n>/      the files of earlier attempts at this dir (a resumed or repeated job)
 
 Rerun: cd <record.command.cwd> && <record.command.rerun> (add hydra.run.dir=... to choose the dir)."""
 
@@ -37,6 +38,7 @@ RECORD = "record.json"
 CONFIG = "config.yaml"
 REQUIREMENTS = "requirements.txt"
 PATCH = "git.patch"
+EARLIER = "earlier"
 # Untracked files larger than this are listed, not copied into the patch (data dumps, binaries).
 MAX_UNTRACKED_BYTES = 1_000_000
 # Environment variables that change where or how a job runs; never keys or other secrets.
@@ -88,6 +90,8 @@ class ReproRecord(BaseModel):
     lockfile_sha256: str | None
     packages: dict[str, str]
     files: dict[str, str]
+    # Earlier attempts at this output dir (resumed jobs), kept under repro/earlier/<n>/.
+    earlier_attempts: int = 0
 
 
 def utc_now() -> str:
@@ -165,11 +169,27 @@ def rerun_command(task_overrides: list[str]) -> list[str]:
     return ["python", "run.py", *task_overrides]
 
 
+def _keep_earlier(repro: Path) -> int:
+    """Move an earlier attempt's files to repro/earlier/<n>/: a resumed job's results were
+    partly made by that attempt, so its record must survive. Returns how many attempts exist."""
+    earlier = repro / EARLIER
+    n = len([d for d in earlier.iterdir() if d.is_dir()]) if earlier.is_dir() else 0
+    if not (repro / RECORD).is_file():
+        return n
+    dest = earlier / str(n + 1)
+    dest.mkdir(parents=True)
+    for f in repro.iterdir():
+        if f.name != EARLIER:
+            f.replace(dest / f.name)
+    return n + 1
+
+
 def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydra_overrides: list[str],
           out_dir: Path, root: Path = PROJECT_ROOT) -> ReproRecord:
     """Collect the record and write repro/ (all but the end time, which finish() adds)."""
     repro = out_dir / REPRO_DIR
     repro.mkdir(parents=True, exist_ok=True)
+    earlier = _keep_earlier(repro)
     git, patch = git_state(root)
     files = {"config": f"{REPRO_DIR}/{CONFIG}", "packages": f"{REPRO_DIR}/{REQUIREMENTS}"}
     if patch:
@@ -187,7 +207,7 @@ def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydr
                         hydra_overrides=hydra_overrides, rerun=rerun, rerun_shell=shlex.join(rerun)),
         git=git, python={**python_info(), "executable": sys.executable},
         env={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
-        lockfile_sha256=_lock_hash(root), packages=packages, files=files,
+        lockfile_sha256=_lock_hash(root), packages=packages, files=files, earlier_attempts=earlier,
     )
     write(record, out_dir)
     return record
