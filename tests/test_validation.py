@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from conftest import ROOT, run_cli
 from evalsweep.config import ExperimentConfig, validate
+from evalsweep.errors import DatasetError
 from evalsweep.llm.cache import cache_key
 from evalsweep.llm.types import GenerateRequest, Message
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
@@ -89,7 +90,6 @@ ALONE: list[tuple[str, list[str], Callable[[Path, pytest.MonkeyPatch], dict] | N
     ("metrics", ["scorer=choice"], None),  # arithmetic has no choices: it would fail mid-run
     ("dataset", ["dataset.version=null"], None),
     ("dataset", ["dataset.split=''"], None),
-    ("dataset", ["dataset.path=data/no_such_file.jsonl"], None),
     ("graphs", ["spec.graphs=[]"], None),
     ("caching", [], lambda tmp, mp: mp.setenv("EVALSWEEP_CACHE_PATH", str(_file(tmp) / "c.sqlite")) or {}),
     ("concurrency", ["model=gpt4", "model.rpm=null"], None),
@@ -114,6 +114,11 @@ def test_each_blocking_check_fails_alone(tmp_path: Path, monkeypatch: pytest.Mon
         assert f"add to spec: {failed.fix.removeprefix('spec.')}" in line
     else:
         assert f"fix: {failed.fix}" in line
+
+
+def test_unreadable_dataset_is_bad_input_not_a_spec_gap(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="file not found"):
+        run_checks(compose_exp("dataset.path=data/no_such_file.jsonl"), ctx_for(tmp_path))
 
 
 def test_all_spec_gaps_listed_in_one_line(tmp_path: Path) -> None:
@@ -364,3 +369,16 @@ def test_skip_validation_runs_and_is_recorded(tmp_path: Path, cache_env: dict[st
     v = json.loads((out / "summary.json").read_text())["validation"]
     assert v["skipped"] is True and v["checks"] == []
 
+
+
+def test_multirun_with_an_unreadable_dataset_in_one_job(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "What is 1 + 1?", "answer": "2"}\n{oops\n')
+    sweep = tmp_path / "sweep"
+    r = run_cli(["-m", "tracker=none", "dataset.max_samples=3", f"dataset.path=data/arithmetic.jsonl,{bad}",
+                 f"hydra.sweep.dir={sweep}"], env=cache_env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    [line] = [ln for ln in r.stderr.splitlines() if ln.startswith("evalsweep: error:")]
+    assert "job #1 [" in line and "so no job was run" in line and "bad.jsonl:2: malformed JSON" in line
+    assert "Traceback" not in r.stderr
+    _no_results(sweep)

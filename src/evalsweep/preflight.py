@@ -16,7 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from evalsweep.config import ExperimentConfig
-from evalsweep.errors import ConfigError
+from evalsweep.errors import ConfigError, EvalsweepError
 from evalsweep.sweep import context_for_job, parallel_jobs, sweep_jobs, swept_values
 from evalsweep.validation import (REPORT_TXT, JobContext, Machine, ValidationFailed, ValidationReport, validate,
                                  validate_job)
@@ -57,7 +57,10 @@ class ValidationPreflight(Callback):
                   "swept": swept_values(jobs), "machine": machine}
         failures: list[tuple[str, ValidationReport]] = []
         for i, overrides, exp in composed:
-            report = validate(exp, JobContext(output_dir=sweep_dir / str(i), **common))
+            try:
+                report = validate(exp, JobContext(output_dir=sweep_dir / str(i), **common))
+            except EvalsweepError as exc:  # e.g. a dataset file that does not load: its own line and code
+                fail(type(exc)(f"job {_label(i, overrides)} of the sweep, so no job was run: {exc}"))
             if not report.passed:
                 failures.append((_label(i, overrides), report))
         if not failures:
