@@ -39,6 +39,22 @@ class SimulatorSettings(Strict):
     latency_jitter_ms: float = Field(0.0, ge=0)
     faults: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("faults")
+    @classmethod
+    def _faults(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # Checked here so a typo such as faults.rate_42 is a config error, not a crash at job start.
+        from evalsweep.simulator.config import FaultConfig
+
+        try:
+            FaultConfig.model_validate(v)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                raise ValueError(f"unknown fault setting '{name}'; known: {', '.join(FaultConfig.model_fields)}") from None
+            raise ValueError(f"fault setting {name or 'faults'}: {err['msg']}") from None
+        return v
+
 
 class ModelConfig(Strict):
     provider: Literal["openai", "anthropic"]

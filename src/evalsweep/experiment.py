@@ -17,7 +17,7 @@ from evalsweep import prompts, resume, summary
 from evalsweep.config import PROJECT_ROOT, ExperimentConfig
 from evalsweep.data import Sample, load_dataset
 from evalsweep.interrupt import SigintGuard
-from evalsweep.llm.cache import default_path
+from evalsweep.cache import default_path
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.records import JsonlWriter, read_done
 from evalsweep.repro import git_info, package_versions, python_info
@@ -79,6 +79,8 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[Wor
                     runner_args["totals"], runner_args.get("on_record"))
     runner_args["runner"] = runner
     try:
+        # One cache lookup for the whole job: a cached re-run then never waits on sqlite per sample.
+        await service.prefetch([runner.request_for(w) for w in work])
         await runner.run(iter(work), total=len(work))
     finally:
         await writer.close()

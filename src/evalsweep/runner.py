@@ -130,8 +130,12 @@ class Runner:
         self.totals.add(rec, cost)
         if self.on_record is not None:
             self.on_record(rec, self.totals)
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        """Stop sending once the spend (earlier attempts at this job included) reaches max_cost_usd."""
         budget = self.cfg.model.max_cost_usd
-        if budget is not None and self.totals.cost_usd >= budget and not self._stop:
+        if budget is not None and self.totals.cost_usd >= budget and not self.totals.budget_stopped:
             log.warning("budget of $%.4f reached ($%.4f spent): no new samples will be sent",
                         budget, self.totals.cost_usd)
             self.totals.budget_stopped = True
@@ -143,6 +147,7 @@ class Runner:
 
         async def worker() -> None:
             for item in work:  # workers share one iterator: at most max_concurrency in flight
+                self._check_budget()  # a resumed job may have spent its budget already
                 if self._stop:
                     self.not_run += 1
                     continue

@@ -80,7 +80,7 @@ def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, A
         budget_usd=exp.model.max_cost_usd, budget_stopped=totals.budget_stopped,
         requests_sent=stats.requests_sent, retries=stats.retries, retries_by_cause=stats.retries_by_cause,
         cache={**cache_info, "hits": stats.cache_hits, "misses": stats.cache_misses,
-               "expired": stats.cache_expired,
+               "expired": stats.cache_expired, "error": stats.cache_error,
                "hit_rate": stats.cache_hits / max(1, stats.cache_hits + stats.cache_misses)},
         wall_time_s=round(wall_s, 4), eval_time_s=round(eval_s, 4),
         samples_per_s=round(fresh / eval_s, 3) if eval_s > 0 else 0.0,

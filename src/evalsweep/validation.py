@@ -57,7 +57,7 @@ class Machine(BaseModel):
 class JobContext(BaseModel):
     """What validation needs to know beyond the job's own config: where it writes, and its sweep."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid")
 
     output_dir: Path
     # Distinct seeds across the sweep this job belongs to ([seed] for a single run).

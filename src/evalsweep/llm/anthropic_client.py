@@ -6,7 +6,7 @@ import time
 
 import anthropic
 
-from evalsweep.llm.errors import TransientError, classify_status
+from evalsweep.llm.errors import PermanentError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
 
 
@@ -47,6 +47,9 @@ class AnthropicClient:
             raise TransientError(f"request timed out: {exc}", status=None, cause="timeout") from exc
         except anthropic.APIConnectionError as exc:
             raise TransientError(f"connection error: {exc}", status=None, cause="connection") from exc
+        except anthropic.APIError as exc:
+            # Left after the cases above: a reply that does not parse as the API's response.
+            raise PermanentError(f"unexpected response from Anthropic: {exc}", status=None, cause="bad_response") from exc
         text = "".join(block.text for block in resp.content if getattr(block, "type", None) == "text")
         return GenerateResponse(
             text=text,

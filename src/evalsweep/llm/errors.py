@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
 from evalsweep.errors import AuthError
 
 # 408 timeout, 409 conflict, 429 rate limit, 5xx, 529 Anthropic overloaded.
@@ -28,19 +31,31 @@ class PermanentError(ProviderError):
 
 
 def retry_after_seconds(headers: object) -> float | None:
-    """Seconds the server asked us to wait: retry-after-ms wins over retry-after (seconds)."""
+    """Seconds the server asked us to wait: retry-after-ms wins over retry-after, which is either
+    seconds or an HTTP date."""
     get = getattr(headers, "get", None)
     if get is None:
         return None
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        raw = get(name)
-        if raw is None:
-            continue
+    raw_ms = get("retry-after-ms")
+    if raw_ms is not None:
         try:
-            return max(0.0, float(raw) * scale)
+            return max(0.0, float(raw_ms) / 1000.0)
         except ValueError:
-            continue  # an HTTP-date form: fall back to our own backoff
-    return None
+            pass
+    raw = get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None  # unparseable: our own backoff decides
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def classify_status(status: int, message: str, headers: object, key_env: str | None, provider: str) -> Exception:

@@ -6,7 +6,7 @@ import time
 
 import openai
 
-from evalsweep.llm.errors import TransientError, classify_status
+from evalsweep.llm.errors import PermanentError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
 
 
@@ -41,6 +41,11 @@ class OpenAIClient:
             raise TransientError(f"request timed out: {exc}", status=None, cause="timeout") from exc
         except openai.APIConnectionError as exc:
             raise TransientError(f"connection error: {exc}", status=None, cause="connection") from exc
+        except openai.APIError as exc:
+            # Left after the cases above: a reply that does not parse as the API's response.
+            raise PermanentError(f"unexpected response from OpenAI: {exc}", status=None, cause="bad_response") from exc
+        if not resp.choices:
+            raise PermanentError("OpenAI-compatible server returned no choices", status=None, cause="bad_response")
         choice = resp.choices[0]
         usage = resp.usage
         return GenerateResponse(

@@ -4,6 +4,7 @@ bounded by attempts and by total time per request."""
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -14,7 +15,6 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_before_delay,
-    wait_random_exponential,
 )
 
 from evalsweep.config import RetryConfig
@@ -25,16 +25,22 @@ T = TypeVar("T")
 
 
 class _WaitWithRetryAfter:
-    """Jittered exponential backoff, never shorter than the server's retry-after."""
+    """Exponential backoff with "equal jitter" (half fixed, half random: waits still grow, yet
+    concurrent workers spread out), never shorter than the server's retry-after. A retry-after
+    gets up to 20% (at most 2 s) added, so workers told to wait alike do not come back at once."""
 
-    def __init__(self, cfg: RetryConfig) -> None:
-        self._backoff = wait_random_exponential(multiplier=cfg.initial_wait_s, max=cfg.max_backoff_s)
+    def __init__(self, cfg: RetryConfig, rng: random.Random | None = None) -> None:
+        self._cfg = cfg
+        self._rng = rng or random.Random()
 
     def __call__(self, state: RetryCallState) -> float:
-        wait = self._backoff(state)
+        cap = min(self._cfg.max_backoff_s, self._cfg.initial_wait_s * 2 ** (state.attempt_number - 1))
+        wait = cap / 2 + self._rng.uniform(0, cap / 2)
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
-        return max(wait, retry_after) if retry_after is not None else wait
+        if retry_after is not None:
+            wait = max(wait, retry_after + self._rng.uniform(0, min(2.0, 0.2 * retry_after)))
+        return wait
 
 
 class RetryPolicy:
@@ -48,8 +54,9 @@ class RetryPolicy:
         cause = getattr(exc, "cause", type(exc).__name__)
         self.retries_by_cause[cause] += 1
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.info("retry %s attempt %d after %s (status %s), waiting %.2fs",
-                 self.label, state.attempt_number, cause, getattr(exc, "status", None), wait)
+        status = getattr(exc, "status", None)
+        log.info("%s: attempt %d failed (%s%s); retrying in %.2fs", self.label, state.attempt_number, cause,
+                 f", HTTP {status}" if status is not None and str(status) != cause else "", wait)
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> tuple[T, int]:
         """Run fn with retries; return its result and the number of attempts it took.

@@ -3,6 +3,7 @@ Created per job and closed in `finally` (no module-level clients: joblib reuses 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from typing import Any
@@ -12,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.config import CacheConfig, ModelConfig
 from evalsweep.errors import AuthError
+from evalsweep.cache import ResponseCache, cache_key, default_path
 from evalsweep.llm.base import ProviderClient
-from evalsweep.llm.cache import ResponseCache, cache_key, default_path
+from evalsweep.llm.errors import TransientError
 from evalsweep.llm.retry import RetryPolicy
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
@@ -29,6 +31,8 @@ class ServiceStats(BaseModel):
     cache_hits: int = 0
     cache_misses: int = 0
     cache_expired: int = 0
+    # Why the cache was switched off mid-job (an unreadable file, a failed write), else None.
+    cache_error: str | None = None
 
 
 def api_key_for(cfg: ModelConfig) -> str:
@@ -66,37 +70,77 @@ def key_extra(cfg: ModelConfig) -> dict[str, Any]:
     return {}
 
 
+def requests_limiter(rpm: int) -> AsyncLimiter:
+    """`rpm` requests a minute, spread out: at most a second's share at once, never a whole
+    minute's worth in one burst (providers enforce per-minute limits in shorter slices)."""
+    per_s = rpm / 60
+    return AsyncLimiter(per_s, 1.0) if per_s >= 1 else AsyncLimiter(1, 60 / rpm)
+
+
 class ModelService:
     def __init__(self, cfg: ModelConfig, cache_cfg: CacheConfig, base_url: str | None) -> None:
         self.cfg = cfg
         self.cache_cfg = cache_cfg
-        self.client = make_client(cfg, base_url)
+        self._base_url = base_url
+        # Made on the first request that misses the cache: a fully cached re-run never imports an SDK.
+        self._client: ProviderClient | None = None
         self.retry = RetryPolicy(cfg.retry, label=cfg.name)
         self.cache = ResponseCache(default_path(cache_cfg), cache_cfg.ttl_seconds) if cache_cfg.enabled else None
-        self._rpm = AsyncLimiter(cfg.rpm, 60) if cfg.rpm else None
+        self._rpm = requests_limiter(cfg.rpm) if cfg.rpm else None
+        # Tokens per minute: a minute-long bucket, since one request may need more than a second's share.
         self._tpm = AsyncLimiter(cfg.tpm, 60) if cfg.tpm else None
         self._key_extra = key_extra(cfg)
         self.requests_sent = 0
 
+    def _tokens_estimate(self, request: GenerateRequest) -> float:
+        """Tokens a request may use, known before sending: its input (~4 characters a token) plus
+        every output token it may ask for. Capped at the bucket size, which aiolimiter requires."""
+        chars = sum(len(m.content) for m in request.messages)
+        return float(min(self.cfg.tpm or 0, chars // 4 + 1 + request.max_tokens))
+
     async def _send(self, request: GenerateRequest) -> GenerateResponse:
+        """One attempt. Inside the retry loop, so every retry also waits for the rate limits."""
         if self._rpm is not None:
             await self._rpm.acquire()
         if self._tpm is not None:
-            # Budget the worst case this request can use, capped at the bucket size.
-            await self._tpm.acquire(min(float(self.cfg.tpm or 0), float(request.max_tokens)))
+            await self._tpm.acquire(self._tokens_estimate(request))
         self.requests_sent += 1
-        return await self.client.generate(request)
+        if self._client is None:
+            self._client = make_client(self.cfg, self._base_url)
+        timeout = self.cfg.request_timeout_s
+        try:
+            # The SDK's timeout bounds each read; this bounds the whole attempt (a slow drip included).
+            async with asyncio.timeout(timeout):
+                return await self._client.generate(request)
+        except TimeoutError:
+            raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
+                                 cause="timeout") from None
+
+    async def prefetch(self, requests: list[GenerateRequest]) -> None:
+        """Open the cache and look up all of a job's requests at once (a cached re-run then never
+        waits on sqlite per sample). Raises CacheError when the cache file cannot be used."""
+        if self.cache is None:
+            return
+        await self.cache.open()  # an unusable cache file stops the job here, before any request
+        if not self.cache_cfg.refresh:
+            await self.cache.prefetch([cache_key(r, self._key_extra) for r in requests])
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        key = cache_key(request, self._key_extra) if self.cache is not None else ""
-        if self.cache is not None and not self.cache_cfg.refresh:
-            hit = await self.cache.get(key)
-            if hit is not None:
-                return hit.model_copy(update={"cached": True, "latency_s": 0.0, "attempts": 0})
+        """Cache-aside: a hit is returned as is; a miss is fetched (with retries) and, only when it
+        succeeded, stored. Raises ProviderError when the sample failed for good, AuthError on a bad key."""
+        cache = self.cache
+        key = cache_key(request, self._key_extra) if cache is not None else ""
+        if cache is not None:
+            if self.cache_cfg.refresh:
+                cache.count_miss()
+            else:
+                hit = await cache.get(key)
+                if hit is not None:
+                    return hit.model_copy(update={"cached": True, "latency_s": 0.0, "attempts": 0})
         response, attempts = await self.retry.call(lambda: self._send(request))
         response = response.model_copy(update={"attempts": attempts})
-        if self.cache is not None:
-            self.cache.put(key, request, response)  # only successes reach this line
+        if cache is not None:
+            cache.put(key, request, response)  # only successes reach this line: errors are never cached
         return response
 
     def stats(self) -> ServiceStats:
@@ -108,11 +152,13 @@ class ModelService:
             cache_hits=self.cache.hits if self.cache else 0,
             cache_misses=self.cache.misses if self.cache else 0,
             cache_expired=self.cache.expired if self.cache else 0,
+            cache_error=self.cache.error if self.cache else None,
         )
 
     async def aclose(self) -> None:
         try:
-            await self.client.aclose()
+            if self._client is not None:
+                await self._client.aclose()
         finally:
             if self.cache is not None:
                 await self.cache.close()

@@ -1,0 +1,125 @@
+"""Maintenance of the cache file for `python -m evalsweep.cache`: stats, clear, prune.
+
+Filters run in SQL on the JSON values (json_extract), so a large cache is never loaded into memory.
+Entries are written with a `created` time, a provider and a model next to the response."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalsweep.cache.store import BUSY_TIMEOUT_S, ENV_PATH, TABLE, _probe
+from evalsweep.errors import CacheError
+
+_VALID = "json_valid(value)"
+_MODEL = f"CASE WHEN {_VALID} THEN json_extract(value, '$.model') END"
+_PROVIDER = f"CASE WHEN {_VALID} THEN json_extract(value, '$.provider') END"
+_CREATED = f"CASE WHEN {_VALID} THEN json_extract(value, '$.created') END"
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    provider: str | None = None
+    older_than_s: float | None = Field(None, ge=0)
+
+    def where(self, now: float) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        args: list[object] = []
+        if self.model is not None:
+            clauses.append(f"{_MODEL} = ?")
+            args.append(self.model)
+        if self.provider is not None:
+            clauses.append(f"{_PROVIDER} = ?")
+            args.append(self.provider)
+        if self.older_than_s is not None:
+            clauses.append(f"{_CREATED} < ?")
+            args.append(now - self.older_than_s)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+class ModelCount(BaseModel):
+    provider: str | None
+    model: str | None
+    entries: int
+    oldest_utc: str | None
+    newest_utc: str | None
+
+
+class CacheStats(BaseModel):
+    path: str
+    size_bytes: int
+    entries: int
+    matching: int
+    unreadable: int
+    by_model: list[ModelCount]
+
+
+def _utc(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise CacheError(f"no response cache at {path}; run a job first, or pass --path / set {ENV_PATH}")
+    try:
+        _probe(path)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise CacheError(f"{path} is not a readable cache ({exc}); delete it or move it aside, "
+                         f"a job then starts an empty one") from None
+    if has_table is None:
+        conn.close()
+        raise CacheError(f"{path} holds no '{TABLE}' table: not an evalsweep response cache")
+    return conn
+
+
+def _size(path: Path) -> int:
+    side = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
+    return sum(p.stat().st_size for p in (path, *side) if p.exists())
+
+
+def stats(path: Path, filters: Filters) -> CacheStats:
+    conn = _connect(path)
+    try:
+        where, args = filters.where(time.time())
+        total = conn.execute(f'SELECT count(*) FROM "{TABLE}"').fetchone()[0]
+        unreadable = conn.execute(f'SELECT count(*) FROM "{TABLE}" WHERE NOT {_VALID}').fetchone()[0]
+        rows = conn.execute(
+            f'SELECT {_PROVIDER} AS p, {_MODEL} AS m, count(*), min({_CREATED}), max({_CREATED}) '
+            f'FROM "{TABLE}"{where} GROUP BY p, m ORDER BY count(*) DESC', args).fetchall()
+    finally:
+        conn.close()
+    by_model = [ModelCount(provider=p, model=m, entries=n, oldest_utc=_utc(lo), newest_utc=_utc(hi))
+                for p, m, n, lo, hi in rows]
+    return CacheStats(path=str(path), size_bytes=_size(path), entries=total,
+                      matching=sum(c.entries for c in by_model), unreadable=unreadable, by_model=by_model)
+
+
+def delete(path: Path, filters: Filters, *, dry_run: bool = False) -> int:
+    """Delete the entries matching the filters (all of them without filters); return how many."""
+    conn = _connect(path)
+    try:
+        where, args = filters.where(time.time())
+        if dry_run:
+            return int(conn.execute(f'SELECT count(*) FROM "{TABLE}"{where}', args).fetchone()[0])
+        with conn:  # one short write transaction; running jobs wait for it (busy timeout)
+            n = conn.execute(f'DELETE FROM "{TABLE}"{where}', args).rowcount
+        _compact(conn)
+        return int(n)
+    finally:
+        conn.close()
+
+
+def _compact(conn: sqlite3.Connection) -> None:
+    """Give the freed pages back to the disk when nobody else has the file open; else leave it."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+    except sqlite3.OperationalError:
+        pass  # another process is using the cache: the space is reused by later writes instead
