@@ -37,6 +37,8 @@ class SimulatorSettings(Strict):
     cot_bonus: float = Field(0.05, ge=0, le=1)
     latency_ms: float = Field(0.0, ge=0)
     latency_jitter_ms: float = Field(0.0, ge=0)
+    # As a judge (scorer=judge, scripts/classify.py): how often it grades right; null = accuracy.
+    judge_accuracy: float | None = Field(None, ge=0, le=1)
     faults: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("faults")
@@ -73,6 +75,11 @@ class ModelConfig(Strict):
     tpm: int | None = Field(None, ge=1)
     price: PriceConfig = Field(default_factory=PriceConfig)
     max_cost_usd: float | None = Field(None, gt=0)
+    # Typed responses (docs/structured.md): the provider's own structured output (native), or
+    # JSON asked for in the prompt and parsed from the text, for servers without it (json_text).
+    structured_output: Literal["native", "json_text"] = "native"
+    # How often an object that fails validation is asked again, with the error shown.
+    structured_reasks: int = Field(2, ge=0, le=10)
     simulator: SimulatorSettings | None = None
 
     @model_validator(mode="after")
@@ -124,8 +131,32 @@ class PromptConfig(Strict):
 
 
 class ScorerConfig(Strict):
-    type: Literal["auto", "exact", "numeric", "choice"] = "auto"
+    type: Literal["auto", "exact", "numeric", "choice", "judge"] = "auto"
     tolerance: float = Field(1e-6, ge=0)
+    # scorer=judge (docs/judge.md): a judge model (a conf/model/ option) grades each output
+    # with the rubric; each grade maps to a score.
+    judge: str | None = None
+    # Applied to the judge's model config, e.g. {temperature: 0.0}.
+    judge_overrides: dict[str, Any] = Field(default_factory=dict)
+    rubric: str | None = None
+    grades: dict[str, float] = Field(default_factory=lambda: {"C": 1.0, "I": 0.0})
+
+    @model_validator(mode="after")
+    def _judge_settings(self) -> "ScorerConfig":
+        if self.type == "judge" and not (self.judge and self.rubric):
+            raise ValueError("scorer=judge needs scorer.judge (a model option, e.g. sim_strong) and scorer.rubric")
+        if len(self.grades) < 2 or any(not 0 <= v <= 1 for v in self.grades.values()):
+            raise ValueError("scorer.grades needs at least two grades, each mapped to a score in [0, 1]")
+        return self
+
+
+class StructuredConfig(Strict):
+    """Typed answers of the model under test (docs/structured.md)."""
+
+    # Dotted path of a pydantic model, e.g. evalsweep.structured.models.Answer; null: plain text.
+    response_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    # The object's field the scorer reads instead of the raw text (e.g. answer); null: the raw text.
+    score_field: str | None = None
 
 
 _TTL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -210,6 +241,7 @@ class ExperimentConfig(Strict):
     tracker: Literal["wandb", "none"] = "wandb"
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    structured: StructuredConfig = Field(default_factory=StructuredConfig)
     spec: SpecConfig = Field(default_factory=SpecConfig)
     # Print the pre-run validation report and exit (0 when it passes) without running anything.
     validate_only: bool = False

@@ -22,7 +22,9 @@ from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.records import JsonlWriter, read_done
 from evalsweep.repro import git_info, package_versions, python_info
 from evalsweep.runner import Runner, RunTotals, WorkItem
+from evalsweep.judge.setup import judge_model, open_judge
 from evalsweep.scoring import get_scorer
+from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking import make_tracker
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ def prepare(exp: ExperimentConfig) -> tuple[list[Sample], list[WorkItem]]:
     api_key_for(exp.model)  # a missing key stops here, before any work
     samples = load_dataset(exp.dataset, exp.seed)
     get_scorer(exp.scorer_type)
+    StructuredAnswers.from_config(exp)  # a response model that cannot be imported stops here
+    judge_model(exp)  # so does a bad judge option, rubric or a missing judge key
     for sample in samples:
         prompts.check_templates(exp.prompt, sample)
     work = [WorkItem(s, r, prompts.render(exp.prompt, s)) for s in samples for r in range(exp.repeats)]
@@ -75,8 +79,10 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[Wor
     service = ModelService(exp.model, exp.cache, base_url)
     writer: JsonlWriter = runner_args["writer"]
     writer.start()
+    judge = open_judge(exp)
     runner = Runner(exp, service, get_scorer(exp.scorer_type, exp.scorer.tolerance), writer,
-                    runner_args["totals"], runner_args.get("on_record"))
+                    runner_args["totals"], runner_args.get("on_record"),
+                    structured=StructuredAnswers.from_config(exp), judge=judge)
     runner_args["runner"] = runner
     try:
         # One cache lookup for the whole job: a cached re-run then never waits on sqlite per sample.
@@ -86,6 +92,9 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[Wor
         await writer.close()
         runner_args["stats"] = service.stats()
         await service.aclose()
+        if judge is not None:
+            runner_args["judge_stats"] = judge.service.stats()
+            await judge.aclose()
     return runner
 
 
@@ -169,7 +178,7 @@ def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_arg
         packages=package_versions(), python=python_info(),
         cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
                     "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
-        validation=validation,
+        validation=validation, judge_stats=runner_args.get("judge_stats"),
     )
     summary.write(s, out_dir / SUMMARY)
     tracker.log_summary(s.model_dump(mode="json"), results_path)

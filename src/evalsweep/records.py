@@ -24,6 +24,35 @@ class ErrorInfo(BaseModel):
     status: int | None = None
 
 
+class StructuredInfo(BaseModel):
+    """How a typed answer was obtained (docs/structured.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str  # the response model's name
+    asks: int  # 1 = valid at the first ask; each re-ask adds one
+    valid: bool
+    error: str | None = None  # the last validation error when no ask gave a valid object
+
+
+class JudgeInfo(BaseModel):
+    """A judge's grade of this row's output (scorer=judge; docs/judge.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    grade: str | None = None
+    score: float | None = None
+    explanation: str | None = None
+    # Why there is no grade: the judge's reply did not parse, or its request failed for good.
+    error: str | None = None
+    raw: str | None = None  # the judge's last reply when it did not parse
+    asks: int = 0
+    cached: bool = False
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+
 class ResultRecord(BaseModel):
     """One line of results.jsonl: one sample (x seed x repeat) of one job."""
 
@@ -51,6 +80,10 @@ class ResultRecord(BaseModel):
     error: ErrorInfo | None = None
     simulated: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Typed responses: the validated object (its fields can be scored and reported) and how it came.
+    parsed: dict[str, Any] | None = None
+    structured: StructuredInfo | None = None
+    judge: JudgeInfo | None = None
 
     @property
     def identity(self) -> tuple[str, int, int]:

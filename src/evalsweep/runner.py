@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -17,8 +18,14 @@ from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage
 from evalsweep.metrics import RunningScores
-from evalsweep.records import ErrorInfo, JsonlWriter, ResultRecord
+from evalsweep.records import ErrorInfo, JsonlWriter, JudgeInfo, ResultRecord
+from evalsweep.judge.grading import JudgeTotals
 from evalsweep.scoring import Scorer
+from evalsweep.structured.ask import Structured, StructuredStats
+
+if TYPE_CHECKING:
+    from evalsweep.judge.scorer import JudgeScorer
+    from evalsweep.structured.answers import StructuredAnswers
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +52,16 @@ class RunTotals:
     cost_saved_usd: float = 0.0
     latency_sum_s: float = 0.0
     budget_stopped: bool = False
+    # Typed answers (structured.response_model) and the judge (scorer=judge), counted apart.
+    structured: StructuredStats = field(default_factory=StructuredStats)
+    judge: JudgeTotals = field(default_factory=JudgeTotals)
 
     def add(self, rec: ResultRecord, cost: float) -> None:
         self.n_done += 1
+        if rec.structured is not None:
+            self.structured.count(rec.structured.asks, rec.structured.valid)
+        if rec.judge is not None:
+            self.judge.add(rec.judge)
         if rec.error is not None:
             self.n_errors += 1
             self.errors_by_type[rec.error.type] += 1
@@ -69,8 +83,12 @@ class RunTotals:
 
 class Runner:
     def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: Scorer, writer: JsonlWriter,
-                 totals: RunTotals, on_record: Callable[[ResultRecord, RunTotals], None] | None = None) -> None:
+                 totals: RunTotals, on_record: Callable[[ResultRecord, RunTotals], None] | None = None,
+                 structured: StructuredAnswers | None = None, judge: JudgeScorer | None = None) -> None:
         self.cfg = cfg
+        self.structured = structured
+        # scorer=judge: the async scoring path (a judge model grades each output).
+        self.judge = judge
         self.service = service
         self.scorer = scorer
         self.writer = writer
@@ -92,11 +110,15 @@ class Runner:
         return (usage.input_tokens * p.input_per_mtok + usage.output_tokens * p.output_per_mtok) / 1e6
 
     def record(self, item: WorkItem, response: GenerateResponse | None, error: ProviderError | None,
-               latency_s: float) -> tuple[ResultRecord, float]:
+               latency_s: float, typed: Structured[Any] | None = None,
+               judged: JudgeInfo | None = None) -> tuple[ResultRecord, float]:
         cfg = self.cfg
         score = None
-        if response is not None:
-            score = self.scorer(response.text, item.sample)
+        scored = self._scored_text(response, typed)
+        if judged is not None:
+            score = judged.score
+        elif scored is not None:
+            score = self.scorer(scored, item.sample)
         usage = response.usage if response is not None else Usage()
         cost = self.cost_of(usage)
         rec = ResultRecord(
@@ -112,20 +134,46 @@ class Runner:
             error=None if error is None else ErrorInfo(type=type(error).__name__, message=str(error)[:500],
                                                        status=error.status),
             simulated=cfg.model.simulated, metadata=item.sample.metadata,
+            parsed=self.structured.parsed(typed) if self.structured and typed else None,
+            structured=self.structured.info(typed) if self.structured and typed else None,
+            judge=judged,
         )
         return rec, cost
+
+    def _scored_text(self, response: GenerateResponse | None, typed: Structured[Any] | None) -> str | None:
+        """What is scored (or judged): the reply, or the chosen field of a typed answer."""
+        if response is None:
+            return None
+        if self.structured is not None and typed is not None:
+            return self.structured.scored_text(typed)
+        return response.text
+
+    async def _judge(self, item: WorkItem, text: str | None) -> JudgeInfo | None:
+        if self.judge is None or text is None:
+            return None
+        question = next((m.content for m in reversed(item.messages) if m.role == "user"), "")
+        return await self.judge.grade(sample_id=item.sample.id, question=question, target=item.sample.target,
+                                      output=text, metadata=item.sample.metadata, seed=self.cfg.seed,
+                                      repeat=item.repeat)
 
     async def _one(self, item: WorkItem) -> None:
         start = time.perf_counter()
         response: GenerateResponse | None = None
         error: ProviderError | None = None
+        typed: Structured[Any] | None = None
         try:
-            response = await self.service.generate(self.request_for(item))
+            if self.structured is not None:
+                typed = await self.structured.ask(self.service, self.request_for(item))
+                response = typed.response
+            else:
+                response = await self.service.generate(self.request_for(item))
         except ProviderError as exc:  # transient after all attempts, or permanent: recorded, job goes on
             error = exc
             log.warning("sample %s failed for good after %s attempt(s): %s",
                         item.sample.id, getattr(exc, "attempts", 1), exc)
-        rec, cost = self.record(item, response, error, time.perf_counter() - start)
+        latency = time.perf_counter() - start  # the model's time; the judge's is not the model's
+        judged = await self._judge(item, self._scored_text(response, typed))
+        rec, cost = self.record(item, response, error, latency, typed, judged)
         self.writer.put(rec)
         self.totals.add(rec, cost)
         if self.on_record is not None:

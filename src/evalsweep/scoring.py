@@ -55,6 +55,11 @@ def choice_letter(output: str, sample: Sample) -> float:
     return float(bool(letters) and letters[-1] == sample.target.strip().upper())
 
 
+def _graded_by_judge(output: str, sample: Sample) -> float:
+    # scorer=judge is asynchronous (evalsweep.judge): the runner awaits the judge instead.
+    raise ScoringError("scorer=judge grades through the runner's judge, not as a plain scorer")
+
+
 def get_scorer(kind: str, tolerance: float = 1e-6) -> Scorer:
     if kind == "exact":
         return exact_match
@@ -62,4 +67,6 @@ def get_scorer(kind: str, tolerance: float = 1e-6) -> Scorer:
         return lambda output, sample: numeric_match(output, sample, tolerance)
     if kind == "choice":
         return choice_letter
-    raise ScoringError(f"unknown scorer '{kind}'; choose scorer=exact|numeric|choice (or set dataset.scorer)")
+    if kind == "judge":
+        return _graded_by_judge
+    raise ScoringError(f"unknown scorer '{kind}'; choose scorer=exact|numeric|choice|judge (or set dataset.scorer)")

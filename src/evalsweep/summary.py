@@ -58,13 +58,20 @@ class Summary(BaseModel):
     packages: dict[str, str]
     python: dict[str, str]
     validation: dict[str, Any] | None = None
+    # Typed answers (structured.response_model): how many validated, after how many asks.
+    structured: dict[str, Any] | None = None
+    # scorer=judge: the judge's grades, errors, requests, tokens and cost, apart from the model's.
+    judge: dict[str, Any] | None = None
     config: dict[str, Any]
 
 
 def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, Any], exp: Any, totals: RunTotals,
           stats: ServiceStats, n_samples: int, n_not_run: int, n_resumed: int, wall_s: float, eval_s: float,
           started: str, ended: str, git: GitInfo, packages: dict[str, str], python: dict[str, str],
-          cache_info: dict[str, Any], validation: dict[str, Any] | None = None) -> Summary:
+          cache_info: dict[str, Any], validation: dict[str, Any] | None = None,
+          judge_stats: ServiceStats | None = None) -> Summary:
+    from evalsweep.judge.setup import summary_section
+
     scores = totals.scores.summary()
     fresh = totals.n_done - n_resumed
     return Summary(
@@ -86,6 +93,8 @@ def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, A
         samples_per_s=round(fresh / eval_s, 3) if eval_s > 0 else 0.0,
         started_utc=started, ended_utc=ended, git=git, packages=packages, python=python,
         validation=validation, config=cfg_container,
+        structured=totals.structured.model_dump() if totals.structured.samples else None,
+        judge=summary_section(totals.judge, judge_stats),
     )
 
 

@@ -41,12 +41,6 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None) -
         # text. Only present when set, so every plain-text entry keeps its key.
         payload["response_format"] = fmt.model_dump(mode="json")
     return payload
-    if request.response_format is not None:
-        # A typed answer: its schema decides the reply, so a changed response model misses. Only
-        # present when set, so every plain request keeps the key it always had.
-        payload["response_format"] = {"name": request.response_format.name,
-                                      "schema": request.response_format.json_schema}
-    return payload
 
 
 def cache_key(request: GenerateRequest, extra: dict[str, Any] | None = None) -> str:

@@ -8,6 +8,7 @@ import anthropic
 
 from evalsweep.llm.errors import PermanentError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
+from evalsweep.structured.wire import anthropic_object_text, anthropic_tool_args
 
 
 class AnthropicClient:
@@ -30,6 +31,8 @@ class AnthropicClient:
             kwargs["system"] = request.system
         if request.stop:
             kwargs["stop_sequences"] = request.stop
+        if request.response_format is not None:  # a typed answer (evalsweep.structured): a forced tool
+            kwargs.update(anthropic_tool_args(request.response_format))
         if self._simulated:
             # The installed Messages API takes no temperature, top_p or seed; the simulator
             # reads them so that seeds sample differently, as a stochastic model would.
@@ -51,6 +54,8 @@ class AnthropicClient:
             # Left after the cases above: a reply that does not parse as the API's response.
             raise PermanentError(f"unexpected response from Anthropic: {exc}", status=None, cause="bad_response") from exc
         text = "".join(block.text for block in resp.content if getattr(block, "type", None) == "text")
+        if request.response_format is not None:
+            text = anthropic_object_text(resp.content, request.response_format) or text
         return GenerateResponse(
             text=text,
             usage=Usage(input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens),

@@ -8,6 +8,7 @@ import openai
 
 from evalsweep.llm.errors import PermanentError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
+from evalsweep.structured.wire import openai_response_format
 
 
 class OpenAIClient:
@@ -31,6 +32,8 @@ class OpenAIClient:
             kwargs["stop"] = request.stop
         if request.seed is not None:
             kwargs["seed"] = request.seed
+        if request.response_format is not None:  # a typed answer (evalsweep.structured)
+            kwargs["response_format"] = openai_response_format(request.response_format)
         start = time.perf_counter()
         try:
             resp = await self._client.chat.completions.create(**kwargs, extra_headers=self._extra_headers or None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,11 @@ from evalsweep.llm.base import ProviderClient
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.retry import RetryPolicy
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
+
+if TYPE_CHECKING:
+    from evalsweep.structured.ask import Structured
+
+M = TypeVar("M", bound=BaseModel)
 
 SIMULATOR_KEY = "evalsweep-simulator"
 
@@ -66,7 +71,15 @@ def make_client(cfg: ModelConfig, base_url: str | None) -> ProviderClient:
 def key_extra(cfg: ModelConfig) -> dict[str, Any]:
     """What besides the request decides a simulated answer: the simulator's answer profile."""
     if cfg.simulated and cfg.simulator is not None:
-        return {"simulator": {"accuracy": cfg.simulator.accuracy, "cot_bonus": cfg.simulator.cot_bonus}}
+        sim = cfg.simulator
+        profile: dict[str, Any] = {"accuracy": sim.accuracy, "cot_bonus": sim.cot_bonus}
+        # Also deciding answers, yet only in the key when set, so existing entries keep their keys.
+        if sim.judge_accuracy is not None:
+            profile["judge_accuracy"] = sim.judge_accuracy
+        for name in ("invalid_structured_rate", "invalid_structured_substring"):
+            if sim.faults.get(name):
+                profile[name] = sim.faults[name]
+        return {"simulator": profile}
     return {}
 
 
@@ -125,9 +138,18 @@ class ModelService:
         if not self.cache_cfg.refresh:
             await self.cache.prefetch([cache_key(r, self._key_extra) for r in requests])
 
-    async def generate(self, request: GenerateRequest) -> GenerateResponse:
+    @overload
+    async def generate(self, request: GenerateRequest) -> GenerateResponse: ...
+
+    @overload
+    async def generate(self, request: GenerateRequest, response_model: type[M]) -> M: ...
+
+    async def generate(self, request: GenerateRequest, response_model: type[M] | None = None) -> GenerateResponse | M:
         """Cache-aside: a hit is returned as is; a miss is fetched (with retries) and, only when it
-        succeeded, stored. Raises ProviderError when the sample failed for good, AuthError on a bad key."""
+        succeeded, stored. Raises ProviderError when the sample failed for good, AuthError on a bad key.
+        With a response_model, the validated object (docs/structured.md), or StructuredOutputError."""
+        if response_model is not None:
+            return (await self.parse(request, response_model)).unwrap()
         cache = self.cache
         key = cache_key(request, self._key_extra) if cache is not None else ""
         if cache is not None:
@@ -142,6 +164,14 @@ class ModelService:
         if cache is not None:
             cache.put(key, request, response)  # only successes reach this line: errors are never cached
         return response
+
+    async def parse(self, request: GenerateRequest, response_model: type[M]) -> Structured[M]:
+        """A typed answer with its details (asks, raw reply, validation error), never raising for
+        an object that did not validate."""
+        from evalsweep.structured.ask import ask
+
+        return await ask(self, request, response_model, mode=self.cfg.structured_output,
+                         max_reasks=self.cfg.structured_reasks)
 
     def stats(self) -> ServiceStats:
         by_cause: Counter[str] = self.retry.retries_by_cause

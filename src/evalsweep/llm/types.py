@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,19 @@ class Message(BaseModel):
 
     role: Role
     content: str
+
+
+class ResponseFormat(BaseModel):
+    """Ask for an object of a JSON schema (evalsweep.structured): OpenAI gets it as a json_schema
+    response format, Anthropic as a forced tool. The schema is part of the cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    description: str | None = None
+    json_schema: dict[str, Any]
+    # The pydantic class itself, for the OpenAI SDK's strict-schema helper; never serialized.
+    model: type[BaseModel] | None = Field(default=None, exclude=True, repr=False)
 
 
 class GenerateRequest(BaseModel):
@@ -32,6 +45,8 @@ class GenerateRequest(BaseModel):
     seed: int | None = None
     # Index of this ask when one item is asked several times in a job (repeats).
     repeat: int = 0
+    # Set for a structured ask (evalsweep.structured); None for plain text.
+    response_format: ResponseFormat | None = None
 
     @property
     def system(self) -> str | None:

@@ -1,0 +1,82 @@
+"""The judge: a model of its own (any conf/model option) that grades one output at a time through
+a typed Grade response. Its calls go through a ModelService like the model under test (cache, rate
+limits, retries) and are priced with the judge's own prices, counted apart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any
+
+from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.judge.grading import grade_model, render
+from evalsweep.llm.errors import ProviderError
+from evalsweep.llm.service import ModelService
+from evalsweep.llm.types import GenerateRequest, Message, Usage
+from evalsweep.records import JudgeInfo
+from evalsweep.simulator.local import start_for
+from evalsweep.structured.ask import ask
+
+log = logging.getLogger(__name__)
+
+
+def price_of(usage: Usage, model: ModelConfig) -> float:
+    p = model.price
+    return (usage.input_tokens * p.input_per_mtok + usage.output_tokens * p.output_per_mtok) / 1e6
+
+
+class JudgeScorer:
+    def __init__(self, *, model: ModelConfig, rubric: str, grades: Mapping[str, float], cache: CacheConfig) -> None:
+        self.model = model
+        self.rubric = rubric
+        self.grades = dict(grades)
+        self.grade_model = grade_model(self.grades)
+        # The judge's own simulator when it is a simulated model without a base_url; stopped in aclose.
+        self._stack = ExitStack()
+        base_url = start_for(model, self._stack)
+        self.service = ModelService(model, cache, base_url)
+        # The judge's own concurrency bound, inside the job's (a judge may allow fewer requests).
+        self._slots = asyncio.Semaphore(model.max_concurrency)
+
+    def request_for(self, prompt: str, seed: int | None, repeat: int) -> GenerateRequest:
+        m = self.model
+        return GenerateRequest(
+            provider=m.provider, model=m.name, base_url=m.base_url, messages=[Message(role="user", content=prompt)],
+            temperature=m.temperature, max_tokens=m.max_tokens, top_p=m.top_p, stop=m.stop, seed=seed,
+            repeat=repeat,
+        )
+
+    async def grade(self, *, sample_id: str, question: str, target: str, output: str,
+                    metadata: Mapping[str, Any] | None, seed: int | None, repeat: int) -> JudgeInfo:
+        """The judge's grade of `output`. Never raises for a failed or unparseable judgement: that
+        is recorded on the row (error, raw) and the job goes on. A rejected key (AuthError) stops it."""
+        prompt = render(self.rubric, sample_id=sample_id, question=question, target=target, output=output,
+                        metadata=metadata)
+        request = self.request_for(prompt, seed, repeat)
+        async with self._slots:
+            try:
+                result = await ask(self.service, request, self.grade_model, mode=self.model.structured_output,
+                                   max_reasks=self.model.structured_reasks)
+            except ProviderError as exc:
+                log.warning("judge %s failed on sample %s: %s", self.model.name, sample_id, exc)
+                return JudgeInfo(model=self.model.name, error=f"judge request failed: {exc}"[:1000],
+                                 asks=0)
+        response = result.response
+        cost = 0.0 if response.cached else price_of(response.usage, self.model)
+        common: dict[str, Any] = {"model": self.model.name, "asks": result.asks, "cached": response.cached,
+                                  "usage": response.usage, "cost_usd": cost}
+        if result.value is None:
+            return JudgeInfo(**common, raw=result.raw[:4000], error=(
+                f"judge reply could not be parsed as a grade ({'/'.join(self.grades)}) after "
+                f"{result.asks} ask(s): {result.error}")[:1500])
+        grade = str(result.value.grade)  # type: ignore[attr-defined]
+        return JudgeInfo(**common, grade=grade, score=self.grades[grade],
+                         explanation=str(result.value.explanation))  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        try:
+            await self.service.aclose()
+        finally:
+            self._stack.close()

@@ -1,0 +1,49 @@
+"""scorer=judge in a job: check everything before the first call, then open the judge."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from evalsweep.config import ExperimentConfig, ModelConfig
+from evalsweep.judge.grading import check_rubric
+from evalsweep.judge.options import load_model_option
+from evalsweep.llm.service import ServiceStats, api_key_for
+
+if TYPE_CHECKING:
+    from evalsweep.judge.scorer import JudgeScorer
+
+
+def judge_model(exp: ExperimentConfig) -> ModelConfig | None:
+    """The judge's model config, or None without scorer=judge. Raises ConfigError / AuthError
+    (a bad option, a bad rubric, a missing judge key) before anything is sent."""
+    if exp.scorer_type != "judge":
+        return None
+    sc = exp.scorer
+    assert sc.judge is not None and sc.rubric is not None  # enforced by ScorerConfig
+    model = load_model_option(sc.judge, sc.judge_overrides, where="scorer.judge")
+    check_rubric(sc.rubric, exp.dataset.fields.metadata, "scorer.rubric")
+    api_key_for(model)
+    return model
+
+
+def open_judge(exp: ExperimentConfig) -> JudgeScorer | None:
+    model = judge_model(exp)
+    if model is None:
+        return None
+    from evalsweep.judge.scorer import JudgeScorer
+
+    assert exp.scorer.rubric is not None
+    return JudgeScorer(model=model, rubric=exp.scorer.rubric, grades=exp.scorer.grades, cache=exp.cache)
+
+
+def summary_section(totals: Any, stats: ServiceStats | None) -> dict[str, Any] | None:
+    """summary.json "judge": grades, errors, tokens and cost of the judge, apart from the model's."""
+    if stats is None and not totals.graded and not totals.errors:
+        return None
+    out: dict[str, Any] = totals.model_dump(mode="json")
+    out["cost_usd"] = round(out["cost_usd"], 8)
+    if stats is not None:
+        out.update({"requests_sent": stats.requests_sent, "retries": stats.retries,
+                    "retries_by_cause": stats.retries_by_cause, "cache_hits": stats.cache_hits,
+                    "cache_misses": stats.cache_misses})
+    return out

@@ -1,0 +1,31 @@
+"""A simulator for one simulated model that has no base_url: started on a free loopback port,
+stopped by the caller's ExitStack (used for judges and classifiers, which are models of their own)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+
+from evalsweep.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+def start_for(model: ModelConfig, stack: ExitStack) -> str | None:
+    """The base URL to use for `model`: its own, or that of a simulator started for it."""
+    if not model.simulated or model.base_url:
+        return model.base_url
+    from evalsweep.simulator import FaultConfig, ModelProfile, SimulatorConfig, SimulatorServer
+
+    s = model.simulator
+    profile = ModelProfile(accuracy=s.accuracy, cot_bonus=s.cot_bonus, judge_accuracy=s.judge_accuracy) if s else None
+    server = SimulatorServer(SimulatorConfig(
+        profiles={model.name: profile} if profile else {},
+        latency_ms=s.latency_ms if s else 0.0,
+        latency_jitter_ms=s.latency_jitter_ms if s else 0.0,
+        faults=FaultConfig(**(s.faults if s else {})),
+    ))
+    url = server.start()
+    stack.callback(server.stop)
+    log.info("started the evalsweep simulator (not a real model) for %s at %s", model.name, url)
+    return url
