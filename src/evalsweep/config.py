@@ -213,6 +213,18 @@ class RunConfig(Strict):
     fail_on_sample_errors: bool = True
 
 
+class SharedLimitConfig(Strict):
+    """The model's limits held across every job on this machine (evalsweep.llm.shared_limit,
+    docs/scaling.md); each job's own limits stay in force as well."""
+
+    enabled: bool = False
+    # null -> model.max_concurrency / model.rpm, now counted across all jobs instead of per job.
+    max_concurrency: int | None = Field(None, ge=1, le=10_000)
+    rpm: int | None = Field(None, ge=1)
+    # null -> $EVALSWEEP_LIMITS_PATH, else /tmp/evalsweep-<uid>/shared_limits.sqlite (keep it on a local disk).
+    path: str | None = None
+
+
 class SpecConfig(Strict):
     """What only a person can say about the experiment; checked before the first API call
     (evalsweep.validation). Everything the config already says is derived, not typed here."""
@@ -241,6 +253,7 @@ class ExperimentConfig(Strict):
     tracker: Literal["wandb", "none"] = "wandb"
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    shared_limit: SharedLimitConfig = Field(default_factory=SharedLimitConfig)
     structured: StructuredConfig = Field(default_factory=StructuredConfig)
     spec: SpecConfig = Field(default_factory=SpecConfig)
     # Print the pre-run validation report and exit (0 when it passes) without running anything.

@@ -76,7 +76,7 @@ def prepare(exp: ExperimentConfig) -> tuple[list[Sample], list[WorkItem]]:
 
 
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[WorkItem], runner_args: dict) -> Runner:
-    service = ModelService(exp.model, exp.cache, base_url)
+    service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
     writer: JsonlWriter = runner_args["writer"]
     writer.start()
     judge = open_judge(exp)

@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.config import CacheConfig, ModelConfig, SharedLimitConfig
 from evalsweep.errors import AuthError
 from evalsweep.cache import ResponseCache, cache_key, default_path
 from evalsweep.llm.base import ProviderClient
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.retry import RetryPolicy
+from evalsweep.llm.shared_limit import SharedLimiter, open_shared_limiter
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
 if TYPE_CHECKING:
@@ -91,7 +93,8 @@ def requests_limiter(rpm: int) -> AsyncLimiter:
 
 
 class ModelService:
-    def __init__(self, cfg: ModelConfig, cache_cfg: CacheConfig, base_url: str | None) -> None:
+    def __init__(self, cfg: ModelConfig, cache_cfg: CacheConfig, base_url: str | None,
+                 shared: SharedLimitConfig | None = None) -> None:
         self.cfg = cfg
         self.cache_cfg = cache_cfg
         self._base_url = base_url
@@ -104,6 +107,10 @@ class ModelService:
         self._tpm = AsyncLimiter(cfg.tpm, 60) if cfg.tpm else None
         self._key_extra = key_extra(cfg)
         self.requests_sent = 0
+        # Limits held across all jobs on this machine (shared_limit), on top of this job's own.
+        self._shared: SharedLimiter | None = None
+        if shared is not None and shared.enabled:
+            self._shared = open_shared_limiter(cfg, shared)
 
     def _tokens_estimate(self, request: GenerateRequest) -> float:
         """Tokens a request may use, known before sending: its input (~4 characters a token) plus
@@ -121,13 +128,15 @@ class ModelService:
         if self._client is None:
             self._client = make_client(self.cfg, self._base_url)
         timeout = self.cfg.request_timeout_s
-        try:
-            # The SDK's timeout bounds each read; this bounds the whole attempt (a slow drip included).
-            async with asyncio.timeout(timeout):
-                return await self._client.generate(request)
-        except TimeoutError:
-            raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
-                                 cause="timeout") from None
+        # A machine-wide slot (shared_limit) for this attempt, waited for before its timeout starts.
+        async with self._shared.slot() if self._shared is not None else nullcontext():
+            try:
+                # The SDK's timeout bounds each read; this bounds the whole attempt (a slow drip included).
+                async with asyncio.timeout(timeout):
+                    return await self._client.generate(request)
+            except TimeoutError:
+                raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
+                                     cause="timeout") from None
 
     async def prefetch(self, requests: list[GenerateRequest]) -> None:
         """Open the cache and look up all of a job's requests at once (a cached re-run then never
@@ -190,5 +199,9 @@ class ModelService:
             if self._client is not None:
                 await self._client.aclose()
         finally:
-            if self.cache is not None:
-                await self.cache.close()
+            try:
+                if self.cache is not None:
+                    await self.cache.close()
+            finally:
+                if self._shared is not None:
+                    await asyncio.to_thread(self._shared.close)

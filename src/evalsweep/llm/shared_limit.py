@@ -1,0 +1,286 @@
+"""One model's limits (requests in flight, requests per minute) held across every job on this
+machine, through a small sqlite file the jobs' processes share.
+
+Why: each job already keeps its own limits (the runner's max_concurrency workers, aiolimiter for
+rpm), but parallel jobs multiply them: 4 joblib jobs with max_concurrency 50 send 200 requests at
+once. With the shared limit on, every provider attempt first takes a slot here.
+
+How:
+- A slot is a row (key, host, pid, process start time, lease expiry). Taking one is a single
+  `BEGIN IMMEDIATE` transaction (count the key's rows, insert if below the limit), so two processes
+  can never both take the last slot. Releasing deletes the row.
+- rpm is a sliding window: one row per request start; a new start waits while `rpm` starts lie in
+  the last `window_s` seconds.
+- A job killed with SIGKILL cannot release its slots: rows whose process is gone (no such pid, a
+  zombie, or a pid reused by a newer process) are deleted by the next process that finds the limit
+  full. Rows also carry a lease (longer than any attempt may take: the service bounds each attempt
+  by request_timeout_s) after which anyone deletes them, e.g. rows of another host.
+- Nothing blocks the event loop: every sqlite call runs in a thread, and a full limit is polled
+  with asyncio.sleep (a short backoff with jitter; for rpm, until the window frees a start). Only
+  one coroutine per process polls at a time, so 50 waiting workers cost one query, not 50.
+
+The file is machine-local on purpose (default /tmp/evalsweep-<uid>/shared_limits.sqlite): pids mean
+nothing on another host and sqlite locking over NFS is unreliable. On a cluster the limit is per
+node (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import psutil
+
+from evalsweep.config import ModelConfig, SharedLimitConfig
+from evalsweep.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ENV_PATH = "EVALSWEEP_LIMITS_PATH"
+BUSY_TIMEOUT_S = 30.0
+# Poll backoff while the limit is full: short at first (a slot frees within one request's latency).
+POLL_MIN_S = 0.002
+POLL_MAX_S = 0.02
+# Dead-owner checks cost a few psutil calls; once a second per process is plenty.
+REAP_EVERY_S = 1.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, pid_start REAL NOT NULL,
+    acquired REAL NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS slots_key ON slots (key);
+CREATE TABLE IF NOT EXISTS starts (key TEXT NOT NULL, t REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS starts_key_t ON starts (key, t);
+"""
+
+
+def default_path(cfg: SharedLimitConfig | None = None) -> Path:
+    """shared_limit.path, else $EVALSWEEP_LIMITS_PATH, else a per-user file under /tmp (not
+    $TMPDIR: SLURM often sets it per job, and jobs on one node must find the same file)."""
+    if cfg is not None and cfg.path:
+        return Path(cfg.path).expanduser()
+    if os.environ.get(ENV_PATH):
+        return Path(os.environ[ENV_PATH]).expanduser()
+    base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return base / f"evalsweep-{uid}" / "shared_limits.sqlite"
+
+
+def limit_key(model: ModelConfig) -> str:
+    """Jobs share a limit when they talk to the same model at the same endpoint."""
+    return f"{model.provider}|{model.base_url or 'default'}|{model.name}"
+
+
+def _process_start(pid: int) -> float | None:
+    """The process's start time, or None when it is gone (zombies count as gone: a SIGKILLed
+    child stays a zombie until its parent reaps it, and it holds nothing any more)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return -1.0  # another user's live process: treat as alive, its lease still bounds it
+
+
+class SharedLimiter:
+    """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`."""
+
+    def __init__(self, path: Path, key: str, max_concurrency: int, rpm: int | None = None, *,
+                 lease_s: float = 300.0, window_s: float = 60.0) -> None:
+        if max_concurrency < 1 or (rpm is not None and rpm < 1):
+            raise ValueError("max_concurrency and rpm must be at least 1")
+        self.path = path
+        self.key = key
+        self.max_concurrency = max_concurrency
+        self.rpm = rpm
+        self.lease_s = lease_s
+        self.window_s = window_s
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        self._pid_start = _process_start(self._pid) or 0.0
+        self._lock = threading.Lock()  # one sqlite connection, used from worker threads in turn
+        self._held: set[int] = set()
+        self._closed = False
+        self._next_reap = 0.0
+        self._gate: asyncio.Lock | None = None  # made on first use, inside the job's event loop
+        # Own RNG for poll jitter: the job seeds the global one, and must not see it consumed at random times.
+        self._rng = random.Random()
+        self.acquired = 0
+        self.waited = 0
+        self.wait_s = 0.0
+        self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"shared_limit: cannot use {self.path} ({exc}); point shared_limit.path (or "
+                f"{ENV_PATH}) at a writable file on a local disk, or set shared_limit.enabled=false"
+            ) from None
+        return conn
+
+    # -- sqlite side (runs in a worker thread) ---------------------------------------------
+
+    def _reap_dead(self, now: float) -> int:
+        """Delete slots of this host's processes that no longer exist. Caller holds a transaction."""
+        if now < self._next_reap:
+            return 0
+        self._next_reap = now + REAP_EVERY_S
+        owners = self._conn.execute("SELECT DISTINCT pid, pid_start FROM slots WHERE host = ?",
+                                    (self._host,)).fetchall()
+        dead = 0
+        for pid, started in owners:
+            actual = _process_start(pid)
+            # A different start time: the pid was reused by a newer process.
+            if actual is None or (actual >= 0 and abs(actual - started) > 1e-3):
+                dead += self._conn.execute("DELETE FROM slots WHERE host = ? AND pid = ? AND pid_start = ?",
+                                           (self._host, pid, started)).rowcount
+        if dead:
+            log.warning("shared limit %s: freed %d slot(s) of job processes that died without releasing them",
+                        self.key, dead)
+        return dead
+
+    def _try_acquire(self) -> tuple[int | None, float | None]:
+        """(slot id, None) on success; else (None, seconds until the rpm window frees a start, or None)."""
+        with self._lock:
+            if self._closed:  # a cancelled acquire finishing after close(): take nothing
+                return None, None
+            now = time.time()
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM slots WHERE expires < ?", (now,))
+                count = conn.execute("SELECT COUNT(*) FROM slots WHERE key = ?", (self.key,)).fetchone()[0]
+                if count >= self.max_concurrency and self._reap_dead(now):
+                    count = conn.execute("SELECT COUNT(*) FROM slots WHERE key = ?", (self.key,)).fetchone()[0]
+                if count >= self.max_concurrency:
+                    conn.execute("COMMIT")
+                    return None, None
+                if self.rpm is not None:
+                    conn.execute("DELETE FROM starts WHERE key = ? AND t <= ?", (self.key, now - self.window_s))
+                    n, oldest = conn.execute("SELECT COUNT(*), MIN(t) FROM starts WHERE key = ?",
+                                             (self.key,)).fetchone()
+                    if n >= self.rpm:
+                        conn.execute("COMMIT")
+                        return None, max(0.0, oldest + self.window_s - now)
+                    conn.execute("INSERT INTO starts (key, t) VALUES (?, ?)", (self.key, now))
+                slot = conn.execute(
+                    "INSERT INTO slots (key, host, pid, pid_start, acquired, expires) VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.key, self._host, self._pid, self._pid_start, now, now + self.lease_s)).lastrowid
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            assert slot is not None
+            self._held.add(slot)
+            return slot, None
+
+    def _release_sync(self, slot: int) -> None:
+        with self._lock:
+            if slot not in self._held or self._closed:
+                return
+            self._conn.execute("DELETE FROM slots WHERE id = ?", (slot,))
+            self._held.discard(slot)
+
+    def in_use(self) -> int:
+        """Slots of this key taken right now, by any process (for tests and logs)."""
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM slots WHERE key = ?", (self.key,)).fetchone()[0]
+
+    # -- async side ------------------------------------------------------------------------
+
+    async def acquire(self) -> int:
+        if self._gate is None:
+            self._gate = asyncio.Lock()
+        t0 = time.perf_counter()
+        delay = POLL_MIN_S
+        async with self._gate:  # one poller per process; the others queue here in order
+            while True:
+                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire))
+                try:
+                    slot, rpm_wait = await asyncio.shield(attempt)
+                except asyncio.CancelledError:
+                    # The thread runs on and may still take a slot: hand it back when it does.
+                    attempt.add_done_callback(self._give_back)
+                    raise
+                if slot is not None:
+                    break
+                if self._closed:
+                    raise RuntimeError("shared limiter used after close()")
+                if rpm_wait is not None:
+                    pause = rpm_wait + self._rng.uniform(0, POLL_MIN_S * 5)
+                else:
+                    pause = self._rng.uniform(delay / 2, delay)
+                    delay = min(delay * 1.5, POLL_MAX_S)
+                await asyncio.sleep(pause)
+        waited = time.perf_counter() - t0
+        self.acquired += 1
+        if waited > 0.05:
+            self.waited += 1
+            self.wait_s += waited
+        return slot
+
+    def _give_back(self, attempt: asyncio.Future[tuple[int | None, float | None]]) -> None:
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        slot = attempt.result()[0]
+        if slot is not None:
+            asyncio.get_running_loop().run_in_executor(None, self._release_sync, slot)
+
+    async def release(self, slot: int) -> None:
+        # Shielded: a cancelled job still hands its slot back (the thread finishes regardless).
+        await asyncio.shield(asyncio.to_thread(self._release_sync, slot))
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[int]:
+        slot = await self.acquire()
+        try:
+            yield slot
+        finally:
+            await self.release(slot)
+
+    def close(self) -> None:
+        """Give back every slot this job still holds (e.g. an acquire cancelled mid-flight) and
+        close the file. Blocking: call it through asyncio.to_thread from async code."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._held:
+                self._conn.executemany("DELETE FROM slots WHERE id = ?", [(s,) for s in self._held])
+                self._held.clear()
+            self._conn.close()
+        if self.waited:
+            log.info("shared limit %s: %d of %d requests waited for a slot, %.1fs in total",
+                     self.key, self.waited, self.acquired, self.wait_s)
+
+
+def open_shared_limiter(model: ModelConfig, cfg: SharedLimitConfig) -> SharedLimiter:
+    """The job's view of the machine-wide limit; unset numbers are the model's own."""
+    max_concurrency = cfg.max_concurrency or model.max_concurrency
+    rpm = cfg.rpm if cfg.rpm is not None else model.rpm
+    # Longer than any attempt can hold a slot (the service cuts each attempt at request_timeout_s).
+    lease_s = 2 * model.request_timeout_s + 60
+    limiter = SharedLimiter(default_path(cfg), limit_key(model), max_concurrency, rpm, lease_s=lease_s)
+    log.info("shared limit for %s: %d in flight%s across all jobs on this machine (%s)", limiter.key,
+             max_concurrency, f", {rpm} requests/min" if rpm else "", limiter.path)
+    return limiter
