@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from evalsweep.config import ExperimentConfig, validate
 from evalsweep.errors import ConfigError, EvalsweepError
+from evalsweep.launch import job_failed, runs_in_main_process
 
 log = logging.getLogger("evalsweep")
 
@@ -76,6 +77,9 @@ def job_main(cfg: DictConfig) -> None:
             result = run_job(exp, container, out_dir, info)
             rec.status = result.status
     except EvalsweepError as exc:
+        if not runs_in_main_process():
+            # joblib/submitit: a SystemExit would abort the sweep's other running jobs (launch.py).
+            raise job_failed(exc) from None
         fail(exc)
         return
     except KeyboardInterrupt:
