@@ -77,7 +77,7 @@ def identities(path: Path) -> Counter[tuple[str, int, int]]:
     return Counter((r["sample_id"], r["seed"], r["repeat"]) for r in map(json.loads, lines) if r)
 
 
-def settle(server, quiet_s: float = 0.15) -> int:
+def settle(server, quiet_s: float = 0.06) -> int:
     """Requests seen by the simulator once nothing is in flight (a killed client's last request
     can reach the server just after the kill)."""
     while True:

@@ -60,8 +60,9 @@ def test_sigkill_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path
         asked = settle(server) - asked_before
         assert all(n == 1 for n in after.values()), "a sample was written twice"
         assert before.keys() <= after.keys(), "a finished sample was lost"
-        # Only new samples were asked: at most one more than those written (the one in flight).
-        assert len(after) - len(before) <= asked <= len(after) - len(before) + 1
+        # Only new samples were asked; beyond those written, at most the one in flight and the
+        # one answered but still on its way to the file (one request at a time).
+        assert len(after) - len(before) <= asked <= len(after) - len(before) + 2
     # Simulate a write torn by the kill: half a record without its newline.
     last = results.read_bytes().split(b"\n")[-2]
     with results.open("ab") as f:
@@ -82,14 +83,15 @@ def test_sigkill_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path
 def test_multirun_resume_skips_finished_jobs_and_finishes_the_rest(tmp_path: Path, server) -> None:
     sweep = tmp_path / "sweep"
     env = job_env(tmp_path)
-    args = ["-m", "model=sim_weak,sim_strong", *job_args(server, f"hydra.sweep.dir={sweep}"),
+    n = 20
+    args = ["-m", "model=sim_weak,sim_strong", *job_args(server, f"hydra.sweep.dir={sweep}", n=n),
             "hydra.callbacks.report.enabled=false"]
     proc = spawn(args, env, tmp_path / "first.log")
-    point = random.Random(7).randint(3, N - 5)
+    point = random.Random(7).randint(3, n - 5)
     wait_for_lines(proc, sweep / "1" / "results.jsonl", point)  # job 0 done, job 1 part way
     assert kill(proc) == -signal.SIGKILL
     done_before = {j: identities(sweep / j / "results.jsonl") for j in ("0", "1")}
-    assert len(done_before["0"]) == N and len(done_before["1"]) < N
+    assert len(done_before["0"]) == n and len(done_before["1"]) < n
     job0_summary = (sweep / "0" / "summary.json").read_bytes()
     before = settle(server)
     weak_before = server.stats().by_model.get("sim-weak", 0)
@@ -100,10 +102,10 @@ def test_multirun_resume_skips_finished_jobs_and_finishes_the_rest(tmp_path: Pat
     settle(server)
     assert server.stats().by_model.get("sim-weak", 0) == weak_before  # job 0 sent nothing
     # Job 1 asked only what it had not written (answers before the kill may also be cached).
-    assert server.stats().requests_total - before <= N - len(done_before["1"])
+    assert server.stats().requests_total - before <= n - len(done_before["1"])
     for j in ("0", "1"):
         ids = identities(sweep / j / "results.jsonl")
-        assert len(ids) == N and set(ids.values()) == {1}
+        assert len(ids) == n and set(ids.values()) == {1}
         assert summary(sweep / j)["status"] == "complete"
     assert (sweep / "0" / "summary.json").read_bytes() == job0_summary
     # wandb: job 0 kept its single run; job 1 has the killed run and the finishing one.
@@ -112,7 +114,7 @@ def test_multirun_resume_skips_finished_jobs_and_finishes_the_rest(tmp_path: Pat
     assert len(runs) == 2
     finished, killed = runs
     assert killed.exit_code is None and finished.exit_code == 0  # wandb-core may not have flushed more
-    assert finished.summary["n_resumed"] == len(done_before["1"]) and finished.summary["n_done"] == N
+    assert finished.summary["n_resumed"] == len(done_before["1"]) and finished.summary["n_done"] == n
     assert finished.group == str(sweep.resolve())[-128:] and "resumed" in finished.tags
 
 
@@ -191,3 +193,4 @@ def test_resume_into_a_dir_of_another_experiment_is_refused(tmp_path: Path, serv
     assert r.returncode == 2 and "model.temperature" in r.stderr
     assert (out / "results.jsonl").read_bytes() == before  # nothing written is lost
     assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+    assert not (out / "wandb").exists()  # tracker=none: no wandb run at all
