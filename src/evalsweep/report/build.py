@@ -15,7 +15,7 @@ import pandas as pd
 from evalsweep.report import plots
 from evalsweep.report.compare import PAIR_ALL_STATUS, Comparison, compare
 from evalsweep.report.errors import ReportError
-from evalsweep.report.load import LoadedRuns, load_runs
+from evalsweep.report.load import LoadedRuns, load_runs, use_score_column
 from evalsweep.report.render import build_document, to_html, to_markdown
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def _write_csv(df: pd.DataFrame, path: Path, files: dict[str, Path], empty_note:
 
 
 def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
-                 correction: str = "holm", mde_delta: float = 0.05) -> ReportResult:
+                 correction: str = "holm", mde_delta: float = 0.05,
+                 score_column: str | None = None) -> ReportResult:
     """Build the report for multirun dirs and/or job dirs and write it into out_dir (default: the
     first dir given). Raises ReportError (one line: what, where, how to fix) on unusable input."""
     if correction not in CORRECTIONS:
@@ -90,6 +91,8 @@ def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
         raise ReportError(f"mde_delta {mde_delta!r} is not in (0, 1]", None, "pass e.g. 0.05 (five points)")
     roots = [Path(p) for p in paths]
     loaded = load_runs(roots)
+    if score_column is not None and score_column != "score":
+        use_score_column(loaded, score_column)
     comp = compare(loaded, correction=correction, mde_delta=mde_delta)  # type: ignore[arg-type]
     out = Path(out_dir) if out_dir is not None else _default_out(roots)
     try:

@@ -23,6 +23,9 @@ def parser() -> argparse.ArgumentParser:
                    help="multiple-comparison adjustment across pairs (default: holm)")
     p.add_argument("--mde-delta", type=float, default=0.05,
                    help="difference to size the sample for (items needed, power); default 0.05")
+    p.add_argument("--score-column", default=None, metavar="COLUMN",
+                   help="score by another column, e.g. classify.score (scripts/classify.py), judge.score "
+                        "or parsed.<field>; default: the jobs' own score")
     return p
 
 
@@ -30,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
     try:
-        result = write_report(args.dirs, args.out, correction=args.correction, mde_delta=args.mde_delta)
+        result = write_report(args.dirs, args.out, correction=args.correction, mde_delta=args.mde_delta,
+                              score_column=args.score_column)
     except ReportError as e:
         print(f"report: error: {e}", file=sys.stderr)
         return e.exit_code

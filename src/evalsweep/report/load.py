@@ -235,7 +235,7 @@ def _row(rec: dict[str, Any], job: Path, facets: dict[str, Any], path: Path) -> 
     error = rec.get("error") if isinstance(rec.get("error"), dict) else None
     dataset = str(rec.get("dataset") or facets.get("dataset.name") or "unknown")
     sample_id = str(rec["sample_id"])
-    return {
+    row = {
         "job_dir": str(job),
         "model": str(rec.get("model") or facets.get("model.name") or "unknown"),
         "provider": rec.get("provider") or facets.get("model.provider"),
@@ -257,6 +257,50 @@ def _row(rec: dict[str, Any], job: Path, facets: dict[str, Any], path: Path) -> 
         "cost_usd": _num(rec.get("cost_usd")),
         "simulated": bool(rec.get("simulated", False)),
     }
+    row.update(_nested_columns(rec))
+    return row
+
+
+def _nested_columns(rec: dict[str, Any]) -> dict[str, Any]:
+    """A typed answer's fields as parsed.<field> and an inline judge's grade as judge.<key>, so
+    they can be report columns or, with --score-column, the score."""
+    out: dict[str, Any] = {}
+    for name, keys in (("parsed", None), ("judge", ("grade", "score", "error", "model", "cost_usd"))):
+        block = rec.get(name)
+        if not isinstance(block, dict):
+            continue
+        for k, v in block.items():
+            if keys is None or k in keys:
+                out[f"{name}.{k}"] = json.dumps(v) if isinstance(v, (dict, list)) else v
+    return out
+
+
+def use_score_column(loaded: LoadedRuns, column: str) -> None:
+    """Score every row by `column` (e.g. classify.score, judge.score, parsed.confidence) instead of
+    the job's scorer; the job's own score is kept as original_score. Missing values are left out
+    of the means like an errored sample."""
+    df = loaded.df
+    if column not in df.columns:
+        candidates = sorted(c for c in df.columns if "." in c and c not in ("config.seed",))
+        raise ReportError(f"no column {column!r} in the results", ", ".join(map(str, loaded.roots)),
+                          f"choose one of: {', '.join(candidates[:20]) or 'score'} (extra columns come from "
+                          f"results.<name>.jsonl files, e.g. scripts/classify.py)")
+    values = df[column]
+    if values.map(lambda v: isinstance(v, bool)).any():
+        values = values.map(lambda v: float(v) if isinstance(v, bool) else v)
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numeric.isna()
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise ReportError(f"column {column!r} holds a non-number ({example!r})", ", ".join(map(str, loaded.roots)),
+                          "choose a numeric column, e.g. classify.score rather than classify.grade")
+    df["original_score"] = df["score"]
+    df["score"] = numeric.astype(float)
+    missing = int(df["score"].isna().sum() - df["original_score"].isna().sum())
+    note = f"scores are the column {column}, not the jobs' own scorer"
+    if missing > 0:
+        note += f"; {missing} row(s) have no value there and are left out of the means"
+    loaded.warnings.append(note)
 
 
 def _extra_columns(job: Path, df: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:

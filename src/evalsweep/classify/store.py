@@ -1,0 +1,102 @@
+"""results.<name>.jsonl: one line per classified row, keyed by (sample_id, seed, repeat), appended
+and flushed as rows finish, so a crash loses at most the row being written; a resumed run drops a
+torn last line and skips every row already there."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from evalsweep.errors import EvalsweepError
+from evalsweep.records import ResultRecord
+
+Identity = tuple[str, int, int]
+
+
+class ClassifyError(EvalsweepError):
+    exit_code = 2
+
+
+def read_results(path: Path) -> list[ResultRecord]:
+    """The finished rows of a results.jsonl (read only: a torn last line is skipped, not cut off)."""
+    raw = path.read_bytes()
+    *complete, tail = raw.split(b"\n")
+    out: list[ResultRecord] = []
+    for lineno, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(ResultRecord.model_validate_json(line))
+        except ValueError as exc:
+            raise ClassifyError(f"{path}:{lineno}: not a valid result record ({str(exc).splitlines()[0]}); "
+                                f"is this a results.jsonl written by evalsweep?") from None
+    return out
+
+
+def read_done(path: Path, prefix: str, stamp: dict[str, Any]) -> tuple[dict[Identity, dict[str, Any]], bool]:
+    """Rows already classified, by identity, and whether a torn last line was cut off. Rows written
+    by another classifier or rubric stop the stage: mixing two classifiers in one file is a bug."""
+    done: dict[Identity, dict[str, Any]] = {}
+    if not path.exists():
+        return done, False
+    raw = path.read_bytes()
+    *complete, tail = raw.split(b"\n")
+    for lineno, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            ident = (str(row["sample_id"]), int(row["seed"]), int(row["repeat"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ClassifyError(f"{path}:{lineno}: not a classification row ({exc}); move the file aside to "
+                                f"classify afresh") from None
+        for key, want in stamp.items():
+            got = row.get(prefix + key)
+            if got != want:
+                raise ClassifyError(
+                    f"{path} was written with {key} {got!r}, this run uses {want!r}; pass --name <other> to "
+                    f"write another file beside it, or delete it to classify afresh")
+        done[ident] = row
+    torn = bool(tail.strip())
+    if torn:
+        with path.open("r+b") as f:
+            f.truncate(len(raw) - len(tail))
+    return done, torn
+
+
+class RowWriter:
+    """Appends rows from one writer task; each batch is written and flushed off the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._drain(), name=f"write-{path.name}")
+        self.written = 0
+
+    def put(self, row: dict[str, Any]) -> None:
+        self._queue.put_nowait(row)
+
+    def _write(self, lines: list[str]) -> None:
+        self._file.write("".join(lines))
+        self._file.flush()
+
+    async def _drain(self) -> None:
+        done = False
+        while not done:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            done = batch[-1] is None
+            lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in batch if r is not None]
+            if lines:
+                await asyncio.to_thread(self._write, lines)
+                self.written += len(lines)
+
+    async def close(self) -> None:
+        if not self._task.done():
+            self._queue.put_nowait(None)
+            await asyncio.shield(self._task)
+        self._file.close()
