@@ -86,7 +86,7 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[Wor
     runner_args["runner"] = runner
     try:
         # One cache lookup for the whole job: a cached re-run then never waits on sqlite per sample.
-        await service.prefetch([runner.request_for(w) for w in work])
+        await service.prefetch([runner.first_request(w) for w in work])
         await runner.run(iter(work), total=len(work))
     finally:
         await writer.close()

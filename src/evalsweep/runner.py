@@ -105,6 +105,11 @@ class Runner:
             seed=self.cfg.seed, repeat=item.repeat,
         )
 
+    def first_request(self, item: WorkItem) -> GenerateRequest:
+        """The first request this item sends: plain, or the first ask of a typed answer."""
+        request = self.request_for(item)
+        return self.structured.first_request(request) if self.structured is not None else request
+
     def cost_of(self, usage: Usage) -> float:
         p = self.cfg.model.price
         return (usage.input_tokens * p.input_per_mtok + usage.output_tokens * p.output_per_mtok) / 1e6

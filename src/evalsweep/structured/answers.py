@@ -12,7 +12,7 @@ from evalsweep.config import ExperimentConfig
 from evalsweep.errors import ConfigError
 from evalsweep.llm.types import GenerateRequest
 from evalsweep.records import StructuredInfo
-from evalsweep.structured.ask import Mode, Structured, _Service, ask
+from evalsweep.structured.ask import Mode, Structured, _Service, ask, first_ask
 from evalsweep.structured.load import import_model
 
 
@@ -38,6 +38,10 @@ class StructuredAnswers:
             raise ConfigError(f"structured.score_field={field_name}: {model.__name__} has no such field; "
                               f"its fields: {', '.join(model.model_fields)}")
         return cls(model, field_name, exp.model.structured_output, exp.model.structured_reasks)
+
+    def first_request(self, request: GenerateRequest) -> GenerateRequest:
+        """What the first ask sends (so a job can look it up in the cache up front)."""
+        return first_ask(request, self.response_model, self.mode)
 
     async def ask(self, service: _Service, request: GenerateRequest) -> Structured[Any]:
         return await ask(service, request, self.response_model, mode=self.mode, max_reasks=self.max_reasks)

@@ -103,17 +103,21 @@ def _combined(responses: list[GenerateResponse]) -> GenerateResponse:
     })
 
 
+def first_ask(request: GenerateRequest, response_model: type[BaseModel], mode: Mode) -> GenerateRequest:
+    """The request of the first ask: the schema as a response format, or quoted in the prompt."""
+    fmt = response_format_for(response_model)
+    if mode == "native":
+        return request.model_copy(update={"response_format": fmt})
+    return request.model_copy(update={
+        "response_format": None, "messages": with_instruction(request.messages, json_text_instruction(fmt))})
+
+
 async def ask(service: _Service, request: GenerateRequest, response_model: type[M], *, mode: Mode = "native",
               max_reasks: int = 2, stats: StructuredStats | None = None) -> Structured[M]:
     """Ask for a `response_model` object. Provider errors propagate as they do for plain requests;
     an object that never validates is returned with value None (see Structured.unwrap)."""
     fmt = response_format_for(response_model)
-    if mode == "native":
-        current = request.model_copy(update={"response_format": fmt})
-    else:
-        current = request.model_copy(update={
-            "response_format": None,
-            "messages": with_instruction(request.messages, json_text_instruction(fmt))})
+    current = first_ask(request, response_model, mode)
     responses: list[GenerateResponse] = []
     value: M | None = None
     error: str | None = None
