@@ -104,6 +104,9 @@ class DatasetConfig(Strict):
     fields: FieldMap = Field(default_factory=FieldMap)
     max_samples: int | None = Field(None, ge=1)
     shuffle: bool = True
+    # Picks the max_samples subset; fixed by default so every seed of a sweep asks the same
+    # items (seeds then replicate the model's sampling, not the choice of items).
+    subset_seed: int = 0
     version: str | None = None
     source: str | None = None
     split: str | None = None
