@@ -213,6 +213,27 @@ def test_waiting_for_answers_never_holds_the_write_lock(tmp_path: Path) -> None:
     assert {k for k, _ in raw_rows(path)} == {"mine", "theirs"}
 
 
+def test_a_full_batch_is_committed_at_once_without_waiting(tmp_path: Path) -> None:
+    from evalsweep.cache.response_cache import FLUSH_EVERY
+
+    path = tmp_path / "c.sqlite"
+
+    async def main() -> int:
+        cache = ResponseCache(path)
+        await cache.open()
+        for i in range(FLUSH_EVERY):
+            cache.put(f"k{i}", req(), resp())
+        for _ in range(100):  # well under the 2 s timer
+            await asyncio.sleep(0.01)
+            if len(raw_rows(path)) == FLUSH_EVERY:
+                break
+        on_disk = len(raw_rows(path))
+        await cache.close()
+        return on_disk
+
+    assert asyncio.run(main()) == FLUSH_EVERY
+
+
 def test_answers_that_trickle_in_are_written_within_the_flush_interval(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from evalsweep.cache import response_cache
