@@ -67,7 +67,7 @@ def prepare(exp: ExperimentConfig) -> tuple[list[Sample], list[WorkItem]]:
     api_key_for(exp.model)  # a missing key stops here, before any work
     samples = load_dataset(exp.dataset, exp.seed)
     get_scorer(exp.scorer_type)
-    StructuredAnswers.from_config(exp)  # a response model that cannot be imported stops here
+    StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
     judge_model(exp)  # so does a bad judge option, rubric or a missing judge key
     for sample in samples:
         prompts.check_templates(exp.prompt, sample)

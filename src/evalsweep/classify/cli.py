@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     from evalsweep.llm.service import api_key_for
 
     tracker: StageTracker = NullStageTracker()
+    totals: dict[str, Any] = {}
     failed = True
     try:
         load_env()
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print("classify: interrupted; classified rows are saved, run it again to resume", file=sys.stderr)
         return 130
     finally:
-        tracker.finish(locals().get("totals") or {}, failed)
+        tracker.finish(totals, failed)
     print(f"classify: {totals['rows']} rows in {totals['jobs']} job(s), {totals['classified']} classified now, "
           f"{totals['errors']} errors, grades {json.dumps(totals['grades'])}, cost ${totals['cost_usd']:.6f}")
     return 0

@@ -3,6 +3,7 @@ object, keep it on the row, and pick what the scorer reads."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from evalsweep.records import StructuredInfo
 from evalsweep.structured.ask import Mode, Structured, _Service, ask, first_ask
 from evalsweep.structured.load import import_model
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class StructuredAnswers:
@@ -24,7 +27,7 @@ class StructuredAnswers:
     max_reasks: int
 
     @classmethod
-    def from_config(cls, exp: ExperimentConfig) -> StructuredAnswers | None:
+    def from_config(cls, exp: ExperimentConfig, quiet: bool = False) -> StructuredAnswers | None:
         """None when the job asks for plain text. Import and field errors stop the job before any call."""
         path = exp.structured.response_model
         if path is None:
@@ -37,6 +40,9 @@ class StructuredAnswers:
         if field_name is not None and field_name not in model.model_fields:
             raise ConfigError(f"structured.score_field={field_name}: {model.__name__} has no such field; "
                               f"its fields: {', '.join(model.model_fields)}")
+        if field_name is None and exp.scorer_type != "judge" and not quiet:
+            log.warning("structured.score_field is null: the %s scorer reads the raw JSON reply; set it to the "
+                        "field holding the answer (one of %s)", exp.scorer_type, ", ".join(model.model_fields))
         return cls(model, field_name, exp.model.structured_output, exp.model.structured_reasks)
 
     def first_request(self, request: GenerateRequest) -> GenerateRequest:
