@@ -24,7 +24,8 @@ def jobs_with_errors(sweep_dir: Path) -> list[str]:
     bad = []
     for summary in sorted(sweep_dir.glob("*/summary.json")):
         data = json.loads(summary.read_text(encoding="utf-8"))
-        if data.get("n_errors") or data.get("status") != "complete":
+        # A budget stop is "incomplete" by design, not a failure; an interrupt exits 130 itself.
+        if data.get("n_errors") or data.get("status") == "failed":
             bad.append(str(summary.parent))
     return bad
 
@@ -38,8 +39,8 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_jobs_with_errors.extend(jobs_with_errors(sweep_dir))
-        if not self.enabled:
-            return
+        if not self.enabled or not any(sweep_dir.glob("*/results.jsonl")):
+            return  # nothing ran (e.g. validate_only=true): no report to write
         from evalsweep.report import ReportError, write_report
 
         try:
