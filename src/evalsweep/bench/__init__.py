@@ -1,0 +1,4 @@
+"""The benchmark suite behind `make bench` (scripts/bench.py; docs/benchmarks.md).
+
+Every figure is a ratio against a baseline measured in the same run, because the machine it runs
+on is shared and noisy: an absolute number from one run says little about the next one."""

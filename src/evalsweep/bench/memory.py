@@ -1,0 +1,46 @@
+"""Workload 4, memory: a large dataset streamed through one job (simulator at latency 0, a fresh
+cache), the job process's peak RSS against the same job on a tenth of the samples. Flat memory
+means the ratio stays near 1; the target is also an absolute cap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalsweep.bench.datasets import write_arithmetic
+from evalsweep.bench.jobs import fresh, job_overrides, run_job
+from evalsweep.bench.procs import BenchError, read_summary, simulator
+from evalsweep.bench.results import Figure, WorkloadResult
+
+NAME = "memory"
+TARGET_MB = 400.0
+# Peak RSS of the large job over the small one's: "flat" allows this much growth.
+TARGET_GROWTH = 1.25
+
+
+def _peak(url: str, n: int, work: Path) -> tuple[float, float]:
+    dataset = write_arithmetic(work / f"memory-{n}.jsonl", n, seed=4)
+    run_dir, cache = work / f"memory-{n}", work / f"memory-{n}.sqlite"
+    fresh(run_dir, cache)
+    proc = run_job(job_overrides(url=url, dataset=dataset, run_dir=run_dir, concurrency=100),
+                   cache_path=cache, log_dir=work / "logs", name=run_dir.name)
+    summary = read_summary(run_dir)
+    if summary["n_done"] != n or summary["n_errors"]:
+        raise BenchError(f"{run_dir.name}: {summary['n_done']} of {n} samples done, {summary['n_errors']} errors")
+    return proc.peak_rss_mb, proc.wall_s
+
+
+def run(work: Path, *, n_small: int, n_large: int) -> WorkloadResult:
+    work.mkdir(parents=True, exist_ok=True)
+    with simulator(0, work / "logs") as url:
+        small, small_s = _peak(url, n_small, work)
+        large, large_s = _peak(url, n_large, work)
+    growth = large / small
+    figures = [
+        Figure(workload=NAME, name=f"peak RSS, {n_large:,} samples", value=large, unit="MB",
+               baseline=f"peak RSS, {n_small:,} samples", baseline_value=small, ratio=growth,
+               target=f"<= {TARGET_MB:g} MB and <= {TARGET_GROWTH}x", met=large <= TARGET_MB and growth <= TARGET_GROWTH,
+               note="the job process alone (wait4 ru_maxrss); the simulator runs in its own process"),
+    ]
+    return WorkloadResult(workload=NAME, params={"n_small": n_small, "n_large": n_large}, figures=figures,
+                          raw={"peak_rss_mb": {str(n_small): small, str(n_large): large},
+                               "wall_s": {str(n_small): small_s, str(n_large): large_s}})
