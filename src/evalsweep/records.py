@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.errors import EvalsweepError
 from evalsweep.llm.types import Message, Usage
+
+
+T = TypeVar("T")
 
 
 class ResultsFileError(EvalsweepError):
@@ -91,21 +96,23 @@ class ResultRecord(BaseModel):
         return (self.sample_id, self.seed, self.repeat)
 
 
-class JsonlWriter:
-    """Appends records to results.jsonl from one writer task: lines are written and flushed as
-    they arrive (in whatever batch is waiting), off the event loop, never held to the end."""
+class JsonlWriter(Generic[T]):
+    """Appends lines to a JSONL file from one writer task: lines are written and flushed as
+    they arrive (in whatever batch is waiting), off the event loop, never held to the end.
+    Used for results.jsonl (ResultRecord) and for later stages' files (plain dicts)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, serialize: Callable[[T], str] | None = None) -> None:
         self.path = path
-        self._queue: asyncio.Queue[ResultRecord | None] = asyncio.Queue()
+        self._serialize: Callable[[T], str] = serialize or _dump_model
+        self._queue: asyncio.Queue[T | None] = asyncio.Queue()
         self._file = path.open("a", encoding="utf-8")
         self._task: asyncio.Task[None] | None = None
         self.written = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._drain(), name="results-writer")
+        self._task = asyncio.create_task(self._drain(), name=f"write-{self.path.name}")
 
-    def put(self, record: ResultRecord) -> None:
+    def put(self, record: T) -> None:
         self._queue.put_nowait(record)
 
     def _write(self, lines: list[str]) -> None:
@@ -119,7 +126,7 @@ class JsonlWriter:
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             done = batch[-1] is None
-            lines = [r.model_dump_json() + "\n" for r in batch if r is not None]
+            lines = [self._serialize(r) + "\n" for r in batch if r is not None]
             if lines:
                 await asyncio.to_thread(self._write, lines)
                 self.written += len(lines)
@@ -135,9 +142,17 @@ class JsonlWriter:
             while not self._queue.empty():
                 r = self._queue.get_nowait()
                 if r is not None:
-                    lines.append(r.model_dump_json() + "\n")
+                    lines.append(self._serialize(r) + "\n")
             self._write(lines)
         self._file.close()
+
+
+def _dump_model(record: Any) -> str:
+    return record.model_dump_json()
+
+
+def json_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False)
 
 
 def read_done(path: Path) -> tuple[dict[tuple[str, int, int], ResultRecord], int]:

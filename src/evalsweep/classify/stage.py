@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.classify.store import RowWriter, read_done, read_results
+from evalsweep.classify.store import read_done, read_results
+from evalsweep.records import JsonlWriter, json_line
 from evalsweep.config import ModelConfig
 from evalsweep.judge.scorer import JudgeScorer
 from evalsweep.records import JudgeInfo, ResultRecord
@@ -87,7 +88,8 @@ async def classify_job(job_dir: Path, judge: JudgeScorer, settings: StageSetting
     if torn:
         log.warning("dropped a torn last line from %s (a crash mid-write); that row is classified again", out)
     todo = [r for r in records if r.identity not in done]
-    writer = RowWriter(out)
+    writer: JsonlWriter[dict[str, Any]] = JsonlWriter(out, serialize=json_line)
+    writer.start()
     work: Iterator[ResultRecord] = iter(todo)
 
     async def one(rec: ResultRecord) -> None:

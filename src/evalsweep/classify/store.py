@@ -4,7 +4,6 @@ torn last line and skips every row already there."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -66,37 +65,3 @@ def read_done(path: Path, prefix: str, stamp: dict[str, Any]) -> tuple[dict[Iden
     return done, torn
 
 
-class RowWriter:
-    """Appends rows from one writer task; each batch is written and flushed off the event loop."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = path.open("a", encoding="utf-8")
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._task = asyncio.create_task(self._drain(), name=f"write-{path.name}")
-        self.written = 0
-
-    def put(self, row: dict[str, Any]) -> None:
-        self._queue.put_nowait(row)
-
-    def _write(self, lines: list[str]) -> None:
-        self._file.write("".join(lines))
-        self._file.flush()
-
-    async def _drain(self) -> None:
-        done = False
-        while not done:
-            batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            done = batch[-1] is None
-            lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in batch if r is not None]
-            if lines:
-                await asyncio.to_thread(self._write, lines)
-                self.written += len(lines)
-
-    async def close(self) -> None:
-        if not self._task.done():
-            self._queue.put_nowait(None)
-            await asyncio.shield(self._task)
-        self._file.close()
