@@ -155,18 +155,28 @@ def json_line(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False)
 
 
+def complete_lines(path: Path, *, cut_torn_tail: bool) -> tuple[list[tuple[int, bytes]], bool]:
+    """The file's complete lines as (line number, bytes), and whether a torn last line was found.
+    Each line is written whole and ends in a newline, so only a last line without its newline can
+    be torn by a crash; with cut_torn_tail it is cut off the file, so its work is redone cleanly."""
+    raw = path.read_bytes()
+    *complete, tail = raw.split(b"\n")
+    lines = [(n, line) for n, line in enumerate(complete, start=1) if line.strip()]
+    torn = bool(tail.strip())
+    if torn and cut_torn_tail:
+        with path.open("r+b") as f:
+            f.truncate(len(raw) - len(tail))
+    return lines, torn
+
+
 def read_done(path: Path) -> tuple[dict[tuple[str, int, int], ResultRecord], int]:
     """Records already complete in results.jsonl, by identity, and the number of torn lines
-    dropped. Each record is written as one line ending in a newline, so only a last line
-    without its newline can be torn by a crash; it is cut off the file and redone."""
+    dropped (cut off the file and redone)."""
     done: dict[tuple[str, int, int], ResultRecord] = {}
     if not path.exists():
         return done, 0
-    raw = path.read_bytes()
-    *complete, tail = raw.split(b"\n")
-    for lineno, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
+    lines, torn = complete_lines(path, cut_torn_tail=True)
+    for lineno, line in lines:
         try:
             rec = ResultRecord.model_validate_json(line)
         except ValueError as exc:
@@ -175,8 +185,4 @@ def read_done(path: Path) -> tuple[dict[tuple[str, int, int], ResultRecord], int
                 f"move the file aside to start this job afresh"
             ) from None
         done[rec.identity] = rec
-    if not tail.strip():
-        return done, 0
-    with path.open("r+b") as f:
-        f.truncate(len(raw) - len(tail))
-    return done, 1
+    return done, int(torn)

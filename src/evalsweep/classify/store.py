@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsweep.errors import EvalsweepError
-from evalsweep.records import ResultRecord
+from evalsweep.records import ResultRecord, complete_lines
 
 Identity = tuple[str, int, int]
 
@@ -20,12 +20,9 @@ class ClassifyError(EvalsweepError):
 
 def read_results(path: Path) -> list[ResultRecord]:
     """The finished rows of a results.jsonl (read only: a torn last line is skipped, not cut off)."""
-    raw = path.read_bytes()
-    *complete, tail = raw.split(b"\n")
+    lines, _ = complete_lines(path, cut_torn_tail=False)
     out: list[ResultRecord] = []
-    for lineno, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
+    for lineno, line in lines:
         try:
             out.append(ResultRecord.model_validate_json(line))
         except ValueError as exc:
@@ -40,11 +37,8 @@ def read_done(path: Path, prefix: str, stamp: dict[str, Any]) -> tuple[dict[Iden
     done: dict[Identity, dict[str, Any]] = {}
     if not path.exists():
         return done, False
-    raw = path.read_bytes()
-    *complete, tail = raw.split(b"\n")
-    for lineno, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
+    lines, torn = complete_lines(path, cut_torn_tail=True)
+    for lineno, line in lines:
         try:
             row = json.loads(line)
             ident = (str(row["sample_id"]), int(row["seed"]), int(row["repeat"]))
@@ -58,10 +52,6 @@ def read_done(path: Path, prefix: str, stamp: dict[str, Any]) -> tuple[dict[Iden
                     f"{path} was written with {key} {got!r}, this run uses {want!r}; pass --name <other> to "
                     f"write another file beside it, or delete it to classify afresh")
         done[ident] = row
-    torn = bool(tail.strip())
-    if torn:
-        with path.open("r+b") as f:
-            f.truncate(len(raw) - len(tail))
     return done, torn
 
 
