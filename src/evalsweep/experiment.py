@@ -21,11 +21,12 @@ from evalsweep.cache import default_path
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.records import JsonlWriter, read_done
 from evalsweep.repro import git_info, package_versions, python_info
-from evalsweep.runner import Runner, RunTotals, WorkItem
+from evalsweep.runner import Runner, RunTotals
 from evalsweep.judge.setup import judge_model, open_judge
 from evalsweep.scoring import get_scorer
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking import make_tracker
+from evalsweep.work import JobWork
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -62,7 +63,7 @@ def _start_simulator(exp: ExperimentConfig, stack: ExitStack) -> str | None:
     return url
 
 
-def prepare(exp: ExperimentConfig) -> tuple[list[Sample], list[WorkItem]]:
+def prepare(exp: ExperimentConfig) -> tuple[list[Sample], JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
     samples = load_dataset(exp.dataset, exp.seed)
@@ -71,11 +72,11 @@ def prepare(exp: ExperimentConfig) -> tuple[list[Sample], list[WorkItem]]:
     judge_model(exp)  # so does a bad judge option, rubric or a missing judge key
     for sample in samples:
         prompts.check_templates(exp.prompt, sample)
-    work = [WorkItem(s, r, prompts.render(exp.prompt, s)) for s in samples for r in range(exp.repeats)]
-    return samples, work
+    # Rendered as workers take items, never all at once: memory stays flat in the dataset size.
+    return samples, JobWork(samples, exp.prompt, exp.repeats, exp.seed)
 
 
-async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[WorkItem], runner_args: dict) -> Runner:
+async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, runner_args: dict) -> Runner:
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
     writer: JsonlWriter = runner_args["writer"]
     writer.start()
@@ -86,7 +87,7 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: list[Wor
     runner_args["runner"] = runner
     try:
         # One cache lookup for the whole job: a cached re-run then never waits on sqlite per sample.
-        await service.prefetch([runner.first_request(w) for w in work])
+        await service.prefetch(runner.first_request(w) for w in work)
         await runner.run(iter(work), total=len(work))
     finally:
         await writer.close()
@@ -109,11 +110,10 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
     if torn:
         log.warning("dropped a torn last line from %s (a crash mid-write); that sample is redone", results_path)
     totals = RunTotals()
-    wanted = {(w.sample.id, exp.seed, w.repeat) for w in work}
     for ident, rec in done.items():
-        if ident in wanted:
+        if ident in work:
             totals.add_previous(rec)
-    todo = [w for w in work if (w.sample.id, exp.seed, w.repeat) not in done]
+    todo = work.without(done)
     if done:
         log.info("resuming: %d of %d samples already in %s", len(work) - len(todo), len(work), results_path)
     resume.check_compatible(exp, cfg_container, out_dir, done, out_dir / SUMMARY)

@@ -47,6 +47,8 @@ class ResponseCache:
         # a response (parsed, or written by this job), or None (absent).
         self._known: dict[str, Any] = {}
         self._pending: dict[str, dict[str, Any]] = {}
+        # The batch being committed right now: still this job's answers until the file has them.
+        self._writing: dict[str, dict[str, Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self.error: str | None = None
@@ -113,6 +115,9 @@ class ResponseCache:
             return None
         if key in self._known:
             value: Any = self._known[key]
+        elif key in self._pending or key in self._writing:
+            # Answered earlier in this job and not yet committed: the entry as it will be stored.
+            value = self._pending.get(key) or self._writing[key]
         else:
             db = await self._ready()
             try:
@@ -143,8 +148,9 @@ class ResponseCache:
         stored = response.model_dump(mode="json", exclude=_NOT_STORED)
         self._pending[key] = {"created": time.time(), "provider": request.provider, "model": request.model,
                               "response": stored}
-        # A repeat of the same request later in this job is a hit.
-        self._known[key] = GenerateResponse.model_validate(stored)
+        # A repeat of the same request later in this job is a hit: from _pending until its batch is
+        # written, then from the file. Not kept here as well: a job of 10^5 answers would hold them all.
+        self._known.pop(key, None)
         if len(self._pending) >= FLUSH_EVERY:
             self._start_flush()
         else:
@@ -166,7 +172,11 @@ class ResponseCache:
     async def _flush_pending(self) -> None:
         while self._pending and self.error is None:
             batch, self._pending = self._pending, {}
-            await self._write(batch)
+            self._writing = batch
+            try:
+                await self._write(batch)
+            finally:
+                self._writing = {}
             if len(self._pending) < FLUSH_EVERY:
                 break
         if self._pending and self.error is None:

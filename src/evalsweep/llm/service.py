@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
+from collections.abc import Iterable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -138,7 +139,7 @@ class ModelService:
                 raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
                                      cause="timeout") from None
 
-    async def prefetch(self, requests: list[GenerateRequest]) -> None:
+    async def prefetch(self, requests: Iterable[GenerateRequest]) -> None:
         """Open the cache and look up all of a job's requests at once (a cached re-run then never
         waits on sqlite per sample). Raises CacheError when the cache file cannot be used."""
         if self.cache is None:

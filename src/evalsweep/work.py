@@ -1,0 +1,61 @@
+"""A job's work items (sample x repeat), rendered into messages only as they are iterated.
+
+Holding every rendered item at once costs about a kilobyte per item (two Message models each):
+hundreds of MB on a 10^5-sample dataset, all of it waiting for its turn. Here an item exists from
+the moment a worker takes it until its record is written, and memory stays flat in the job size."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterator, Mapping, Sequence
+
+from evalsweep import prompts
+from evalsweep.config import PromptConfig
+from evalsweep.data import Sample
+from evalsweep.runner import WorkItem
+
+Identity = tuple[str, int, int]  # (sample id, seed, repeat), as ResultRecord.identity
+
+
+def _ids(samples: Sequence[Sample]) -> Iterator[str]:
+    return (s.id for s in samples)
+
+
+class JobWork:
+    """Every (sample, repeat) of one job and seed, in order, minus the identities in `skip`
+    (those done by an earlier attempt: resume). Iterable any number of times; len() is exact."""
+
+    def __init__(self, samples: Sequence[Sample], prompt: PromptConfig, repeats: int, seed: int,
+                 skip: Container[Identity] | Mapping[Identity, object] = frozenset()) -> None:
+        self.samples = samples
+        self.prompt = prompt
+        self.repeats = repeats
+        self.seed = seed
+        self._skip = skip
+        self._id_set: set[str] | None = None  # built on the first `in` test only (resume)
+        if not skip:
+            self._len = len(samples) * repeats
+        else:
+            self._len = sum(1 for sid in _ids(samples) for r in range(repeats) if (sid, seed, r) not in skip)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        for sample in self.samples:
+            for r in range(self.repeats):
+                if (sample.id, self.seed, r) not in self._skip:
+                    yield WorkItem(sample, r, prompts.render(self.prompt, sample))
+
+    def __contains__(self, ident: object) -> bool:
+        """Whether an identity is this job's work (done or not): a record of another dataset
+        subset or repeat count in the results file is not."""
+        if not (isinstance(ident, tuple) and len(ident) == 3):
+            return False
+        sample_id, seed, repeat = ident
+        if self._id_set is None:
+            self._id_set = set(_ids(self.samples))
+        return seed == self.seed and isinstance(repeat, int) and 0 <= repeat < self.repeats and sample_id in self._id_set
+
+    def without(self, done: Container[Identity] | Mapping[Identity, object]) -> JobWork:
+        """The same work minus what is in `done`."""
+        return JobWork(self.samples, self.prompt, self.repeats, self.seed, skip=done)
