@@ -15,7 +15,7 @@ from dotenv import load_dotenv
 
 from evalsweep import prompts, resume, summary
 from evalsweep.config import PROJECT_ROOT, ExperimentConfig
-from evalsweep.data import Sample, load_dataset
+from evalsweep.data import Samples, load_dataset
 from evalsweep.interrupt import SigintGuard
 from evalsweep.cache import default_path
 from evalsweep.llm.service import ModelService, api_key_for
@@ -63,7 +63,7 @@ def _start_simulator(exp: ExperimentConfig, stack: ExitStack) -> str | None:
     return url
 
 
-def prepare(exp: ExperimentConfig) -> tuple[list[Sample], JobWork]:
+def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
     samples = load_dataset(exp.dataset, exp.seed)

@@ -10,14 +10,14 @@ from collections.abc import Container, Iterator, Mapping, Sequence
 
 from evalsweep import prompts
 from evalsweep.config import PromptConfig
-from evalsweep.data import Sample
+from evalsweep.data import Sample, Samples
 from evalsweep.runner import WorkItem
 
 Identity = tuple[str, int, int]  # (sample id, seed, repeat), as ResultRecord.identity
 
 
 def _ids(samples: Sequence[Sample]) -> Iterator[str]:
-    return (s.id for s in samples)
+    return samples.ids() if isinstance(samples, Samples) else (s.id for s in samples)
 
 
 class JobWork:

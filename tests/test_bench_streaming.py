@@ -1,0 +1,91 @@
+"""What keeps a job's memory flat in the number of samples (docs/benchmarks.md, memory):
+samples held as tuples, work items rendered as they are taken, and the cache not holding every
+answer it wrote. Each still behaves as before for the code that uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from evalsweep.cache import ResponseCache
+from evalsweep.config import DatasetConfig, FieldMap, PromptConfig
+from evalsweep.data import Sample, Samples, load_dataset
+from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
+from evalsweep.work import JobWork
+
+PROMPT = PromptConfig(name="p", system="Answer.", user="{input}")
+
+
+def _dataset(tmp_path: Path, n: int = 6, **kw) -> Samples:
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is {i} + 1?", "answer": str(i + 1),
+                                        "level": "easy" if i % 2 else "hard"}) + "\n" for i in range(n)))
+    fields = FieldMap(id="id", input="question", target="answer", metadata=["level"])
+    return load_dataset(DatasetConfig(name="t", path=str(path), fields=fields, **kw), seed=3)
+
+
+def test_samples_read_back_as_models_in_order_with_slices(tmp_path: Path) -> None:
+    samples = _dataset(tmp_path, shuffle=False)
+    assert len(samples) == 6 and list(samples.ids()) == [f"q{i}" for i in range(6)]
+    first = samples[0]
+    assert isinstance(first, Sample) and (first.input, first.target, first.metadata) == ("What is 0 + 1?", "1",
+                                                                                       {"level": "hard"})
+    assert [s.id for s in samples[2:4]] == ["q2", "q3"] and isinstance(samples[2:4], Samples)
+    assert samples[-1].id == "q5"
+    # Each read is its own model: changing one read's metadata cannot change the dataset.
+    first.metadata["level"] = "changed"
+    assert samples[0].metadata == {"level": "hard"}
+
+
+def test_work_renders_every_sample_and_repeat_and_is_iterable_again(tmp_path: Path) -> None:
+    samples = _dataset(tmp_path, shuffle=False)
+    work = JobWork(samples, PROMPT, repeats=2, seed=7)
+    items = list(work)
+    assert len(work) == len(items) == 12
+    assert [(w.sample.id, w.repeat) for w in items[:3]] == [("q0", 0), ("q0", 1), ("q1", 0)]
+    assert [m.content for m in items[0].messages] == ["Answer.", "What is 0 + 1?"]
+    assert [(w.sample.id, w.repeat) for w in work] == [(w.sample.id, w.repeat) for w in items]
+    # Not rendered ahead: the generator makes the first item only when asked.
+    it = iter(work)
+    assert next(it).sample.id == "q0"
+
+
+def test_work_without_done_skips_exactly_those_and_knows_its_own(tmp_path: Path) -> None:
+    work = JobWork(_dataset(tmp_path, shuffle=False), PROMPT, repeats=2, seed=7)
+    done = {("q0", 7, 0): object(), ("q3", 7, 1): object(), ("q0", 8, 1): object()}
+    todo = work.without(done)
+    assert len(todo) == 10 == len(list(todo))
+    assert ("q0", 0) not in {(w.sample.id, w.repeat) for w in todo} and ("q0", 1) in {
+        (w.sample.id, w.repeat) for w in todo}
+    assert ("q0", 7, 1) in work and ("q5", 7, 0) in work
+    # Another seed, a repeat beyond the job's count or an item outside the subset is not this job's.
+    assert ("q0", 8, 1) not in work and ("q0", 7, 2) not in work and ("zz", 7, 0) not in work
+
+
+def _req(text: str) -> GenerateRequest:
+    return GenerateRequest(provider="openai", model="sim", messages=[Message(role="user", content=text)])
+
+
+def test_an_answer_written_in_this_job_is_a_hit_before_and_after_its_batch_is_committed(tmp_path: Path) -> None:
+    async def go() -> None:
+        cache = ResponseCache(tmp_path / "c.sqlite")
+        await cache.prefetch(["k1", "k2"])  # both absent
+        cache.put("k1", _req("a"), GenerateResponse(text="one"))
+        assert "k1" not in cache._known  # not held twice: _pending has it until the file does
+        hit = await cache.get("k1")
+        assert hit is not None and hit.text == "one"
+        cache._start_flush()
+        await asyncio.sleep(0)  # the flush has taken the batch and is writing it
+        assert not cache._pending and "k1" in cache._writing
+        hit = await cache.get("k1")
+        assert hit is not None and hit.text == "one"
+        await cache._flush_task
+        assert not cache._pending and not cache._writing and cache.written == 1
+        hit = await cache.get("k1")  # now from the file
+        assert hit is not None and hit.text == "one"
+        assert await cache.get("k2") is None
+        assert (cache.hits, cache.misses) == (3, 1)
+        await cache.close()
+
+    asyncio.run(go())
