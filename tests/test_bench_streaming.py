@@ -8,10 +8,15 @@ import asyncio
 import json
 from pathlib import Path
 
-from evalsweep.cache import ResponseCache
-from evalsweep.config import DatasetConfig, FieldMap, PromptConfig
+import pytest
+
+from evalsweep.cache import ResponseCache, cache_key
+from evalsweep.config import CacheConfig, DatasetConfig, FieldMap, ModelConfig, PromptConfig
 from evalsweep.data import Sample, Samples, load_dataset
+from evalsweep.llm.service import ModelService, key_extra
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
+from evalsweep.prefetch import AheadPrefetch
+from evalsweep.runner import WorkItem
 from evalsweep.work import JobWork
 
 PROMPT = PromptConfig(name="p", system="Answer.", user="{input}")
@@ -89,3 +94,64 @@ def test_an_answer_written_in_this_job_is_a_hit_before_and_after_its_batch_is_co
         await cache.close()
 
     asyncio.run(go())
+
+
+def test_cache_lookups_run_a_window_ahead_and_let_go_of_answered_keys(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "c.sqlite"))
+    model = ModelConfig(provider="openai", name="sim", simulated=True)
+    work = JobWork(_dataset(tmp_path, n=50, shuffle=False), PROMPT, repeats=1, seed=1)
+
+    def request_of(item: WorkItem) -> GenerateRequest:
+        return GenerateRequest(provider="openai", model="sim", messages=item.messages, seed=1)
+
+    async def fill() -> None:
+        service = ModelService(model, CacheConfig(), None)
+        await service.prefetch(())
+        assert service.cache is not None
+        for w in work:
+            r = request_of(w)
+            service.cache.put(cache_key(r, key_extra(model)), r, GenerateResponse(text=w.sample.target))
+        await service.aclose()
+
+    async def rerun() -> tuple[list[str], ResponseCache, list[int]]:
+        batches: list[int] = []
+        select = ResponseCache._select_sync
+        monkeypatch.setattr(ResponseCache, "_select_sync",
+                            lambda self, db, keys: batches.append(len(keys)) or select(self, db, keys))
+        service = ModelService(model, CacheConfig(), None)
+        ahead = AheadPrefetch(service, work, request_of, window=8)
+        texts = []
+        assert service.cache is not None
+        for item in await ahead.start():
+            # Never more than a window and a half of looked-up keys waiting: memory flat in the job size.
+            assert len(service.cache._known) <= 12
+            texts.append((await service.generate(request_of(item))).text)
+            await asyncio.sleep(0.01)  # the look-ahead runs between asks, as it does between a job's workers
+        await ahead.aclose()
+        cache = service.cache
+        await service.aclose()
+        return texts, cache, batches
+
+    asyncio.run(fill())
+    texts, cache, batches = asyncio.run(rerun())
+    assert texts == [w.sample.target for w in work]
+    assert (cache.hits, cache.misses) == (50, 0) and not cache._known
+    assert len(batches) >= 7 and max(batches) <= 8  # in windows, never the whole job at once
+
+
+def test_without_a_cache_the_work_goes_straight_to_the_workers(tmp_path: Path) -> None:
+    model = ModelConfig(provider="openai", name="sim", simulated=True)
+    work = JobWork(_dataset(tmp_path, n=5, shuffle=False), PROMPT, repeats=1, seed=1)
+
+    async def go() -> list[str]:
+        service = ModelService(model, CacheConfig(enabled=False), None)
+        ahead = AheadPrefetch(service, work, lambda w: GenerateRequest(provider="openai", model="sim",
+                                                                       messages=w.messages))
+        items = [w.sample.id for w in await ahead.start()]
+        await ahead.aclose()
+        return items
+
+    assert asyncio.run(go()) == [f"q{i}" for i in range(5)]
+    with pytest.raises(TypeError, match="iterate twice"):
+        AheadPrefetch(ModelService(model, CacheConfig(enabled=False), None), iter(work), lambda w: None)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from evalsweep.data import Samples, load_dataset
 from evalsweep.interrupt import SigintGuard
 from evalsweep.cache import default_path
 from evalsweep.llm.service import ModelService, api_key_for
+from evalsweep.prefetch import AheadPrefetch
 from evalsweep.records import JsonlWriter, read_done
 from evalsweep.repro import git_info, package_versions, python_info
 from evalsweep.runner import Runner, RunTotals
@@ -86,9 +87,13 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
                     structured=StructuredAnswers.from_config(exp), judge=judge)
     runner_args["runner"] = runner
     try:
-        # One cache lookup for the whole job: a cached re-run then never waits on sqlite per sample.
-        await service.prefetch(runner.first_request(w) for w in work)
-        await runner.run(iter(work), total=len(work))
+        # Cache lookups a window ahead of the workers: a cached re-run never waits on sqlite per
+        # sample, and memory stays flat in the job size (evalsweep.prefetch).
+        prefetch = AheadPrefetch(service, work, runner.first_request)
+        try:
+            await runner.run(await prefetch.start(), total=len(work))
+        finally:
+            await prefetch.aclose()
     finally:
         await writer.close()
         runner_args["stats"] = service.stats()

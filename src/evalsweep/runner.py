@@ -206,6 +206,9 @@ class Runner:
                     continue
                 await self._one(item)
                 bar.update(1)
+                # A cached answer returns without suspending: yield, or one worker would run the whole
+                # job while the results writer and the cache look-ahead wait for it to finish.
+                await asyncio.sleep(0)
 
         try:
             async with asyncio.TaskGroup() as tg:

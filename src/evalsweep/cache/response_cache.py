@@ -43,8 +43,8 @@ class ResponseCache:
         # Opened on first use, in a thread: even opening (a busy timeout, a corrupt file) stays off the loop.
         self._db: SqliteDict | None = None
         self._open_lock = asyncio.Lock()
-        # What this job knows per key: a raw entry prefetched from the file (parsed when asked for),
-        # a response (parsed, or written by this job), or None (absent).
+        # Prefetched keys not yet asked for: the raw entry from the file (parsed when asked for), or
+        # None (absent). An entry leaves when asked for; answers written by this job are in _pending.
         self._known: dict[str, Any] = {}
         self._pending: dict[str, dict[str, Any]] = {}
         # The batch being committed right now: still this job's answers until the file has them.
@@ -114,7 +114,9 @@ class ResponseCache:
             self.misses += 1
             return None
         if key in self._known:
-            value: Any = self._known[key]
+            # Looked up for this one ask: let go once answered, or a cached re-run would hold every
+            # answer of the job. A later ask of the same key reads the file.
+            value: Any = self._known.pop(key)
         elif key in self._pending or key in self._writing:
             # Answered earlier in this job and not yet committed: the entry as it will be stored.
             value = self._pending.get(key) or self._writing[key]
@@ -127,8 +129,6 @@ class ResponseCache:
                 value = None
         if value is not None and not isinstance(value, GenerateResponse):
             value = self._response_of(value)
-            if value is not None and key in self._known:
-                self._known[key] = value
         if value is None:
             self.misses += 1
         else:
