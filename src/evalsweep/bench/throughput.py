@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from evalsweep.bench.datasets import write_arithmetic
 from evalsweep.bench.jobs import fresh, job_overrides, run_job
-from evalsweep.bench.procs import PYTHON, check, read_summary, run_measured, simulator
+from evalsweep.bench.procs import PYTHON, BenchError, check, read_summary, run_measured, simulator
 from evalsweep.bench.results import Figure, WorkloadResult, median
 from evalsweep.config import PROJECT_ROOT, PromptConfig
 from evalsweep.data import Sample
@@ -38,7 +38,7 @@ def _raw_loop(url: str, requests: Path, concurrency: int, work: Path, name: str)
     res = check(run_measured(cmd, log_dir=work / "logs", name=name), "raw SDK loop")
     out = json.loads(res.stdout.strip().splitlines()[-1])
     if out["errors"]:
-        raise RuntimeError(f"raw SDK loop: {out['errors']} request(s) failed; see {work / 'logs'}")
+        raise BenchError(f"raw SDK loop: {out['errors']} request(s) failed; see {work / 'logs'}")
     return float(out["wall_s"]), float(out["loop_s"])
 
 
@@ -49,7 +49,7 @@ def _runner(url: str, dataset: Path, concurrency: int, work: Path, name: str) ->
             cache_path=work / f"{name}.sqlite", log_dir=work / "logs", name=name)  # a fresh, empty cache
     summary = read_summary(run_dir)
     if summary["n_errors"] or summary["cache"]["hits"]:
-        raise RuntimeError(f"{name}: expected every sample answered uncached, got {summary['n_errors']} errors and "
+        raise BenchError(f"{name}: expected every sample answered uncached, got {summary['n_errors']} errors and "
                            f"{summary['cache']['hits']} cache hits")
     return float(summary["eval_time_s"])
 
