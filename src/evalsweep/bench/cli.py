@@ -1,8 +1,8 @@
 """`make bench` / `python scripts/bench.py [--quick | --smoke] [--only NAME ...]`.
 
-full   the sizes of the issue (2,000 / 10,000 / 12 jobs / 10,000 vs 100,000): ~10 min; writes
+full   the sizes of the issue (2,000 / 10,000 / 12 jobs / 10,000 vs 100,000): ~6 min; writes
        docs/benchmarks.json and the table in docs/benchmarks.md
-quick  the same workloads at a tenth of the size or so: ~2 min; writes outputs/bench/quick.json
+quick  the same workloads at a tenth of the size or so: ~1 min; writes outputs/bench/quick.json
 smoke  tiny sizes, every code path once (tests/test_bench_smoke.py): < 30 s"""
 
 from __future__ import annotations
