@@ -41,6 +41,8 @@ def test_smoke_suite_runs_every_workload_and_writes_ratios(tmp_path: Path) -> No
     # The job dirs are real runs: the cached re-run answered from the cache and sent nothing.
     rerun = json.loads((tmp_path / "work" / "cached" / "cached-0" / "summary.json").read_text())
     assert rerun["cache"]["hits"] == rerun["n_samples"] == 20 and rerun["requests_sent"] == 0
+    with_wandb = json.loads((tmp_path / "work" / "cached" / "cached-wandb-0" / "summary.json").read_text())
+    assert with_wandb["cache"]["hits"] == 20 and with_wandb["config"]["tracker"] == "wandb"
 
 
 def test_peak_rss_is_the_childs_own(tmp_path: Path) -> None:
