@@ -48,6 +48,12 @@ class RetryPolicy:
         self.cfg = cfg
         self.label = label
         self.retries_by_cause: Counter[str] = Counter()
+        # Made once, not per call: tenacity's per-call state is a reference cycle, freed only by
+        # Python's cyclic GC, and a wait object (its own Random, 2.5 KB) inside each one made a
+        # job's memory creep up with the number of requests between two collections.
+        self._stop = stop_after_attempt(cfg.max_attempts) | stop_before_delay(cfg.max_wait_s)
+        self._wait = _WaitWithRetryAfter(cfg)
+        self._retry = retry_if_exception_type(TransientError)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -61,13 +67,8 @@ class RetryPolicy:
     async def call(self, fn: Callable[[], Awaitable[T]]) -> tuple[T, int]:
         """Run fn with retries; return its result and the number of attempts it took.
         A final failure is re-raised with `.attempts` set on it."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.cfg.max_attempts) | stop_before_delay(self.cfg.max_wait_s),
-            wait=_WaitWithRetryAfter(self.cfg),
-            retry=retry_if_exception_type(TransientError),
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
+        retrying = AsyncRetrying(stop=self._stop, wait=self._wait, retry=self._retry,
+                                 before_sleep=self._before_sleep, reraise=True)
         attempts = 0
 
         async def one_attempt() -> T:
