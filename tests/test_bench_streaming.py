@@ -155,3 +155,21 @@ def test_without_a_cache_the_work_goes_straight_to_the_workers(tmp_path: Path) -
     assert asyncio.run(go()) == [f"q{i}" for i in range(5)]
     with pytest.raises(TypeError, match="iterate twice"):
         AheadPrefetch(ModelService(model, CacheConfig(enabled=False), None), iter(work), lambda w: None)  # type: ignore[arg-type]
+
+
+def test_fewer_collections_raises_the_young_threshold_and_restores_it() -> None:
+    import gc
+
+    from evalsweep.gctune import fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections(young=12_345):
+        assert gc.get_threshold() == (max(before[0], 12_345), *before[1:])
+        assert gc.isenabled()
+    assert gc.get_threshold() == before
+    try:
+        with fewer_collections(young=12_345):
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert gc.get_threshold() == before  # a job that stops on Ctrl-C leaves the process as it found it
