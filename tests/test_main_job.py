@@ -129,8 +129,8 @@ def test_two_sweeps_in_the_same_second_get_their_own_dirs(tmp_path: Path, cache_
     procs = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
     for p in procs:
-        p.communicate(timeout=120)
-        assert p.returncode == 0
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
     sweeps = list((tmp_path / "multirun").glob("*/*"))
     assert len(sweeps) == 2
 

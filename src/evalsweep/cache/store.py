@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlitedict import SqliteDict
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from evalsweep.config import PROJECT_ROOT, CacheConfig
 from evalsweep.errors import CacheError
@@ -45,6 +46,14 @@ def decode(blob: str | bytes) -> Any:
     return json.loads(blob)
 
 
+# Two jobs opening a new file at once race on creating it and switching it to WAL; sqlite can
+# answer "database is locked" at once there instead of waiting, and a moment later it opens fine.
+_retry_when_locked = retry(
+    retry=retry_if_exception(lambda e: isinstance(e, sqlite3.OperationalError) and "locked" in str(e)),
+    stop=stop_after_attempt(8), wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
+
+
+@_retry_when_locked
 def _probe(path: Path) -> None:
     """Read the schema with a plain connection: raises sqlite3.DatabaseError when the file is not
     a database, before a sqlitedict thread holds it open."""
@@ -91,6 +100,12 @@ def _check_openable(path: Path) -> None:
         move_aside(path, exc)
 
 
+@_retry_when_locked
+def _open_sqlitedict(path: Path, readonly: bool) -> SqliteDict:
+    return SqliteDict(str(path), tablename=TABLE, flag="r" if readonly else "c", autocommit=False,
+                      journal_mode="WAL", encode=encode, decode=decode, outer_stack=False)
+
+
 def open_dict(path: Path, *, readonly: bool = False) -> SqliteDict:
     """Open (creating when needed) the cache table with JSON values, WAL and a busy timeout."""
     if readonly and not path.exists():
@@ -103,8 +118,7 @@ def open_dict(path: Path, *, readonly: bool = False) -> SqliteDict:
                              f"point {ENV_PATH} or cache.path elsewhere") from None
         _check_openable(path)
     try:
-        d = SqliteDict(str(path), tablename=TABLE, flag="r" if readonly else "c", autocommit=False,
-                       journal_mode="WAL", encode=encode, decode=decode, outer_stack=False)
+        d = _open_sqlitedict(path, readonly)
     except RuntimeError as exc:  # sqlitedict's "Refusing to create a new table ... in read-only DB mode"
         raise CacheError(f"{path} holds no response cache table ({exc})") from None
     except sqlite3.Error as exc:
