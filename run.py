@@ -9,6 +9,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from evalsweep.cli_errors import run_hydra_app
 from evalsweep.entry import final_exit_code, job_main
 
 
@@ -19,5 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)
     sys.exit(final_exit_code())

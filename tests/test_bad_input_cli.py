@@ -21,7 +21,7 @@ GOOD = json.dumps({"id": "a", "question": "What is 1 + 1?", "answer": "2"}) + "\
 CASES = {
     "typo": (lambda t: ["+model.temprature=0.5"], 2, r"unknown config key 'model\.temprature'"),
     "wrong_type": (lambda t: ["model.max_tokens=lots"], 2, r"model\.max_tokens='lots'.*integer"),
-    "unknown_option": (lambda t: ["model=gtp4"], 1, r"Could not find 'model/gtp4'"),
+    "unknown_option": (lambda t: ["model=gtp4"], 2, r"no config option model=gtp4.*one of: claude"),
     "missing_value": (lambda t: ["model.name=???"], 2, r"'model\.name' cannot be resolved.*[Mm]issing"),
     "bad_ttl": (lambda t: ["cache.ttl=soon"], 2, r"cache\.ttl='soon'.*30m, 12h, 7d"),
     "missing_file": (lambda t: ["dataset.path=/no/such/file.jsonl"], 2, r"file not found: /no/such/file\.jsonl"),

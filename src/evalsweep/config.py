@@ -214,6 +214,8 @@ class WandbConfig(Strict):
 class RunConfig(Strict):
     progress: bool = True
     fail_on_sample_errors: bool = True
+    # A resume asks samples that failed for good again (their earlier rows go to retried_errors.jsonl).
+    retry_errors: bool = True
 
 
 class SharedLimitConfig(Strict):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,15 @@ from omegaconf.errors import OmegaConfBaseException
 
 from evalsweep.config import ExperimentConfig, validate
 from evalsweep.errors import ConfigError, EvalsweepError
+from evalsweep.interrupt import Interrupted
+from evalsweep.jobdir import JobDirBusy, JobDirLock, StartSnapshot
+from evalsweep.records import OutputWriteError
 from evalsweep.launch import job_failed, runs_in_main_process
 
 log = logging.getLogger("evalsweep")
 
 EXIT_SAMPLE_ERRORS = 4
+EXIT_FAILED = 6  # the job could not finish its record (e.g. results.jsonl could not be written)
 EXIT_INTERRUPTED = 130
 # Jobs of this process that finished with failed samples (the basic launcher runs jobs here).
 _jobs_with_errors: list[str] = []
@@ -58,45 +64,142 @@ def _quiet_http_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def write_hydra_files(cfg: DictConfig, out_dir: Path) -> None:
+    """Hydra's own record of the job (.hydra/config.yaml, hydra.yaml, overrides.yaml), written once
+    the job is accepted: hydra.output_subdir is null in conf/config.yaml so that a refused start
+    never rewrites the files of the job that owns the dir. The same content Hydra writes."""
+    hydra_dir = out_dir / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    files = (("config.yaml", cfg), ("hydra.yaml", HydraConfig.instance().cfg),
+             ("overrides.yaml", HydraConfig.get().overrides.task))
+    for name, node in files:
+        (hydra_dir / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
+
+
+def python_command() -> str:
+    """How to call this interpreter from the current dir (a venv's python, not a bare `python`)."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return shlex.quote(str(exe))
+
+
+def retry_command(info: dict[str, Any]) -> str:
+    """The command that re-runs into the same dir, which asks failed samples again (run.retry_errors)."""
+    if info["multirun"]:
+        return f"{python_command()} run.py -m <the same sweep> hydra.sweep.dir={shlex.quote(info['sweep_dir'])}"
+    over = " ".join(shlex.quote(o) for o in info["overrides"] if not o.startswith("hydra.run.dir="))
+    return f"{python_command()} run.py {over + ' ' if over else ''}hydra.run.dir={shlex.quote(info['output_dir'])}"
+
+
+def _start(cfg: DictConfig, out_dir: Path, info: dict[str, Any]) -> tuple[ExperimentConfig, Any] | None:
+    """Every check of the job's start. None: nothing to run (validate_only, or already complete)."""
+    from evalsweep.experiment import load_env, open_job
+    from evalsweep.preflight import validate_running_job
+
+    load_env()
+    container, exp = resolve(cfg)
+    if not validate_running_job(exp, out_dir, info):
+        return None  # validate_only=true
+    start = open_job(exp, container, out_dir)
+    if start.previous is not None:  # a resumed sweep skips its finished jobs, changing nothing
+        log.info("already complete: all %d samples are in %s; nothing to do", len(start.work), start.results_path)
+        return None
+    return exp, start
+
+
 def job_main(cfg: DictConfig) -> None:
     _quiet_http_logs()
     # Imported here so `run.py --help` and config errors stay fast.
     from evalsweep import record
-    from evalsweep.experiment import load_env, run_job
-    from evalsweep.preflight import validate_running_job
+    from evalsweep.experiment import run_job
 
+    info = job_info()
+    out_dir = Path(info["output_dir"])
+    snapshot = StartSnapshot.take(out_dir, out_dir / f"{info['name']}.log")
+    lock = JobDirLock(out_dir)
+    accepted = False
     try:
-        load_env()
-        container, exp = resolve(cfg)
-        info = job_info()
-        out_dir = Path(info["output_dir"])
-        if not validate_running_job(exp, out_dir, info):
-            return  # validate_only=true
-        with record.recording(seed=exp.seed, cfg_container=container, job=info,
+        lock.acquire()
+        started = _start(cfg, out_dir, info)
+        if started is None:
+            return
+        exp, start = started
+        start.accept()
+        accepted = True
+        write_hydra_files(cfg, out_dir)
+        with record.recording(seed=exp.seed, cfg_container=start.config, job=info,
                               hydra_overrides=list(HydraConfig.get().overrides.hydra), out_dir=out_dir) as rec:
-            result = run_job(exp, container, out_dir, info)
+            result = run_job(start, info)
             rec.status = result.status
-    except EvalsweepError as exc:
-        if not runs_in_main_process():
-            # joblib/submitit: a SystemExit would abort the sweep's other running jobs (launch.py).
-            raise job_failed(exc) from None
-        fail(exc)
+    except JobDirBusy as exc:  # another run owns the dir: touch nothing of it
+        _leave(exc)
         return
+    except EvalsweepError as exc:
+        if not accepted:
+            snapshot.restore()
+            lock.release()
+            snapshot.remove_if_fresh()
+        _leave(exc)
+        return
+    except OSError as exc:
+        if not accepted or exc.filename is None:
+            raise
+        # The job's own files (record, summary) on a full or read-only disk: what was written stays.
+        _leave(OutputWriteError(f"cannot write {exc.filename}: {exc.strerror}; every row written before is kept: "
+                                f"free disk space or make the dir writable, then re-run into the same dir"))
+        return
+    except Interrupted as exc:
+        _quiet_broken_stdout()
+        print("evalsweep: interrupted; finished samples are saved, re-run into the same dir to resume",
+              file=sys.stderr, flush=True)
+        raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
+        _quiet_broken_stdout()
         print("evalsweep: interrupted; finished samples are saved, re-run into the same dir to resume",
               file=sys.stderr, flush=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    finally:
+        lock.release()
+    _report_end(result, exp, out_dir, info)
+
+
+def _leave(exc: EvalsweepError) -> None:
+    if not runs_in_main_process():
+        # joblib/submitit: a SystemExit would abort the sweep's other running jobs (launch.py).
+        raise job_failed(exc) from None
+    fail(exc)
+
+
+def _quiet_broken_stdout() -> None:
+    """After `run.py | tail` is interrupted the reader is gone: send what is left of stdout nowhere,
+    so the interrupt ends as an interrupt, not as a BrokenPipeError at exit."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: dict[str, Any]) -> None:
     m = result.metrics["score"]
     ci = f" 95% CI [{m.ci95[0]:.3f}, {m.ci95[1]:.3f}]" if m.ci95 else ""
     mean = f"{m.mean:.3f}" if m.mean is not None else "n/a"
     sim = " [SIMULATOR, not a real model]" if result.simulated else ""
     log.info("%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d%s -> %s", result.model, result.dataset,
              result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors, sim, out_dir)
+    if result.status == "failed":
+        _jobs_with_errors.append(str(out_dir))
+        if not info["multirun"]:
+            print(f"evalsweep: error: job failed: {result.stop_reason}", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_FAILED)
     if result.n_errors and exp.run.fail_on_sample_errors:
         _jobs_with_errors.append(str(out_dir))
         if not info["multirun"]:
-            print(f"evalsweep: {result.n_errors} sample(s) failed for good; see 'error' in {out_dir}/results.jsonl",
-                  file=sys.stderr, flush=True)
+            print(f"evalsweep: {result.n_errors} sample(s) failed for good; see 'error' in {out_dir}/results.jsonl; "
+                  f"to ask them again: {retry_command(info)}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_SAMPLE_ERRORS)
 
 

@@ -1,11 +1,13 @@
-"""One job, end to end: validate -> load -> prompts -> (simulator) -> run -> summary."""
+"""One job, end to end: open_job (every check, nothing written) -> accept -> run_job -> summary."""
 
 from __future__ import annotations
 
 import logging
 import random
+import signal
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,22 +19,23 @@ from evalsweep import prompts, resume, summary
 from evalsweep.config import PROJECT_ROOT, ExperimentConfig
 from evalsweep.data import Samples, load_dataset
 from evalsweep.gctune import fewer_collections
-from evalsweep.interrupt import SigintGuard
+from evalsweep.interrupt import Interrupted, SigintGuard
 from evalsweep.cache import default_path
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.prefetch import AheadPrefetch
-from evalsweep.records import JsonlWriter, read_done
+from evalsweep.records import JsonlWriter, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
 from evalsweep.repro import git_info, package_versions, python_info
 from evalsweep.runner import Runner, RunTotals
 from evalsweep.judge.setup import judge_model, open_judge
 from evalsweep.scoring import get_scorer
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking import make_tracker
-from evalsweep.work import JobWork
+from evalsweep.work import Identity, JobWork
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
+RETRIED = "retried_errors.jsonl"  # rows of samples asked again on resume (run.retry_errors)
 
 
 def _now() -> str:
@@ -78,6 +81,60 @@ def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     return samples, JobWork(samples, exp.prompt, exp.repeats, exp.seed)
 
 
+@dataclass
+class JobStart:
+    """A job whose checks passed: what it will do, and what an earlier attempt left in its dir.
+    Nothing in the dir has changed yet; accept() makes the changes a resume needs."""
+
+    exp: ExperimentConfig
+    config: dict[str, Any]
+    out_dir: Path
+    work: JobWork
+    todo: JobWork
+    totals: RunTotals
+    n_resumed: int
+    retried: set[Identity]
+    torn: bool
+    previous: summary.Summary | None  # a finished job: nothing to do
+
+    @property
+    def results_path(self) -> Path:
+        return self.out_dir / RESULTS
+
+    def accept(self) -> None:
+        """Cut a torn last line and take the rows to ask again out of results.jsonl."""
+        if self.torn:
+            complete_lines(self.results_path, cut_torn_tail=True)
+            log.warning("dropped a torn last line from %s (a crash mid-write); that sample is redone",
+                        self.results_path)
+        if self.retried:
+            n = drop_rows(self.results_path, self.retried, self.out_dir / RETRIED)
+            log.info("asking %d sample(s) that failed for good again (run.retry_errors=true); their earlier "
+                     "rows are in %s", n, self.out_dir / RETRIED)
+
+
+def open_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path) -> JobStart:
+    """Every check of a job's start, before anything is written: bad input, a missing key, a dir
+    that holds another experiment or rows of an edited dataset all raise here."""
+    _seed_everything(exp.seed)
+    _, work = prepare(exp)
+    results_path = out_dir / RESULTS
+    done, torn = read_done(results_path, cut_torn_tail=False)
+    resume.check_compatible(exp, cfg_container, out_dir, done, out_dir / SUMMARY)
+    resume.check_rows(work, done, results_path)
+    retried = {ident for ident, rec in done.items() if rec.error is not None} if exp.run.retry_errors else set()
+    kept = {ident: rec for ident, rec in done.items() if ident not in retried}
+    totals = RunTotals()
+    for rec in kept.values():
+        totals.add_previous(rec)
+    todo = work.without(kept)
+    if kept:
+        log.info("resuming: %d of %d samples already in %s", len(kept), len(work), results_path)
+    previous = resume.already_complete(out_dir / SUMMARY, len(todo))
+    return JobStart(exp=exp, config=cfg_container, out_dir=out_dir, work=work, todo=todo, totals=totals,
+                    n_resumed=len(kept), retried=retried, torn=bool(torn), previous=previous)
+
+
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, runner_args: dict) -> Runner:
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
     writer: JsonlWriter = runner_args["writer"]
@@ -96,47 +153,37 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
         finally:
             await prefetch.aclose()
     finally:
-        await writer.close()
-        runner_args["stats"] = service.stats()
-        await service.aclose()
-        if judge is not None:
-            runner_args["judge_stats"] = judge.service.stats()
-            await judge.aclose()
+        try:
+            await writer.close()
+        finally:
+            runner_args["stats"] = service.stats()
+            await service.aclose()
+            if judge is not None:
+                runner_args["judge_stats"] = judge.service.stats()
+                await judge.aclose()
     return runner
 
 
-def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path, job: dict[str, Any]) -> summary.Summary:
-    """Run one job into out_dir. Samples already in results.jsonl (a resumed job) are skipped."""
+def run_job(start: JobStart, job: dict[str, Any]) -> summary.Summary:
+    """Run an accepted job into its dir; samples already in results.jsonl (a resume) are skipped."""
+    exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
-    _seed_everything(exp.seed)
-    samples, work = prepare(exp)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results_path = out_dir / RESULTS
-    done, torn = read_done(results_path)
-    if torn:
-        log.warning("dropped a torn last line from %s (a crash mid-write); that sample is redone", results_path)
-    totals = RunTotals()
-    for ident, rec in done.items():
-        if ident in work:
-            totals.add_previous(rec)
-    todo = work.without(done)
-    if done:
-        log.info("resuming: %d of %d samples already in %s", len(work) - len(todo), len(work), results_path)
-    resume.check_compatible(exp, cfg_container, out_dir, done, out_dir / SUMMARY)
-    previous = resume.already_complete(out_dir / SUMMARY, len(todo))
-    if previous is not None:  # a resumed sweep skips its finished jobs before any client or tracker starts
-        log.info("already complete: all %d samples are in %s; nothing to do", len(work), results_path)
-        return previous
-
-    tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, n_resumed=len(work) - len(todo))
+    results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
+    runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}  # before the tracker
+    tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, n_resumed=start.n_resumed)
     if job.get("validation_text"):
         tracker.log_text("validation_report", job["validation_text"])
-    runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}
     status: summary.Status = "failed"
     stop_reason: str | None = None
     failed = True
     t_eval = time.perf_counter()
-    guard = SigintGuard().install()  # 1st Ctrl-C: save and stop; 2nd: exit at once
+    guard = SigintGuard().install()  # 1st Ctrl-C or SIGTERM: save and stop; 2nd: exit at once
+
+    def finish(not_run: int) -> summary.Summary:
+        return _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, len(work), not_run,
+                       start.n_resumed, started, t0, time.perf_counter() - t_eval, tracker, results_path,
+                       job.get("validation"))
+
     try:
         with ExitStack() as stack:
             base_url = _start_simulator(exp, stack)
@@ -146,32 +193,36 @@ def run_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path,
             try:
                 guard.run(_run_async(exp, base_url, todo, runner_args))
                 status = "complete"
-                failed = False
-            except KeyboardInterrupt:
-                status, stop_reason = "incomplete", "interrupted (SIGINT)"
+            except Interrupted as exc:
+                status, stop_reason = "incomplete", f"interrupted ({signal.Signals(exc.signum).name})"
                 raise
             except BaseExceptionGroup as group:
                 # A fatal error in one worker (e.g. a rejected key) cancels the others; surface it alone.
                 first = group.exceptions[0]
                 stop_reason = f"{type(first).__name__}: {first}"
                 raise first from None
+            except OutputWriteError as exc:
+                stop_reason = f"{type(exc).__name__}: {exc}"
+                raise
         runner = runner_args["runner"]
         if totals.budget_stopped:
             status, stop_reason = "incomplete", f"budget of ${exp.model.max_cost_usd} reached"
-        eval_s = time.perf_counter() - t_eval
-        return _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, len(work),
-                       runner.not_run, len(work) - len(todo), started, t0, eval_s, tracker, results_path,
-                       job.get("validation"))
+        on_disk = count_lines(results_path)
+        if on_disk != totals.n_done:  # the record claims only what the file holds
+            status, stop_reason = "failed", (f"{results_path} holds {on_disk} rows, {totals.n_done} were counted; "
+                                             f"re-run into the same dir to redo the missing ones")
+        s = finish(runner.not_run)
+        failed = status == "failed"
+        return s
     except BaseException:
         if "stats" in runner_args:
-            _finish(exp, cfg_container, out_dir, "incomplete" if status != "failed" else "failed",
-                    stop_reason, totals, runner_args, len(work), len(work) - totals.n_done, len(work) - len(todo),
-                    started, t0, time.perf_counter() - t_eval, tracker, results_path, job.get("validation"))
-        tracker.finish(failed=True)
+            try:
+                finish(len(work) - totals.n_done)
+            except OSError as exc:  # the disk that stopped the results stops the summary too
+                log.error("could not write %s: %s", out_dir / SUMMARY, exc.strerror or exc)
         raise
     finally:
-        if not failed:
-            tracker.finish(failed=False)
+        tracker.finish(failed=failed)
         guard.restore()
 
 

@@ -8,6 +8,7 @@ the sweeper will and stops the whole multirun, before any job, when one of them 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,16 @@ PREFLIGHT_TXT = "validation_preflight.txt"
 
 
 def _label(i: int, overrides: list[str]) -> str:
-    return f"#{i} [{' '.join(overrides) or 'no overrides'}]"
+    from evalsweep.redact import safe_override  # a key typed into an override is never repeated
+
+    return f"#{i} [{' '.join(safe_override(o) for o in overrides) or 'no overrides'}]"
 
 
 class ValidationPreflight(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from evalsweep.entry import fail, resolve  # entry imports the job machinery: only load it here
 
+        _check_launcher(config, fail)
         jobs = sweep_jobs(config)
         if jobs is None:
             log.info("pre-run validation: sweeper %s cannot list its jobs ahead; each job validates itself",
@@ -82,6 +86,14 @@ class ValidationPreflight(Callback):
         more = f"; also {others}{' ...' if len(failures) > 6 else ''}" if others else ""
         where = f" for {len(failures)} of {n_jobs} jobs, so no job was run (first: job {label}{more})"
         fail(ValidationFailed(f"validation failed{where}: {first.fix_line()}"))
+
+
+def _check_launcher(config: DictConfig, fail: Any) -> None:
+    """The SLURM launcher needs SLURM's commands here; without them submitit fails with a traceback."""
+    target = str(config.hydra.launcher.get("_target_", ""))
+    if "submitit" in target and "Slurm" in target and shutil.which("srun") is None:
+        fail(ConfigError("hydra/launcher=slurm needs a SLURM cluster, but srun is not on PATH here: run the sweep "
+                         "from a cluster's login node, or use hydra/launcher=parallel on this machine"))
 
 
 def validate_running_job(exp: ExperimentConfig, out_dir: Path, job: dict[str, Any]) -> bool:

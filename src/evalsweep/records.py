@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -96,28 +98,54 @@ class ResultRecord(BaseModel):
         return (self.sample_id, self.seed, self.repeat)
 
 
+class OutputWriteError(EvalsweepError):
+    """A job's output file could not be written (full disk, file-size limit, permissions)."""
+
+    exit_code = 6
+
+
 class JsonlWriter(Generic[T]):
     """Appends lines to a JSONL file from one writer task: lines are written and flushed as
     they arrive (in whatever batch is waiting), off the event loop, never held to the end.
-    Used for results.jsonl (ResultRecord) and for later stages' files (plain dicts)."""
+    Used for results.jsonl (ResultRecord) and for later stages' files (plain dicts).
+
+    A write that fails is never lost silently: the batch is cut off the file again (every line
+    already there stays whole), the writer stops, and the next put() or close() raises
+    OutputWriteError, which ends the job."""
 
     def __init__(self, path: Path, serialize: Callable[[T], str] | None = None) -> None:
         self.path = path
         self._serialize: Callable[[T], str] = serialize or _dump_model
         self._queue: asyncio.Queue[T | None] = asyncio.Queue()
-        self._file = path.open("a", encoding="utf-8")
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
         self._task: asyncio.Task[None] | None = None
+        self.error: OutputWriteError | None = None
         self.written = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name=f"write-{self.path.name}")
 
     def put(self, record: T) -> None:
+        if self.error is not None:
+            raise self.error
         self._queue.put_nowait(record)
 
     def _write(self, lines: list[str]) -> None:
-        self._file.write("".join(lines))
-        self._file.flush()
+        data = "".join(lines).encode("utf-8")
+        start = os.fstat(self._fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            try:  # leave only whole lines: a torn batch would claim a sample it does not hold
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass  # the torn tail is cut on the next read (complete_lines) instead
+            raise _write_error(self.path, exc) from None
 
     async def _drain(self) -> None:
         done = False
@@ -128,23 +156,59 @@ class JsonlWriter(Generic[T]):
             done = batch[-1] is None
             lines = [self._serialize(r) + "\n" for r in batch if r is not None]
             if lines:
-                await asyncio.to_thread(self._write, lines)
+                try:
+                    await asyncio.to_thread(self._write, lines)
+                except OutputWriteError as exc:
+                    self.error = exc
+                    raise
                 self.written += len(lines)
 
     async def close(self) -> None:
-        """Flush everything queued, then close the file."""
-        if self._task is not None and not self._task.done():
-            self._queue.put_nowait(None)
-            await asyncio.shield(self._task)
-        elif self._task is None:
-            # Never started: write synchronously what is queued.
-            lines = []
-            while not self._queue.empty():
-                r = self._queue.get_nowait()
-                if r is not None:
-                    lines.append(self._serialize(r) + "\n")
-            self._write(lines)
-        self._file.close()
+        """Flush everything queued, then close the file; raises the writer's error, if any."""
+        try:
+            if self._task is not None and not self._task.done():
+                self._queue.put_nowait(None)
+                await asyncio.shield(self._task)
+            elif self._task is None:
+                # Never started: write synchronously what is queued.
+                lines = []
+                while not self._queue.empty():
+                    r = self._queue.get_nowait()
+                    if r is not None:
+                        lines.append(self._serialize(r) + "\n")
+                if lines:
+                    self._write(lines)
+                    self.written += len(lines)
+            if self.error is not None:
+                raise self.error
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _write_error(path: Path, exc: OSError) -> OutputWriteError:
+    why = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free disk space (or raise the file-size limit)"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make the dir writable"
+    else:
+        fix = "fix the output dir"
+    return OutputWriteError(f"cannot write {path}: {why}; every row written before is kept: {fix}, then "
+                            f"re-run into the same dir to resume")
+
+
+def count_lines(path: Path) -> int:
+    """Complete (newline-ended, non-blank) lines: what a file really holds, for the final check."""
+    if not path.exists():
+        return 0
+    n = 0
+    with path.open("rb") as f:
+        for line in f:
+            if line.endswith(b"\n") and line.strip():
+                n += 1
+    return n
 
 
 def _dump_model(record: Any) -> str:
@@ -169,13 +233,14 @@ def complete_lines(path: Path, *, cut_torn_tail: bool) -> tuple[list[tuple[int, 
     return lines, torn
 
 
-def read_done(path: Path) -> tuple[dict[tuple[str, int, int], ResultRecord], int]:
+def read_done(path: Path, *, cut_torn_tail: bool = True) -> tuple[dict[tuple[str, int, int], ResultRecord], int]:
     """Records already complete in results.jsonl, by identity, and the number of torn lines
-    dropped (cut off the file and redone)."""
+    dropped (cut off the file and redone; left in place with cut_torn_tail=False, for the checks
+    of a start that may still be refused)."""
     done: dict[tuple[str, int, int], ResultRecord] = {}
     if not path.exists():
         return done, 0
-    lines, torn = complete_lines(path, cut_torn_tail=True)
+    lines, torn = complete_lines(path, cut_torn_tail=cut_torn_tail)
     for lineno, line in lines:
         try:
             rec = ResultRecord.model_validate_json(line)
@@ -184,5 +249,34 @@ def read_done(path: Path) -> tuple[dict[tuple[str, int, int], ResultRecord], int
                 f"{path}:{lineno}: not a valid result record ({str(exc).splitlines()[0]}); "
                 f"move the file aside to start this job afresh"
             ) from None
+        if rec.identity in done:
+            raise ResultsFileError(
+                f"{path}:{lineno}: a second record of sample {rec.sample_id!r} (seed {rec.seed}, repeat "
+                f"{rec.repeat}): two runs wrote into this file; move it aside to start this job afresh")
         done[rec.identity] = rec
     return done, int(torn)
+
+
+def drop_rows(path: Path, identities: set[tuple[str, int, int]], aside: Path) -> int:
+    """Take the rows of these identities out of results.jsonl (they are asked again: resume with
+    run.retry_errors), appending them to `aside` so the earlier attempt stays on record. The file
+    is replaced atomically: a crash leaves either the old or the new file, never half of one."""
+    if not identities or not path.exists():
+        return 0
+    lines, _ = complete_lines(path, cut_torn_tail=True)
+    keep: list[bytes] = []
+    moved: list[bytes] = []
+    for _, line in lines:
+        rec = ResultRecord.model_validate_json(line)
+        (moved if rec.identity in identities else keep).append(line + b"\n")
+    with aside.open("ab") as f:
+        f.write(b"".join(moved))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("wb") as f:
+        f.write(b"".join(keep))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return len(moved)

@@ -16,20 +16,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from evalsweep import prompts
 from evalsweep.config import ExperimentConfig
 from evalsweep.errors import ConfigError
 from evalsweep.records import ResultRecord
 from evalsweep.summary import Summary
+from evalsweep.work import JobWork
 
 log = logging.getLogger(__name__)
 
 # Config values that change what a sample's answer or score is. Changing anything else
 # (concurrency, retries, cache, tracking, max_samples, repeats, the simulator's port) is fine.
+# The server (base_url) answers, so another one is another experiment; subset_seed picks the items.
 _DECISIVE = {
-    "model": ("provider", "name", "temperature", "max_tokens", "top_p", "stop"),
-    "dataset": ("name", "path", "version", "split", "fields", "scorer"),
+    "model": ("provider", "name", "base_url", "temperature", "max_tokens", "top_p", "stop", "structured_output"),
+    "dataset": ("name", "path", "version", "split", "fields", "scorer", "subset_seed"),
     "prompt": ("name", "system", "user", "few_shot"),
-    "scorer": ("type", "tolerance"),
+    "scorer": ("type", "tolerance", "judge", "judge_overrides", "rubric", "grades"),
+    "structured": ("response_model", "score_field"),
 }
 
 
@@ -66,6 +70,35 @@ def check_compatible(exp: ExperimentConfig, config: Mapping[str, Any], out_dir: 
         raise ConfigError(
             f"{out_dir} was run with {k}={old.get(k)!r}, this job has {k}={new[k]!r}: resuming would mix "
             f"two experiments in one results file; choose another output dir, or move that one aside")
+
+
+def check_rows(work: JobWork, done: Mapping[tuple[str, int, int], ResultRecord], results: Path) -> None:
+    """Each earlier record must be this job's work, asked the way this job asks it: a dataset edited
+    since (ids kept) or a smaller subset would otherwise leave stale rows beside new ones."""
+    stale = next((ident for ident in done if ident not in work), None)
+    if stale is not None:
+        n = sum(1 for ident in done if ident not in work)
+        raise ConfigError(
+            f"{results} holds {n} record(s) this job does not run (first: sample {stale[0]!r}, seed {stale[1]}, "
+            f"repeat {stale[2]}): the dataset, max_samples or repeats changed since; resuming would mix them in. "
+            f"Choose another output dir, or move that one aside")
+    if not done:
+        return
+    for sample in work.samples:  # rendered only where a record exists: a resume costs what it resumes
+        for r in range(work.repeats):
+            rec = done.get((sample.id, work.seed, r))
+            if rec is None:
+                continue
+            if rec.target != sample.target:
+                what = "target"
+            elif rec.messages != prompts.render(work.prompt, sample):
+                what = "prompt (input or template)"
+            else:
+                continue
+            raise ConfigError(
+                f"{results}: sample {sample.id!r} has a different {what} than when it was run: the dataset "
+                f"was edited since; resuming would mix old and new rows. Choose another output dir, or move "
+                f"that one aside")
 
 
 def already_complete(summary_path: Path, n_todo: int) -> Summary | None:
