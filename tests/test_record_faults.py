@@ -77,12 +77,12 @@ def test_writer_failure_is_raised_and_leaves_only_whole_lines(tmp_path: Path) ->
 def test_a_full_disk_fails_the_job_with_one_line_and_a_summary_that_counts_only_the_file(
         tmp_path: Path, server) -> None:
     out = tmp_path / "job"
-    limit = 300_000  # results.jsonl of 800 samples is ~520 KB; summary.json and the record stay below this
+    limit = 300_000  # results.jsonl of 200 samples x 4 repeats is ~520 KB; summary.json and the record stay below this
 
     def small_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    proc = subprocess.run([PY, "run.py", *args_for(server, out, "cache.enabled=false", n=800)], cwd=ROOT,
+    proc = subprocess.run([PY, "run.py", *args_for(server, out, "cache.enabled=false", "repeats=4", n=200)], cwd=ROOT,
                           env=job_env(tmp_path), capture_output=True, text=True, timeout=120, preexec_fn=small_files)
     assert proc.returncode == 6, proc.stderr[-2000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("evalsweep: error")]
@@ -93,7 +93,7 @@ def test_a_full_disk_fails_the_job_with_one_line_and_a_summary_that_counts_only_
     assert s["status"] == "failed" and "results.jsonl" in s["stop_reason"]
     assert s["n_done"] == len(rows) < 800
     # A resume with room to write finishes the job, each sample exactly once.
-    r = cli(args_for(server, out, "cache.enabled=false", n=800), job_env(tmp_path))
+    r = cli(args_for(server, out, "cache.enabled=false", "repeats=4", n=200), job_env(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     ids = identities(out / "results.jsonl")
     assert len(ids) == 800 and set(ids.values()) == {1}

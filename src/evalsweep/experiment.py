@@ -179,8 +179,12 @@ def run_job(start: JobStart, job: dict[str, Any]) -> summary.Summary:
     t_eval = time.perf_counter()
     guard = SigintGuard().install()  # 1st Ctrl-C or SIGTERM: save and stop; 2nd: exit at once
 
-    def finish(not_run: int) -> summary.Summary:
-        return _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, len(work), not_run,
+    def finish(not_run: int | None) -> summary.Summary:
+        # The summary counts what results.jsonl holds: rows still queued when a write failed are not in it.
+        counted = totals if count_lines(results_path) == totals.n_done else _totals_on_disk(results_path, work)
+        if not_run is None:
+            not_run = len(work) - counted.n_done
+        return _finish(exp, cfg_container, out_dir, status, stop_reason, counted, runner_args, len(work), not_run,
                        start.n_resumed, started, t0, time.perf_counter() - t_eval, tracker, results_path,
                        job.get("validation"))
 
@@ -211,19 +215,29 @@ def run_job(start: JobStart, job: dict[str, Any]) -> summary.Summary:
         if on_disk != totals.n_done:  # the record claims only what the file holds
             status, stop_reason = "failed", (f"{results_path} holds {on_disk} rows, {totals.n_done} were counted; "
                                              f"re-run into the same dir to redo the missing ones")
-        s = finish(runner.not_run)
+        s = finish(runner.not_run if on_disk == totals.n_done else None)
         failed = status == "failed"
         return s
     except BaseException:
         if "stats" in runner_args:
             try:
-                finish(len(work) - totals.n_done)
+                finish(None)
             except OSError as exc:  # the disk that stopped the results stops the summary too
                 log.error("could not write %s: %s", out_dir / SUMMARY, exc.strerror or exc)
         raise
     finally:
         tracker.finish(failed=failed)
         guard.restore()
+
+
+def _totals_on_disk(results_path: Path, work: JobWork) -> RunTotals:
+    """Totals recounted from the file itself (after a failed write), never from what was queued."""
+    totals = RunTotals()
+    done, _ = read_done(results_path, cut_torn_tail=False)
+    for ident, rec in done.items():
+        if ident in work:
+            totals.add_previous(rec)
+    return totals
 
 
 def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, n_samples, not_run, n_resumed,
