@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -17,9 +17,10 @@ from omegaconf.errors import OmegaConfBaseException
 from evalsweep.config import ExperimentConfig, validate
 from evalsweep.errors import ConfigError, EvalsweepError
 from evalsweep.interrupt import Interrupted
-from evalsweep.jobdir import JobDirBusy, JobDirLock, StartSnapshot
-from evalsweep.records import OutputWriteError
 from evalsweep.launch import job_failed, runs_in_main_process
+
+if TYPE_CHECKING:
+    from evalsweep.job import JobInfo
 
 log = logging.getLogger("evalsweep")
 
@@ -30,17 +31,15 @@ EXIT_INTERRUPTED = 130
 _jobs_with_errors: list[str] = []
 
 
-def job_info() -> dict[str, Any]:
+def job_info() -> JobInfo:
+    from evalsweep.job import JobInfo  # the job machinery loads only once a job runs
+
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    return {
-        "output_dir": hc.runtime.output_dir,
-        "overrides": list(hc.overrides.task),
-        "job_num": hc.job.num if multirun else None,
-        "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None,
-        "multirun": multirun,
-        "name": hc.job.name,
-    }
+    return JobInfo(output_dir=hc.runtime.output_dir, overrides=list(hc.overrides.task),
+                   job_num=hc.job.num if multirun else None,
+                   sweep_dir=str(Path(hc.sweep.dir).resolve()) if multirun else None,
+                   multirun=multirun, name=hc.job.name, hydra_overrides=list(hc.overrides.hydra))
 
 
 def resolve(cfg: DictConfig) -> tuple[dict[str, Any], ExperimentConfig]:
@@ -85,84 +84,47 @@ def python_command() -> str:
         return shlex.quote(str(exe))
 
 
-def retry_command(info: dict[str, Any]) -> str:
+def retry_command(info: JobInfo) -> str:
     """The command that re-runs into the same dir, which asks failed samples again (run.retry_errors)."""
-    if info["multirun"]:
-        return f"{python_command()} run.py -m <the same sweep> hydra.sweep.dir={shlex.quote(info['sweep_dir'])}"
-    over = " ".join(shlex.quote(o) for o in info["overrides"] if not o.startswith("hydra.run.dir="))
-    return f"{python_command()} run.py {over + ' ' if over else ''}hydra.run.dir={shlex.quote(info['output_dir'])}"
-
-
-def _start(cfg: DictConfig, out_dir: Path, info: dict[str, Any]) -> tuple[ExperimentConfig, Any] | None:
-    """Every check of the job's start. None: nothing to run (validate_only, or already complete)."""
-    from evalsweep.experiment import load_env, open_job
-    from evalsweep.preflight import validate_running_job
-
-    load_env()
-    container, exp = resolve(cfg)
-    if not validate_running_job(exp, out_dir, info):
-        return None  # validate_only=true
-    start = open_job(exp, container, out_dir)
-    if start.previous is not None:  # a resumed sweep skips its finished jobs, changing nothing
-        log.info("already complete: all %d samples are in %s; nothing to do", len(start.work), start.results_path)
-        return None
-    return exp, start
+    if info.multirun:
+        return f"{python_command()} run.py -m <the same sweep> hydra.sweep.dir={shlex.quote(str(info.sweep_dir))}"
+    over = " ".join(shlex.quote(o) for o in info.overrides)
+    return f"{python_command()} run.py {over + ' ' if over else ''}hydra.run.dir={shlex.quote(info.output_dir)}"
 
 
 def job_main(cfg: DictConfig) -> None:
     _quiet_http_logs()
     # Imported here so `run.py --help` and config errors stay fast.
-    from evalsweep import record
-    from evalsweep.experiment import run_job
+    from evalsweep.experiment import load_env
+    from evalsweep.job import run_in_dir
+    from evalsweep.records import OutputWriteError
+    from evalsweep.sweep import context_for_job
 
     info = job_info()
-    out_dir = Path(info["output_dir"])
-    snapshot = StartSnapshot.take(out_dir, out_dir / f"{info['name']}.log")
-    lock = JobDirLock(out_dir)
-    accepted = False
+    out_dir = Path(info.output_dir)
     try:
-        lock.acquire()
-        started = _start(cfg, out_dir, info)
-        if started is None:
-            return
-        exp, start = started
-        start.accept()
-        accepted = True
-        write_hydra_files(cfg, out_dir)
-        with record.recording(seed=exp.seed, cfg_container=start.config, job=info,
-                              hydra_overrides=list(HydraConfig.get().overrides.hydra), out_dir=out_dir) as rec:
-            result = run_job(start, info)
-            rec.status = result.status
-    except JobDirBusy as exc:  # another run owns the dir: touch nothing of it
-        _leave(exc)
-        return
+        load_env()
+        container, exp = resolve(cfg)
+        result = run_in_dir(exp, container, info, context_for_job(exp, out_dir),
+                            on_accept=lambda: write_hydra_files(cfg, out_dir),
+                            log_file=out_dir / f"{info.name}.log")
     except EvalsweepError as exc:
-        if not accepted:
-            snapshot.restore()
-            lock.release()
-            snapshot.remove_if_fresh()
         _leave(exc)
         return
     except OSError as exc:
-        if not accepted or exc.filename is None:
+        if exc.filename is None:
             raise
         # The job's own files (record, summary) on a full or read-only disk: what was written stays.
         _leave(OutputWriteError(f"cannot write {exc.filename}: {exc.strerror}; every row written before is kept: "
                                 f"free disk space or make the dir writable, then re-run into the same dir"))
         return
-    except Interrupted as exc:
+    except KeyboardInterrupt as exc:
         _quiet_broken_stdout()
         print("evalsweep: interrupted; finished samples are saved, re-run into the same dir to resume",
               file=sys.stderr, flush=True)
-        raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        _quiet_broken_stdout()
-        print("evalsweep: interrupted; finished samples are saved, re-run into the same dir to resume",
-              file=sys.stderr, flush=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    finally:
-        lock.release()
-    _report_end(result, exp, out_dir, info)
+        raise SystemExit(exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED) from None
+    if result is not None:
+        _report_end(result, exp, out_dir, info)
 
 
 def _leave(exc: EvalsweepError) -> None:
@@ -183,7 +145,7 @@ def _quiet_broken_stdout() -> None:
         os.close(devnull)
 
 
-def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: dict[str, Any]) -> None:
+def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo) -> None:
     m = result.metrics["score"]
     ci = f" 95% CI [{m.ci95[0]:.3f}, {m.ci95[1]:.3f}]" if m.ci95 else ""
     mean = f"{m.mean:.3f}" if m.mean is not None else "n/a"
@@ -192,12 +154,12 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: dict[st
              result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors, sim, out_dir)
     if result.status == "failed":
         _jobs_with_errors.append(str(out_dir))
-        if not info["multirun"]:
+        if not info.multirun:
             print(f"evalsweep: error: job failed: {result.stop_reason}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_FAILED)
     if result.n_errors and exp.run.fail_on_sample_errors:
         _jobs_with_errors.append(str(out_dir))
-        if not info["multirun"]:
+        if not info.multirun:
             print(f"evalsweep: {result.n_errors} sample(s) failed for good; see 'error' in {out_dir}/results.jsonl; "
                   f"to ask them again: {retry_command(info)}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_SAMPLE_ERRORS)

@@ -30,6 +30,7 @@ from evalsweep.judge.setup import judge_model, open_judge
 from evalsweep.scoring import get_scorer
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking import make_tracker
+from evalsweep.validation import ValidationReport
 from evalsweep.work import Identity, JobWork
 
 log = logging.getLogger(__name__)
@@ -164,15 +165,15 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
     return runner
 
 
-def run_job(start: JobStart, job: dict[str, Any]) -> summary.Summary:
+def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | None = None) -> summary.Summary:
     """Run an accepted job into its dir; samples already in results.jsonl (a resume) are skipped."""
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
     runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}  # before the tracker
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, n_resumed=start.n_resumed)
-    if job.get("validation_text"):
-        tracker.log_text("validation_report", job["validation_text"])
+    if report is not None:
+        tracker.log_text("validation_report", report.render())
     status: summary.Status = "failed"
     stop_reason: str | None = None
     failed = True
@@ -186,7 +187,7 @@ def run_job(start: JobStart, job: dict[str, Any]) -> summary.Summary:
             not_run = len(work) - counted.n_done
         return _finish(exp, cfg_container, out_dir, status, stop_reason, counted, runner_args, len(work), not_run,
                        start.n_resumed, started, t0, time.perf_counter() - t_eval, tracker, results_path,
-                       job.get("validation"))
+                       report.to_summary() if report is not None else None)
 
     try:
         with ExitStack() as stack:

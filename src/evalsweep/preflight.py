@@ -19,8 +19,7 @@ from omegaconf import DictConfig, open_dict
 from evalsweep.config import ExperimentConfig
 from evalsweep.errors import ConfigError, EvalsweepError
 from evalsweep.sweep import context_for_job, parallel_jobs, sweep_jobs, swept_values
-from evalsweep.validation import (REPORT_TXT, JobContext, Machine, ValidationFailed, ValidationReport, validate,
-                                 validate_job)
+from evalsweep.validation import JobContext, Machine, ValidationFailed, ValidationReport, validate
 
 log = logging.getLogger(__name__)
 PREFLIGHT_TXT = "validation_preflight.txt"
@@ -94,15 +93,3 @@ def _check_launcher(config: DictConfig, fail: Any) -> None:
     if "submitit" in target and "Slurm" in target and shutil.which("srun") is None:
         fail(ConfigError("hydra/launcher=slurm needs a SLURM cluster, but srun is not on PATH here: run the sweep "
                          "from a cluster's login node, or use hydra/launcher=parallel on this machine"))
-
-
-def validate_running_job(exp: ExperimentConfig, out_dir: Path, job: dict[str, Any]) -> bool:
-    """Validate the Hydra job about to run: print and save the report, put it in `job` for the
-    summary and the tracker, raise ValidationFailed on a blocking failure. False: validate_only."""
-    report = validate_job(exp, context_for_job(exp, out_dir))
-    job["validation"] = report.to_summary()
-    job["validation_text"] = report.render()
-    if exp.validate_only:
-        log.info("validate_only=true: validation passed, nothing was run (report in %s)", out_dir / REPORT_TXT)
-        return False
-    return True

@@ -1,0 +1,108 @@
+"""Run a job from Python (a script, a notebook, a test), writing the same files as `python run.py`.
+
+    import evalsweep
+    result = evalsweep.run_job(["model=sim_strong", "seed=43", "dataset.max_samples=20"])
+    result.summary.metrics["score"].mean, result.out_dir / "results.jsonl"
+
+The overrides are the ones run.py takes, composed on conf/ the same way (Hydra's compose API reads
+the config groups; nothing of Hydra's app runs: no launcher, no sweep, no chdir). A validated
+ExperimentConfig can be passed instead. Errors are raised as the typed EvalsweepError subclasses,
+not turned into exit codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from evalsweep.config import PROJECT_ROOT, ExperimentConfig, validate
+from evalsweep.summary import Summary
+
+CONF_DIR = PROJECT_ROOT / "conf"
+_LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's job log
+
+
+class JobResult(BaseModel):
+    """What a job left: its dir, and its summary (None when nothing ran: validate_only, or complete)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    out_dir: Path
+    summary: Summary | None
+
+
+def compose(overrides: Sequence[str] = ()) -> tuple[dict[str, Any], ExperimentConfig]:
+    """conf/config.yaml with run.py's overrides applied, resolved and validated."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf, open_dict
+
+    from evalsweep.cli_errors import one_line
+    from evalsweep.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="run"):
+        try:
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+        except Exception as exc:  # Hydra's usage errors become the ConfigError run.py would print; others re-raise
+            said = one_line(exc)
+            if said is None:
+                raise
+            raise ConfigError(said[0]) from None
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    assert isinstance(container, dict)
+    return container, validate(container)
+
+
+def default_out_dir() -> Path:
+    """outputs/<date>/<time.microseconds>, as run.py's hydra.run.dir."""
+    now = datetime.now()
+    return PROJECT_ROOT / "outputs" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S.%f")
+
+
+def run_job(config: Sequence[str] | ExperimentConfig = (), *, out_dir: Path | str | None = None) -> JobResult:
+    """Run one job into out_dir (default: a new outputs/ dir); re-running into the same dir resumes."""
+    from evalsweep.experiment import load_env
+    from evalsweep.job import JobInfo, run_in_dir
+    from evalsweep.validation import JobContext
+
+    load_env()
+    if isinstance(config, ExperimentConfig):
+        overrides: list[str] = []
+        container, exp = config.model_dump(mode="json"), config
+    else:
+        overrides = list(config)
+        container, exp = compose(overrides)
+    target = Path(out_dir) if out_dir is not None else default_out_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    info = JobInfo(output_dir=str(target.resolve()), overrides=overrides)
+    handler = logging.FileHandler(target / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    ours = logging.getLogger("evalsweep")  # the job's own lines, at INFO, as run.py's log has them
+    level = ours.level
+    ours.addHandler(handler)
+    ours.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        summary = run_in_dir(exp, container, info, JobContext(output_dir=target, seeds=[exp.seed]),
+                             on_accept=lambda: _write_config(target, container, overrides),
+                             log_file=target / "run.log")
+    finally:
+        ours.removeHandler(handler)
+        ours.setLevel(level)
+        handler.close()
+    return JobResult(out_dir=target, summary=summary)
+
+
+def _write_config(out_dir: Path, container: dict[str, Any], overrides: list[str]) -> None:
+    """.hydra/config.yaml and overrides.yaml, as run.py leaves them (reports read either)."""
+    from omegaconf import OmegaConf
+
+    hydra_dir = out_dir / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(container)), encoding="utf-8")
+    (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)), encoding="utf-8")
