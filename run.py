@@ -1,4 +1,4 @@
-"""evalsweep entry point.
+"""evalsweep entry point (the same as `.venv/bin/evalsweep run ...`).
 
     python run.py                                       # one job on the bundled simulator
     python run.py -m model=sim_weak,sim_strong seed=42,43,44
@@ -6,19 +6,7 @@
 
 import sys
 
-import hydra
-from omegaconf import DictConfig
-
-from evalsweep.cli_errors import run_hydra_app
-from evalsweep.entry import final_exit_code, job_main
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    # Sync on purpose: Hydra never awaits an async task function; the job calls asyncio.run itself.
-    job_main(cfg)
-
+from evalsweep.app import run
 
 if __name__ == "__main__":
-    run_hydra_app(main)
-    sys.exit(final_exit_code())
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,41 @@
+"""The `evalsweep` console script: the same app as run.py, and the project's other commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, read_jsonl, run_cli
+
+EVALSWEEP = Path(sys.executable).parent / "evalsweep"
+SWEEP = ["-m", "model=sim_weak,sim_strong", "seed=42,43", "dataset.max_samples=6", "tracker=none",
+         "run.progress=false", "cache.enabled=false", "hydra.callbacks.report.enabled=false"]
+
+
+def _rows(sweep: Path) -> dict[str, list[tuple]]:
+    return {job.name: sorted((r["model"], r["seed"], r["sample_id"], r["output"], r["score"])
+                             for r in read_jsonl(job / "results.jsonl"))
+            for job in sorted(sweep.iterdir()) if (job / "results.jsonl").is_file()}
+
+
+def test_evalsweep_run_gives_the_results_of_run_py(tmp_path: Path) -> None:
+    env = {**os.environ, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""}
+    cmd = subprocess.run([str(EVALSWEEP), "run", *SWEEP, f"hydra.sweep.dir={tmp_path / 'cmd'}"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert cmd.returncode == 0, cmd.stderr[-2000:]
+    script = run_cli([*SWEEP, f"hydra.sweep.dir={tmp_path / 'script'}"], timeout=300)
+    assert script.returncode == 0, script.stderr[-2000:]
+    a, b = _rows(tmp_path / "cmd"), _rows(tmp_path / "script")
+    assert len(a) == 4 and a == b
+    assert (tmp_path / "cmd" / "0" / "run.log").is_file()  # the same job name, so the same files
+
+
+def test_evalsweep_help_lists_the_subcommands_and_refuses_an_unknown_one() -> None:
+    out = subprocess.run([str(EVALSWEEP), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for name in ("run", "report", "classify", "cache", "sim"):
+        assert f"\n  {name} " in out.stdout
+    bad = subprocess.run([str(EVALSWEEP), "reprot"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown command 'reprot'" in bad.stderr
