@@ -15,8 +15,10 @@ from collections.abc import Callable
 from hydra.errors import (CompactHydraException, ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
 
-EXIT_BAD_INPUT = 2
-EXIT_JOB_FAILED = 1  # a parallel sweep's failed job (evalsweep.launch.JobFailed): its line was printed
+from evalsweep.errors import ExitCode
+
+EXIT_BAD_INPUT = ExitCode.BAD_INPUT
+EXIT_JOB_FAILED = ExitCode.JOB_FAILED  # a parallel sweep's failed job (evalsweep.launch.JobFailed)
 
 
 def _missing(exc: MissingConfigException) -> str:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from evalsweep.config import ExperimentConfig, validate
-from evalsweep.errors import ConfigError, EvalsweepError
+from evalsweep.errors import ConfigError, EvalsweepError, ExitCode
 from evalsweep.interrupt import Interrupted
 from evalsweep.launch import job_failed, runs_in_main_process
 
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evalsweep")
 
-EXIT_SAMPLE_ERRORS = 4
-EXIT_FAILED = 6  # the job could not finish its record (e.g. results.jsonl could not be written)
-EXIT_INTERRUPTED = 130
+EXIT_SAMPLE_ERRORS = ExitCode.SAMPLE_ERRORS
+EXIT_FAILED = ExitCode.OUTPUT  # the job could not finish its record (e.g. results.jsonl could not be written)
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 # Jobs of this process that finished with failed samples (the basic launcher runs jobs here).
 _jobs_with_errors: list[str] = []
 

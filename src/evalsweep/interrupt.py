@@ -21,8 +21,10 @@ from collections.abc import Coroutine
 from types import FrameType
 from typing import Any, TypeVar
 
+from evalsweep.errors import ExitCode
+
 T = TypeVar("T")
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 

@@ -22,7 +22,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalsweep.errors import ConfigError, EvalsweepError
+from evalsweep.errors import ConfigError, EvalsweepError, ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _KEEP_BYTES = 4 * 1024 * 1024
 
 
 class JobDirBusy(EvalsweepError):
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 def _holder(text: str) -> tuple[int | None, str]:

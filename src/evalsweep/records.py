@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.errors import EvalsweepError
+from evalsweep.errors import EvalsweepError, ExitCode
 from evalsweep.llm.types import Message, Usage
 
 
@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 class ResultsFileError(EvalsweepError):
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class ErrorInfo(BaseModel):
@@ -101,7 +101,7 @@ class ResultRecord(BaseModel):
 class OutputWriteError(EvalsweepError):
     """A job's output file could not be written (full disk, file-size limit, permissions)."""
 
-    exit_code = 6
+    exit_code = ExitCode.OUTPUT
 
 
 class JsonlWriter(Generic[T]):
