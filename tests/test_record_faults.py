@@ -19,11 +19,18 @@ from pathlib import Path
 import pytest
 from _helpers_tracking import PY, ROOT, cli, count_lines, identities, job_env, kill, spawn, wait_for_lines
 
+import evalsweep
 from evalsweep.errors import ConfigError
 from evalsweep.records import OutputWriteError, ResultsFileError, JsonlWriter, json_line, read_done
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process jobs read the environment as run.py does: a cache of this test's own."""
+    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))
 
 
 @pytest.fixture
@@ -131,18 +138,21 @@ def test_a_lock_left_by_a_killed_job_is_taken_over(tmp_path: Path, server) -> No
     assert len(identities(out / "results.jsonl")) == 30
 
 
+def lib_args(server: SimulatorServer, *extra: str, n: int = 20) -> list[str]:
+    return [f"model.base_url={server.url}", f"dataset.max_samples={n}", "run.progress=false", "tracker=none",
+            *extra]
+
+
 def test_a_resume_against_another_server_is_refused(tmp_path: Path, server) -> None:
     out = tmp_path / "job"
-    env = job_env(tmp_path)
-    assert cli(args_for(server, out, n=3), env).returncode == 0
-    with SimulatorServer(SimulatorConfig()) as other:
-        r = cli(args_for(other, out, n=4), env)
-    assert r.returncode == 2 and "model.base_url" in r.stderr
+    evalsweep.run_job(lib_args(server, n=3), out_dir=out)
+    with SimulatorServer(SimulatorConfig()) as other, pytest.raises(ConfigError, match="model.base_url"):
+        evalsweep.run_job(lib_args(other, n=4), out_dir=out)
 
 
 def test_duplicate_rows_in_a_results_file_are_refused(tmp_path: Path, server) -> None:
     out = tmp_path / "job"
-    assert cli(args_for(server, out, n=3), job_env(tmp_path)).returncode == 0
+    evalsweep.run_job(lib_args(server, n=3), out_dir=out)
     results = out / "results.jsonl"
     first = results.read_bytes().splitlines(keepends=True)[0]
     results.write_bytes(results.read_bytes() + first)
@@ -162,25 +172,25 @@ def test_resume_over_an_edited_dataset_is_refused_naming_the_first_changed_id(tm
     items = {f"q{i}": (f"What is {i} + 1?", str(i + 1)) for i in range(6)}
     data = _dataset(tmp_path / "mine.jsonl", items)
     out = tmp_path / "job"
-    env = job_env(tmp_path)
-    args = args_for(server, out, f"dataset.path={data}", "dataset.shuffle=false", "spec.skip_validation=true", n=6)
-    assert cli(args, env).returncode == 0
+    args = lib_args(server, f"dataset.path={data}", "dataset.shuffle=false", "spec.skip_validation=true", n=6)
+    assert evalsweep.run_job(args, out_dir=out).summary.status == "complete"
     before = tree_hashes(out)
     items["q3"] = ("What is 30 + 1?", "31")  # same id, another question and target
     _dataset(data, items)
-    r = cli(args, env)  # the job is finished: it used to be skipped as complete
-    assert r.returncode == 2 and "sample 'q3'" in r.stderr and "edited" in r.stderr
+    with pytest.raises(ConfigError, match="sample 'q3' has a different target.*edited"):
+        evalsweep.run_job(args, out_dir=out)  # the job is finished: it used to be skipped as complete
     assert tree_hashes(out) == before
 
 
 def test_rows_of_samples_the_job_no_longer_runs_are_refused(tmp_path: Path, server) -> None:
     out = tmp_path / "job"
-    env = job_env(tmp_path)
-    assert cli(args_for(server, out, n=6), env).returncode == 0
-    r = cli(args_for(server, out, n=6, *["dataset.subset_seed=7"]), env)
-    assert r.returncode == 2 and "dataset.subset_seed" in r.stderr
-    r = cli(args_for(server, out, n=4), env)
-    assert r.returncode == 2 and "does not run" in r.stderr
+    evalsweep.run_job(lib_args(server, n=6), out_dir=out)
+    before = tree_hashes(out)
+    with pytest.raises(ConfigError, match="dataset.subset_seed"):
+        evalsweep.run_job(lib_args(server, "dataset.subset_seed=7", n=6), out_dir=out)
+    with pytest.raises(ConfigError, match="does not run"):
+        evalsweep.run_job(lib_args(server, n=4), out_dir=out)
+    assert tree_hashes(out) == before
 
 
 def test_check_rows_accepts_the_same_rows_and_refuses_a_changed_target(tmp_path: Path) -> None:
