@@ -39,3 +39,13 @@ def test_evalsweep_help_lists_the_subcommands_and_refuses_an_unknown_one() -> No
         assert f"\n  {name} " in out.stdout
     bad = subprocess.run([str(EVALSWEEP), "reprot"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown command 'reprot'" in bad.stderr
+
+
+def test_help_says_what_the_tool_does_not_the_whole_config() -> None:
+    out = run_cli(["--help"], timeout=60)
+    assert out.returncode == 0
+    text = out.stdout
+    assert text.startswith("evalsweep: run LLM experiments")
+    assert "model: claude, gpt4, sim, sim_strong, sim_weak" in text and "== Examples ==" in text
+    assert "Exit codes:" in text and "max_concurrency" not in text  # no config dump
+    assert len(text.splitlines()) < 40

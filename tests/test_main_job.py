@@ -109,10 +109,18 @@ def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: 
     assert {r["scorer"] for r in read_jsonl(out / "results.jsonl")} == {"exact"}
 
 
-def test_experiment_bundle_applies_its_overrides(tmp_path: Path, cache_env: dict[str, str]) -> None:
-    out = tmp_path / "exp"
-    proc = run_cli(["experiment=weak_vs_strong", "dataset.max_samples=4", "tracker=none", f"hydra.run.dir={out}"],
-                   env=cache_env)
+def test_experiment_bundle_runs_the_comparison_it_names(tmp_path: Path, cache_env: dict[str, str]) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["experiment=weak_vs_strong", "dataset.max_samples=3", "tracker=none", "run.progress=false",
+                    "hydra.callbacks.report.enabled=false", f"hydra.sweep.dir={sweep}"], env=cache_env, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = {(s["model"], s["prompt"], s["seed"]) for s in
+            (json.loads(p.read_text()) for p in sweep.glob("*/summary.json"))}
+    assert jobs == {(m, p, seed) for m in ("sim-weak", "sim-strong") for p in ("direct", "cot") for seed in (42, 43, 44)}
+    # One job of the bundle, its own defaults: hydra.mode=RUN.
+    out = tmp_path / "one"
+    proc = run_cli(["experiment=weak_vs_strong", "hydra.mode=RUN", "dataset.max_samples=3", "tracker=none",
+                    f"hydra.run.dir={out}"], env=cache_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())
     assert (s["model"], s["prompt"], s["provider"]) == ("sim-strong", "cot", "anthropic")
