@@ -150,8 +150,11 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo
     ci = f" 95% CI [{m.ci95[0]:.3f}, {m.ci95[1]:.3f}]" if m.ci95 else ""
     mean = f"{m.mean:.3f}" if m.mean is not None else "n/a"
     sim = " [SIMULATOR, not a real model]" if result.simulated else ""
-    log.info("%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d%s -> %s", result.model, result.dataset,
-             result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors, sim, out_dir)
+    log.info("%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d, retries %d, cache hits %d/%d%s -> %s",
+             result.model, result.dataset, result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors,
+             result.retries, result.cache.get("hits", 0), result.n_samples, sim, out_dir)
+    if info.multirun:
+        log.info("%s", sweep_progress(info))
     if result.status == "failed":
         _jobs_with_errors.append(str(out_dir))
         if not info.multirun:
@@ -163,6 +166,27 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo
             print(f"evalsweep: {result.n_errors} sample(s) failed for good; see 'error' in {out_dir}/results.jsonl; "
                   f"to ask them again: {retry_command(info)}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_SAMPLE_ERRORS)
+
+
+def sweep_progress(info: JobInfo) -> str:
+    """'sweep: 4/12 jobs done, ETA ~3m' after a job of a multirun, from the job dirs on disk (right for the
+    basic launcher's jobs one after the other; for parallel launchers an estimate)."""
+    from evalsweep.sweep import job_sweep
+
+    jobs, _ = job_sweep()
+    sweep_dir = Path(str(info.sweep_dir))
+    n_total = len(jobs) if jobs else None
+    n_done = sum(1 for p in sweep_dir.glob("*/summary.json"))
+    started = (sweep_dir / "multirun.yaml").stat().st_mtime if (sweep_dir / "multirun.yaml").exists() else None
+    if not n_total:
+        return f"sweep: {n_done} jobs done"
+    eta = ""
+    if started is not None and 0 < n_done < n_total:
+        import time
+
+        left = (time.time() - started) / n_done * (n_total - n_done)
+        eta = f", ETA ~{left / 60:.0f}m" if left >= 90 else f", ETA ~{left:.0f}s"
+    return f"sweep: {n_done}/{n_total} jobs done{eta}"
 
 
 def final_exit_code() -> int:
