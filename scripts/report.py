@@ -1,5 +1,6 @@
 """Report for a sweep: python scripts/report.py multirun/<date>/<time> [more dirs] [--out DIR]
-[--correction holm|fdr_bh] [--mde-delta 0.05]. All logic lives in evalsweep.report."""
+[--correction holm|fdr_bh] [--mde-delta 0.05]
+[--baseline VARIANT | --all-pairs] [--equivalence-margin D]. All logic lives in evalsweep.report."""
 
 import sys
 

@@ -5,21 +5,35 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from evalsweep.report import stats as S
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats_vectors.json"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+NO_VECTORS = (f"{VECTORS} is not there: the reference numbers live in the shared checkout beside this clone "
+              f"(../shared); without it the formulas are only checked against statsmodels/scipy below")
 
 
 def _load_vectors() -> list[dict[str, Any]]:
     if not VECTORS.is_file():
         return []
     return json.loads(VECTORS.read_text())["vectors"]
+
+
+def _need_vectors() -> None:
+    """Skip, saying why, on a machine without ../shared; in CI (CI=true) that is a failure."""
+    if VECTORS.is_file():
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true but {NO_VECTORS}")
+    pytest.skip(NO_VECTORS)
 
 
 def _single_proportion(v: dict) -> dict:
@@ -76,9 +90,9 @@ CHECKERS: dict[str, Callable[[dict], dict]] = {
 }
 
 
-@pytest.mark.skipif(not VECTORS.is_file(), reason=f"{VECTORS} not present")
-@pytest.mark.parametrize("vector", _load_vectors(), ids=lambda v: v["name"])
+@pytest.mark.parametrize("vector", _load_vectors() or [{"name": "missing"}], ids=lambda v: v["name"])
 def test_reference_vector(vector: dict) -> None:
+    _need_vectors()
     assert vector["name"] in CHECKERS, f"no checker for vector {vector['name']}"
     got = CHECKERS[vector["name"]](vector)
     for key, expected in vector["expected"].items():
@@ -87,8 +101,8 @@ def test_reference_vector(vector: dict) -> None:
                                    atol=1e-6, rtol=0, err_msg=f"{vector['name']}.{key}")
 
 
-@pytest.mark.skipif(not VECTORS.is_file(), reason=f"{VECTORS} not present")
 def test_every_vector_has_a_checker() -> None:
+    _need_vectors()
     assert {v["name"] for v in _load_vectors()} == set(CHECKERS)
 
 
@@ -118,13 +132,49 @@ def test_estimate_single_binary_run_uses_wilson() -> None:
     assert est.ci_low == 0.0 and est.ci_high == pytest.approx(0.113513, abs=1e-6)
 
 
-def test_estimate_several_seeds_uses_clustered_normal() -> None:
+def test_estimate_several_seeds_uses_wilson_at_the_design_effect_n() -> None:
     rng = np.random.default_rng(1)
     items = np.repeat(np.arange(30), 3)
     scores = (rng.uniform(size=90) < 0.6).astype(float)
     est = S.estimate_mean(scores, items)
-    assert est.ci_method == "clustered normal" and est.n_items == 30 and est.n_obs == 90
-    assert est.ci_high - est.mean == pytest.approx(1.959964 * S.stderr_clustered(scores, items), abs=1e-6)
+    assert est.ci_method == "wilson, design effect" and est.n_items == 30 and est.n_obs == 90
+    # equal asks per item: the item-level SE is the clustered SE
+    assert est.se == pytest.approx(S.stderr_clustered(scores, items), abs=1e-12)
+    p = est.mean
+    n_eff = min(90, p * (1 - p) / est.se**2) * (S.z_crit() / float(sps.t.ppf(0.975, 29))) ** 2
+    assert est.n_eff == pytest.approx(n_eff)
+    z = S.z_crit()  # Wilson at the same (fractional) n, written out
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff**2)) / (1 + z * z / n_eff)
+    assert (est.ci_low, est.ci_high) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    # away from the bounds it is about mean +- t SE, never narrower than the binomial of all asks
+    t_half = float(sps.t.ppf(0.975, 29)) * max(est.se, math.sqrt(p * (1 - p) / 90))
+    assert est.ci_high - est.ci_low == pytest.approx(2 * t_half, rel=0.05)
+
+
+def test_ci_never_leaves_0_1_and_the_lower_bound_falls_when_the_model_gets_worse() -> None:
+    perfect = S.estimate_mean(np.ones(150), np.arange(150))
+    one_wrong = S.estimate_mean(np.r_[np.ones(149), 0.0], np.arange(150))
+    assert 0 <= one_wrong.ci_low < one_wrong.ci_high <= 1 and one_wrong.ci_low < perfect.ci_low
+    rng = np.random.default_rng(3)
+    for _ in range(50):  # near the ceiling, 30 items x 3 seeds
+        p_item = rng.beta(19, 1, 30)
+        s = (rng.uniform(size=(3, 30)) < p_item).astype(float).ravel()
+        est = S.estimate_mean(s, np.tile(np.arange(30), 3))
+        assert 0 <= est.ci_low <= est.mean <= est.ci_high <= 1
+
+
+def test_estimate_is_item_weighted() -> None:
+    # item 0 asked three times (all right), item 1 once (wrong): items weigh the same
+    est = S.estimate_mean([1, 1, 1, 0], [0, 0, 0, 1])
+    assert est.mean == 0.5 and est.mean_obs == 0.75
+
+
+def test_unbounded_scores_get_a_t_interval() -> None:
+    s = np.array([2.0, 5.0, 3.5, 4.0, 7.0])
+    est = S.estimate_mean(s, np.arange(5))
+    ci = sps.ttest_1samp(s, 0).confidence_interval(0.95)
+    assert est.ci_method == "t" and (est.ci_low, est.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-9)
 
 
 def test_estimate_all_wrong_over_seeds_still_has_an_upper_bound() -> None:
@@ -174,3 +224,89 @@ def test_power_functions_agree_with_each_other() -> None:
     assert S.mde(0.2, n) == pytest.approx(0.04)
     assert S.power_at_n(0.2, n, 0.04) == pytest.approx(0.8, abs=1e-3)
     assert math.isnan(S.n_needed(0.2, 0.0)) and math.isnan(S.mde(math.nan, 10))
+
+
+# --- the paired test -----------------------------------------------------------------------------
+
+
+def _scipy_signflip(d: np.ndarray) -> float:
+    return float(sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sign_flip_is_exact_and_matches_scipy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lattice = rng.integers(-3, 4, 14) / 3  # item means over three seeds
+    continuous = rng.normal(0.3, 1, 11)
+    for d in (lattice, continuous):
+        got = S.sign_flip_test(d)
+        assert got.method == "exact sign-flip"
+        assert got.p == pytest.approx(_scipy_signflip(d), abs=1e-12)
+
+
+def test_sign_flip_on_many_continuous_items_is_monte_carlo() -> None:
+    d = np.random.default_rng(5).normal(0.35, 1, 40)
+    got = S.sign_flip_test(d)
+    assert got.method.startswith("Monte-Carlo")
+    ref = sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=200_000,
+                               random_state=1).pvalue
+    assert got.p == pytest.approx(ref, abs=0.003)
+
+
+def test_sign_flip_lattice_with_many_items_matches_the_binomial_sign_test() -> None:
+    # d in {-1, 0, 1}: the sign-flip test is the two-sided exact sign test on the non-zero items
+    d = np.r_[np.ones(140), -np.ones(100), np.zeros(60)]
+    assert S.sign_flip_test(d).p == pytest.approx(sps.binomtest(140, 240).pvalue, rel=1e-9)
+
+
+def test_issue_example_five_items_differing_by_a_third() -> None:
+    a = np.r_[np.full(5, 2 / 3), np.full(25, 0.5)]
+    b = np.r_[np.full(5, 1 / 3), np.full(25, 0.5)]
+    r = S.paired_test(a, b)
+    assert r.p == pytest.approx(0.0625) and r.test == "exact sign-flip"
+    assert S.adjust_pvalues([r.p, 0.5], "holm")[0] == pytest.approx(0.125)
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    assert (r.ci_low, r.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-12) and r.df == 29
+    assert r.p_t == pytest.approx(sps.ttest_rel(a, b).pvalue)
+
+
+def test_constant_gap_is_significant_by_the_exact_test() -> None:
+    r = S.paired_test(np.ones(30), np.zeros(30))
+    assert r.p == pytest.approx(2 / 2**30) and math.isnan(r.t) and r.omega2 == 0
+    # the CI bounds the share of items that could differ: Clopper-Pearson's 0-of-30 upper bound
+    q = S.proportion_ci(0, 30, "beta")[1]
+    assert (r.ci_low, r.ci_high) == pytest.approx((1 - 2 * q, 1.0), abs=1e-9)
+    same = S.paired_test(np.ones(30), np.ones(30))
+    assert same.p == 1.0 and (same.ci_low, same.ci_high) == pytest.approx((-q, q), abs=1e-9)
+
+
+def test_paired_ci_clipped_to_the_range_of_a_difference() -> None:
+    r = S.paired_test([1, 1, 1, 1], [0, 0, 0, 0.5])
+    assert -1 <= r.ci_low and r.ci_high <= 1
+
+
+# --- power, equivalence ----------------------------------------------------------------------------
+
+
+def test_power_is_statsmodels_t_power_and_items_needed_rounds_up() -> None:
+    from statsmodels.stats.power import TTestPower
+
+    omega2, delta, alpha = 0.2, 0.05, 0.05 / 6
+    n = S.items_needed(omega2, delta, alpha)
+    assert n == int(n) and S.mde_t(omega2, int(n), alpha) <= delta < S.mde_t(omega2, int(n) - 1, alpha)
+    ref = TTestPower().power(effect_size=delta / math.sqrt(omega2), nobs=n, alpha=alpha)
+    assert S.power_t(omega2, int(n), delta, alpha) == pytest.approx(ref, abs=1e-9)
+    assert S.power_t(omega2, int(n), delta, alpha) >= 0.8 - 0.01
+    assert n > S.n_needed(omega2, delta, alpha)  # never rounded down
+    assert S.corrected_alpha(0.05, 4) == 0.0125
+    assert math.isnan(S.mde_t(0.0, 30)) and math.isnan(S.items_needed(0.0, 0.05))
+
+
+def test_tost_matches_statsmodels() -> None:
+    from statsmodels.stats.weightstats import ttost_paired
+
+    rng = np.random.default_rng(2)
+    a = rng.uniform(size=40)
+    b = a + rng.normal(0.01, 0.05, 40)
+    r = S.paired_test(a, b)
+    assert S.tost(r.delta, r.se, r.df, 0.05) == pytest.approx(ttost_paired(a, b, -0.05, 0.05)[0], abs=1e-9)

@@ -48,7 +48,7 @@ class ReportResult:
                 out[f"report/variant/{r.variant}/{k}"] = getattr(r, k)
         for r in self.comparison.pairwise.itertuples(index=False):
             if r.status == PAIR_ALL_STATUS:
-                for k in ("delta", "se", "p", "p_adj", "mde"):
+                for k in ("delta", "se", "ci_low", "ci_high", "p", "p_adj", "mde", "n_needed"):
                     out[f"report/pair/{r.a} vs {r.b}/{k}"] = getattr(r, k)
         return {k: _plain(v) for k, v in out.items()}
 
@@ -82,18 +82,27 @@ def _write_csv(df: pd.DataFrame, path: Path, files: dict[str, Path], empty_note:
 
 def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
                  correction: str = "holm", mde_delta: float = 0.05,
-                 score_column: str | None = None) -> ReportResult:
+                 score_column: str | None = None, baseline: str | None = None, all_pairs: bool = False,
+                 equivalence_margin: float | None = None) -> ReportResult:
     """Build the report for multirun dirs and/or job dirs and write it into out_dir (default: the
-    first dir given). Raises ReportError (one line: what, where, how to fix) on unusable input."""
+    first dir given). Raises ReportError (one line: what, where, how to fix) on unusable input.
+
+    baseline (else the jobs' spec.baseline) compares each variant with it; all_pairs every pair
+    even then; equivalence_margin adds a TOST verdict per contrast."""
     if correction not in CORRECTIONS:
         raise ReportError(f"unknown correction {correction!r}", None, f"use one of {', '.join(CORRECTIONS)}")
     if not (isinstance(mde_delta, (int, float)) and 0 < mde_delta <= 1):
         raise ReportError(f"mde_delta {mde_delta!r} is not in (0, 1]", None, "pass e.g. 0.05 (five points)")
+    if equivalence_margin is not None and not (isinstance(equivalence_margin, (int, float))
+                                               and 0 < equivalence_margin <= 1):
+        raise ReportError(f"equivalence margin {equivalence_margin!r} is not in (0, 1]", None,
+                          "pass e.g. 0.05: differences within five points count as none")
     roots = [Path(p) for p in paths]
     loaded = load_runs(roots)
     if score_column is not None and score_column != "score":
         use_score_column(loaded, score_column)
-    comp = compare(loaded, correction=correction, mde_delta=mde_delta)  # type: ignore[arg-type]
+    comp = compare(loaded, correction=correction, mde_delta=mde_delta,  # type: ignore[arg-type]
+                   baseline=baseline, all_pairs=all_pairs, equivalence_margin=equivalence_margin)
     out = Path(out_dir) if out_dir is not None else _default_out(roots)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +122,7 @@ def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
     made = [
         (plots.forest_variants(comp.variants, out / "variants_forest.png"), "Variant means with 95% CIs"),
         (plots.forest_pairwise(comp.pairwise, out / "pairwise_forest.png"),
-         "Paired differences with 95% CIs"),
+         "Paired differences with 95% CIs" + (" (against the baseline)" if comp.baseline else "")),
         (plots.seed_strip(loaded.df, comp.order, out / "seeds_strip.png"), "Per-seed means"),
     ]
     if comp.disagreements:

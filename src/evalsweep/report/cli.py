@@ -1,5 +1,5 @@
 """`python scripts/report.py <multirun dir> [more dirs] [--out DIR] [--correction holm|fdr_bh]
-[--mde-delta 0.05]`: one line per problem, non-zero exit on a ReportError."""
+[--mde-delta 0.05] [--baseline VARIANT | --all-pairs] [--equivalence-margin D]`: one line per problem, non-zero exit on a ReportError."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--score-column", default=None, metavar="COLUMN",
                    help="score by another column, e.g. classify.score (scripts/classify.py), judge.score "
                         "or parsed.<field>; default: the jobs' own score")
+    p.add_argument("--baseline", default=None, metavar="VARIANT",
+                   help="compare each variant with this one (k-1 contrasts), e.g. 'model=sim_weak prompt=direct' "
+                        "or a variant label; default: the jobs' spec.baseline, else every pair")
+    p.add_argument("--all-pairs", action="store_true",
+                   help="compare every pair of variants even when a baseline is named")
+    p.add_argument("--equivalence-margin", type=float, default=None, metavar="D",
+                   help="also test each contrast for equivalence within +-D (TOST), e.g. 0.05")
     return p
 
 
@@ -34,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
     try:
         result = write_report(args.dirs, args.out, correction=args.correction, mde_delta=args.mde_delta,
-                              score_column=args.score_column)
+                              score_column=args.score_column, baseline=args.baseline,
+                              all_pairs=args.all_pairs, equivalence_margin=args.equivalence_margin)
     except ReportError as e:
         print(f"report: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -59,7 +59,8 @@ def forest_pairwise(pairwise: pd.DataFrame, path: Path) -> Path | None:
     ax.set_yticks(y, labels, fontsize=8)
     corr = str(p["correction"].iloc[0])
     ax.set_xlabel("paired difference in mean score, a minus b (95% CI)")
-    ax.set_title(f"Pairwise differences on shared items (red: significant after {corr})", fontsize=10)
+    ax.set_title(f"Paired differences on shared items (red: significant after {corr}, sign-flip test)",
+                 fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 

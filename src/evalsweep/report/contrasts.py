@@ -1,0 +1,143 @@
+"""The contrasts table: which pairs are compared, and each pair's paired test.
+
+The contrast set is the baseline's k - 1 comparisons when a baseline is named (spec.baseline or
+--baseline; evalsweep.report.baseline), else every pair. Each row has one headline p-value: the
+exact sign-flip test on the item-level differences (stats.paired_test), corrected across the
+contrast set; its CI is the t interval on n - 1 degrees of freedom. The z and t p-values and
+McNemar's test on each item's majority are kept in the CSV for comparison, never as the headline.
+Power (MDE, items needed) is at the corrected alpha, the level a single real effect must reach.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from evalsweep.report import stats
+
+PAIR_ALL_STATUS = "paired"
+
+PAIR_COLUMNS = [
+    "a", "b", "status", "n_shared", "n_a_items", "n_b_items", "delta", "se", "ci_low", "ci_high",
+    "z", "p", "p_adj", "correction", "significant", "p_t", "ci_t_low", "ci_t_high", "se_unpaired",
+    "correlation", "omega2", "n_disagree", "a_only", "b_only", "p_mcnemar", "mcnemar_ties",
+    "mde", "mde_delta", "n_needed", "power", "note",
+    # added with the sign-flip test and the baseline contrasts
+    "contrast", "test", "p_signflip", "p_z", "df", "ci_method", "alpha_corrected", "n_contrasts",
+    "mde_note", "equivalence_margin", "p_tost", "equivalent",
+]
+
+
+def contrast_pairs(order: list[str], baselines: dict[str, str] | None) -> list[tuple[str, str]]:
+    """(a, b) pairs, delta = a - b. With baselines (variant -> its baseline) each variant against its
+    baseline, in rank order; without, every pair with the higher-ranked variant as a."""
+    if baselines is None:
+        return list(combinations(order, 2))
+    return [(v, baselines[v]) for v in order if v in baselines]
+
+
+def _mcnemar(x: np.ndarray, y: np.ndarray) -> tuple[dict, str]:
+    """McNemar's exact test on each item's majority over seeds (0/1 scores), for the CSV: it tests
+    majority-vote accuracy, not the mean the delta estimates, and drops items tied across seeds."""
+    ba, bb = stats.binarize_majority(x), stats.binarize_majority(y)
+    keep = ~(np.isnan(ba) | np.isnan(bb))
+    table = stats.mcnemar_table(ba[keep], bb[keep])
+    discordant = int(table[0, 1] + table[1, 0])
+    p_mc = stats.mcnemar_test(table, exact=True)[1] if discordant else 1.0
+    ties = int((~keep).sum())
+    note = f"McNemar leaves out {ties} items tied across seeds" if ties else ""
+    return {"a_only": int(table[0, 1]), "b_only": int(table[1, 0]), "p_mcnemar": p_mc, "mcnemar_ties": ties}, note
+
+
+def pair_row(means: pd.DataFrame, a: str, b: str, binary: dict[str, bool], bounded: dict[str, bool],
+             alpha: float, not_paired: Callable[[str, str], str]) -> dict:
+    """One contrast's numbers, before the correction and the power (those need the whole set)."""
+    col_a = means[a] if a in means else pd.Series(dtype=float)
+    col_b = means[b] if b in means else pd.Series(dtype=float)
+    shared = col_a.notna() & col_b.notna()
+    n_a, n_b, n = int(col_a.notna().sum()), int(col_b.notna().sum()), int(shared.sum())
+    row: dict = {"a": a, "b": b, "n_shared": n, "n_a_items": n_a, "n_b_items": n_b}
+    if n == 0:
+        row["status"] = not_paired(a, b)
+        return row
+    x, y = col_a[shared].to_numpy(), col_b[shared].to_numpy()
+    res = stats.paired_test(x, y, alpha, bounded=bounded.get(a, False) and bounded.get(b, False))
+    se_a, se_b = stats.stderr_clt(x), stats.stderr_clt(y)
+    corr = float(np.corrcoef(x, y)[0, 1]) if n >= 2 and x.std() > 0 and y.std() > 0 else math.nan
+    notes = []
+    if n < max(n_a, n_b):
+        notes.append(f"compared on the {n} shared items ({a}: {n_a}, {b}: {n_b})")
+    if res.n >= 2 and res.se == 0:
+        notes.append("the same gap on every item: no spread for t, the exact test still applies; "
+                     "the CI bounds the share of items that could differ")
+    row.update({
+        "status": PAIR_ALL_STATUS, "delta": res.delta, "se": res.se, "ci_low": res.ci_low, "ci_high": res.ci_high,
+        "z": res.z, "p": res.p, "p_t": res.p_t, "ci_t_low": res.ci_low, "ci_t_high": res.ci_high,
+        "se_unpaired": math.sqrt(se_a**2 + se_b**2) if n >= 2 else math.nan, "correlation": corr,
+        "omega2": res.omega2, "n_disagree": res.n_disagree, "test": res.test, "p_signflip": res.p,
+        "p_z": res.p_z, "df": res.df, "ci_method": res.ci_method,
+    })
+    if binary.get(a) and binary.get(b):
+        mc, note = _mcnemar(x, y)
+        row.update(mc)
+        if note:
+            notes.append(note)
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def _power(row: dict, mde_delta: float, alpha_c: float) -> dict:
+    n, omega2 = int(row["n_shared"]), row["omega2"]
+    if n < 2:
+        return {"mde_note": "one shared item: no power to state"}
+    if not omega2 > 0:
+        return {"mde_note": "n/a: the item differences have no variance (the same gap on every item), "
+                            "so the power formula has nothing to scale by"}
+    return {"mde": stats.mde_t(omega2, n, alpha_c), "n_needed": stats.items_needed(omega2, mde_delta, alpha_c),
+            "power": stats.power_t(omega2, n, mde_delta, alpha_c), "mde_note": ""}
+
+
+def pairwise_table(means: pd.DataFrame, variants: pd.DataFrame, not_paired: Callable[[str, str], str],
+                   baselines: dict[str, str] | None = None, correction: stats.Correction = "holm",
+                   mde_delta: float = 0.05, alpha: float = stats.ALPHA,
+                   equivalence_margin: float | None = None) -> pd.DataFrame:
+    """The contrast set's rows, p corrected across the tested ones, power at the corrected alpha."""
+    order = variants["variant"].tolist()
+    binary = dict(zip(variants["variant"], variants["binary"]))
+    bounded = _bounded_from_means(means)
+    pairs = contrast_pairs(order, baselines)
+    rows = [pair_row(means, a, b, binary, bounded, alpha, not_paired) for a, b in pairs]
+    out = pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    if out.empty:
+        return out
+    out["contrast"] = "baseline" if baselines is not None else "all pairs"
+    out["p_adj"] = stats.adjust_pvalues(out["p"].to_numpy(dtype=float), correction, alpha)
+    out["correction"] = correction
+    out["significant"] = out["p_adj"] < alpha
+    m = int(np.isfinite(out["p"].to_numpy(dtype=float)).sum())
+    alpha_c = stats.corrected_alpha(alpha, m)
+    out["n_contrasts"] = m
+    out["alpha_corrected"] = alpha_c
+    out["mde_delta"] = mde_delta
+    out["mde_note"] = out["mde_note"].astype(object)  # text; all-NaN columns come out as float
+    for i, row in out.iterrows():
+        if row["status"] == PAIR_ALL_STATUS:
+            for k, v in _power(row.to_dict(), mde_delta, alpha_c).items():
+                out.at[i, k] = v
+    if equivalence_margin is not None:
+        out["equivalence_margin"] = equivalence_margin
+        p_tost = [stats.tost(r.delta, r.se, int(r.df), equivalence_margin) if r.status == PAIR_ALL_STATUS
+                  else math.nan for r in out.itertuples(index=False)]
+        out["p_tost"] = p_tost
+        # TOST at the same corrected level as the difference tests (Holm on the TOST p-values).
+        out["equivalent"] = stats.adjust_pvalues(np.asarray(p_tost, dtype=float), correction, alpha) < alpha
+    return out
+
+
+def _bounded_from_means(means: pd.DataFrame) -> dict[str, bool]:
+    """Item means all in [0, 1]: the metric is bounded there and so is any delta, in [-1, 1]."""
+    return {str(c): bool(((means[c].dropna() >= 0) & (means[c].dropna() <= 1)).all()) for c in means.columns}
