@@ -120,24 +120,31 @@ def test_clean_tree_has_no_patch(repo: Path) -> None:
 def test_patch_rebuilds_the_working_tree(repo: Path, tmp_path: Path) -> None:
     (repo / "tracked.txt").write_text("one\nTWO\nthree\n")
     (repo / "new_module.py").write_text("print('not committed yet')\n")
-    (repo / "sub").mkdir()
-    (repo / "sub" / "conf.yaml").write_text("a: 1\n")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "sub.yaml").write_text("a: 1\n")
     (repo / "ignored").mkdir()
     (repo / "ignored" / "out.txt").write_text("never in a patch\n")
-    (repo / "huge.bin").write_bytes(b"x" * (MAX_UNTRACKED_BYTES + 1))
+    (repo / "huge.py").write_bytes(b"#" * (MAX_UNTRACKED_BYTES + 1))
+    # Not source (a note, data outside the source dirs, a binary): listed, never copied.
+    (repo / "notes.txt").write_text("remember to rerun\n")
+    (repo / "data").mkdir()
+    (repo / "data" / "rows.csv").write_text("id,input\n1,x\n")
+    (repo / "blob.bin").write_bytes(b"\0\1")
     state, patch = git_state(repo)
     assert state.dirty is True
-    assert sorted(state.untracked) == ["huge.bin", "new_module.py", "sub/conf.yaml"]
-    assert state.untracked_not_in_patch == ["huge.bin"]
+    assert sorted(state.untracked) == ["blob.bin", "conf/sub.yaml", "data/rows.csv", "huge.py", "new_module.py",
+                                       "notes.txt"]
+    assert sorted(state.untracked_not_in_patch) == ["blob.bin", "data/rows.csv", "huge.py", "notes.txt"]
+    assert "remember to rerun" not in patch and "1,x" not in patch
 
     clone = tmp_path / "clone"
     _git(tmp_path, "clone", "-q", str(repo), str(clone))
     _git(clone, "checkout", "-q", state.commit or "")
     (tmp_path / "p.patch").write_text(patch)
     _git(clone, "apply", str(tmp_path / "p.patch"))
-    for rel in ("tracked.txt", "new_module.py", "sub/conf.yaml"):
+    for rel in ("tracked.txt", "new_module.py", "conf/sub.yaml"):
         assert (clone / rel).read_text() == (repo / rel).read_text(), rel
-    assert not (clone / "ignored").exists() and not (clone / "huge.bin").exists()
+    assert not (clone / "ignored").exists() and not (clone / "huge.py").exists() and not (clone / "notes.txt").exists()
 
 
 def test_outside_git_the_record_says_so(tmp_path: Path) -> None:
@@ -193,3 +200,38 @@ def test_an_earlier_attempt_keeps_its_record(tmp_path: Path) -> None:
     with recording(**args):
         pass
     assert record.load(tmp_path / "out").earlier_attempts == 2
+
+
+def test_rerun_keeps_the_config_dir(tmp_path: Path) -> None:
+    """A job composed with --config-dir (here relative to a cwd other than the project's) is
+    rerun with it, made absolute, from the record's cwd."""
+    extra = tmp_path / "extra" / "model"
+    extra.mkdir(parents=True)
+    sim = (ROOT / "conf" / "model" / "sim.yaml").read_text()
+    (extra / "tiny_sim.yaml").write_text(sim.replace("name: sim\n", "name: tiny-sim\n")
+                                         .replace("accuracy: 0.75", "accuracy: 0.6"))
+    out = tmp_path / "first"
+    r = run_cli(["--config-dir", "extra", "model=tiny_sim", "tracker=none", "dataset.max_samples=5", "seed=3",
+                 f"hydra.run.dir={out}"], env={"EVALSWEEP_CACHE_PATH": str(tmp_path / "c1.sqlite")}, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rec = record.load(out)
+    flag = rec.command.rerun.index("--config-dir")
+    assert rec.command.rerun[flag + 1] == str((tmp_path / "extra").resolve())
+    assert rec.command.rerun_shell.startswith(f"python run.py --config-dir {tmp_path.resolve() / 'extra'} ")
+    assert {r["model"] for r in read_jsonl(out / "results.jsonl")} == {"tiny-sim"}
+
+    again = tmp_path / "again"
+    r2 = rerun(rec, again, tmp_path / "c2.sqlite")
+    assert r2.returncode == 0, r2.stderr
+    assert outcomes(again / "results.jsonl") == outcomes(out / "results.jsonl")
+    assert not any(r["cached"] for r in read_jsonl(again / "results.jsonl"))
+
+
+@pytest.mark.parametrize(("argv", "flags"), [
+    (["--config-dir", "conf2", "seed=1"], ["--config-dir", "/w/conf2"]),
+    (["--config-dir=/abs/c", "-cn", "other", "x=1"], ["--config-dir", "/abs/c", "--config-name", "other"]),
+    (["-cd", "../up", "--config-path=conf3"], ["--config-dir", "/up", "--config-path", "conf3"]),
+    (["-m", "seed=1,2"], []),
+])
+def test_config_flags_from_argv(argv: list[str], flags: list[str]) -> None:
+    assert record.config_flags(argv, cwd=Path("/w")) == flags

@@ -82,6 +82,15 @@ class ModelConfig(Strict):
     structured_reasks: int = Field(2, ge=0, le=10)
     simulator: SimulatorSettings | None = None
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_env(cls, v: str | None) -> str | None:
+        # A key pasted here instead of its variable's name would be printed and written into every
+        # record of the job: refused, with a message that does not repeat it (evalsweep.redact).
+        from evalsweep.redact import check_key_env
+
+        return check_key_env(v)
+
     @model_validator(mode="after")
     def _key_source(self) -> "ModelConfig":
         if not self.simulated and not self.api_key_env:
@@ -278,6 +287,8 @@ def _describe(err: dict[str, Any], data: dict[str, Any]) -> str:
     if kind == "missing":
         return f"missing required config value '{loc}'; set it, e.g. {loc}=<value>"
     got = err.get("input")
+    if loc.endswith("api_key_env"):  # may be a key pasted in by mistake: never repeated
+        return f"invalid config value {loc}: {err['msg']}"
     return f"invalid config value {loc}={got!r}: {err['msg']}; fix it in conf/ or on the command line"
 
 

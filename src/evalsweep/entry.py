@@ -67,12 +67,16 @@ def write_hydra_files(cfg: DictConfig, out_dir: Path) -> None:
     """Hydra's own record of the job (.hydra/config.yaml, hydra.yaml, overrides.yaml), written once
     the job is accepted: hydra.output_subdir is null in conf/config.yaml so that a refused start
     never rewrites the files of the job that owns the dir. The same content Hydra writes."""
+    from evalsweep.redact import redact
+
     hydra_dir = out_dir / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
     files = (("config.yaml", cfg), ("hydra.yaml", HydraConfig.instance().cfg),
              ("overrides.yaml", HydraConfig.get().overrides.task))
-    for name, node in files:
-        (hydra_dir / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
+    container = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(container, dict)
+    for name, node in files:  # a key pasted into any value is not saved (evalsweep.redact)
+        (hydra_dir / name).write_text(redact(OmegaConf.to_yaml(node), container), encoding="utf-8")
 
 
 def python_command() -> str:

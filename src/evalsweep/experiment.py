@@ -18,6 +18,7 @@ from dotenv import load_dotenv
 from evalsweep import prompts, resume, summary
 from evalsweep.config import PROJECT_ROOT, ExperimentConfig
 from evalsweep.data import Samples, load_dataset
+from evalsweep.fingerprint import dataset_fingerprint
 from evalsweep.gctune import fewer_collections
 from evalsweep.interrupt import Interrupted, SigintGuard
 from evalsweep.cache import default_path
@@ -97,6 +98,7 @@ class JobStart:
     retried: set[Identity]
     torn: bool
     previous: summary.Summary | None  # a finished job: nothing to do
+    dataset_fingerprint: str  # of the samples this job asks (evalsweep.fingerprint): the report pairs on it
 
     @property
     def results_path(self) -> Path:
@@ -118,7 +120,7 @@ def open_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path
     """Every check of a job's start, before anything is written: bad input, a missing key, a dir
     that holds another experiment or rows of an edited dataset all raise here."""
     _seed_everything(exp.seed)
-    _, work = prepare(exp)
+    samples, work = prepare(exp)
     results_path = out_dir / RESULTS
     done, torn = read_done(results_path, cut_torn_tail=False)
     resume.check_compatible(exp, cfg_container, out_dir, done, out_dir / SUMMARY)
@@ -133,7 +135,8 @@ def open_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path
         log.info("resuming: %d of %d samples already in %s", len(kept), len(work), results_path)
     previous = resume.already_complete(out_dir / SUMMARY, len(todo))
     return JobStart(exp=exp, config=cfg_container, out_dir=out_dir, work=work, todo=todo, totals=totals,
-                    n_resumed=len(kept), retried=retried, torn=bool(torn), previous=previous)
+                    n_resumed=len(kept), retried=retried, torn=bool(torn), previous=previous,
+                    dataset_fingerprint=dataset_fingerprint(samples))
 
 
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, runner_args: dict) -> Runner:
@@ -187,7 +190,7 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
             not_run = len(work) - counted.n_done
         return _finish(exp, cfg_container, out_dir, status, stop_reason, counted, runner_args, len(work), not_run,
                        start.n_resumed, started, t0, time.perf_counter() - t_eval, tracker, results_path,
-                       report.to_summary() if report is not None else None)
+                       report.to_summary() if report is not None else None, start.dataset_fingerprint)
 
     try:
         with ExitStack() as stack:
@@ -242,7 +245,7 @@ def _totals_on_disk(results_path: Path, work: JobWork) -> RunTotals:
 
 
 def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, n_samples, not_run, n_resumed,
-            started, t0, eval_s, tracker, results_path, validation=None) -> summary.Summary:
+            started, t0, eval_s, tracker, results_path, validation=None, fingerprint=None) -> summary.Summary:
     cache_path = default_path(exp.cache)
     s = summary.build(
         status=status, stop_reason=stop_reason, cfg_container=cfg_container, exp=exp, totals=totals,
@@ -251,7 +254,7 @@ def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_arg
         packages=package_versions(), python=python_info(),
         cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
                     "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
-        validation=validation, judge_stats=runner_args.get("judge_stats"),
+        validation=validation, judge_stats=runner_args.get("judge_stats"), dataset_fingerprint=fingerprint,
     )
     summary.write(s, out_dir / SUMMARY)
     tracker.log_summary(s.model_dump(mode="json"), results_path)

@@ -1,5 +1,10 @@
 """Running aggregates for a job's summary: mean, standard error (clustered by item when an
-item is asked several times), a normal 95% CI and, for binary scores, the Wilson interval."""
+item is asked several times), a 95% CI and, for binary scores, the Wilson interval.
+
+The CI never leaves the scores' range [0, 1]: for 0/1 scores with one ask per item (or all equal)
+it is the Wilson interval, as in the report (evalsweep.report.stats.estimate_mean); otherwise the
+normal (or item-clustered) interval, clipped to [0, 1] when every score lies in it (a mean of
+0.940 is never reported with an upper bound of 1.006). ci95_method says which."""
 
 from __future__ import annotations
 
@@ -43,6 +48,9 @@ class RunningScores:
         self.n = 0
         self.total = 0.0
         self.binary = True
+        self.bounded = True  # every score in [0, 1]
+        self._first: float | None = None
+        self.constant = True
 
     def add(self, item: str, score: float) -> None:
         self._sum[item] += score
@@ -51,6 +59,10 @@ class RunningScores:
         self.n += 1
         self.total += score
         self.binary = self.binary and score in (0.0, 1.0)
+        self.bounded = self.bounded and 0.0 <= score <= 1.0
+        if self._first is None:
+            self._first = score
+        self.constant = self.constant and score == self._first
 
     @property
     def mean(self) -> float | None:
@@ -72,12 +84,23 @@ class RunningScores:
 
     def summary(self) -> ScoreSummary:
         mean, se = self.mean, self.stderr()
-        ci = (mean - Z95 * se, mean + Z95 * se) if mean is not None and se is not None else None
+        n_items = len(self._count)
+        one_per_item = n_items == self.n
         wilson = None
-        if self.n and self.binary and len(self._count) == self.n:
+        if self.n and self.binary and one_per_item:
             wilson = wilson_interval(round(self.total), self.n)
+        ci: tuple[float, float] | None = None
+        method: str | None = None
+        if wilson is not None:
+            ci, method = wilson, "wilson"
+        elif self.n and self.binary and self.constant and n_items >= 1:
+            # Every ask scored the same: the normal interval is a point; Wilson over the items is not.
+            ci, method = wilson_interval(round(mean * n_items), n_items), "wilson (all scores equal)"
+        elif mean is not None and se is not None:
+            ci = (mean - Z95 * se, mean + Z95 * se)
+            method = "clustered by item" if not one_per_item else "normal (CLT)"
+            if self.bounded and (ci[0] < 0.0 or ci[1] > 1.0):
+                ci, method = (max(0.0, ci[0]), min(1.0, ci[1])), method + ", clipped to [0, 1]"
         return ScoreSummary(
-            n=self.n, n_items=len(self._count), mean=mean, stderr=se, ci95=ci,
-            ci95_method=("clustered by item" if len(self._count) < self.n else "normal (CLT)") if ci else None,
-            wilson95=wilson,
+            n=self.n, n_items=n_items, mean=mean, stderr=se, ci95=ci, ci95_method=method, wilson95=wilson,
         )

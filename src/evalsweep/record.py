@@ -4,10 +4,14 @@
                             git commit and state, Python and platform, seed, start/end time (UTC)
     repro/config.yaml       the resolved config the job ran with
     repro/requirements.txt  every installed distribution, pinned (name==version)
-    repro/git.patch         uncommitted changes and untracked files, when the tree is not clean
+    repro/git.patch         uncommitted changes to tracked files, plus untracked source files (see
+                            git_state), when the tree is not clean; other untracked files are listed
     repro/earlier/<n>/      the files of earlier attempts at this dir (a resumed or repeated job)
 
-Rerun: cd <record.command.cwd> && <record.command.rerun> (add hydra.run.dir=... to choose the dir)."""
+Rerun: cd <record.command.cwd> && <record.command.rerun> (add hydra.run.dir=... to choose the dir).
+
+No key is ever written: every file here goes through evalsweep.redact (the values of the key
+variables, and anything shaped like a key, become <redacted>)."""
 
 from __future__ import annotations
 
@@ -26,9 +30,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omegaconf import OmegaConf
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from evalsweep.config import PROJECT_ROOT
+from evalsweep.redact import looks_like_key, redact_text, secret_values
 from evalsweep.repro import python_info
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,18 @@ EARLIER = "earlier"
 MAX_UNTRACKED_BYTES = 1_000_000
 # Environment variables that change where or how a job runs; never keys or other secrets.
 RECORDED_ENV = ("EVALSWEEP_CACHE_PATH", "WANDB_MODE", "HYDRA_FULL_ERROR")
+# An untracked file is copied into the patch only when it is source: at the top of the tree or
+# under one of these dirs, with one of these suffixes. Everything else (notes, data, outputs,
+# .env files) is only listed in the record (git.untracked_not_in_patch).
+SOURCE_DIRS = ("src", "conf", "scripts", "tests", "sweeps")
+SOURCE_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".json", ".jsonl", ".csv",
+                   ".j2", ".jinja")
 # Untracked files that may hold credentials are never copied into the patch, whatever they contain.
-_SECRET_NAMES = (".env", ".netrc", ".pem", ".key", "secret", "credential", "token", "password")
-_SECRET_ENV = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+_SECRET_NAMES = (".env", ".netrc", ".pypirc", ".pem", ".key", ".p12", "id_rsa", "id_ed25519", "secret",
+                 "credential", "token", "password", "apikey", "api_key")
+# Hydra's flags that choose the config: the rerun needs them too (--config-dir is made absolute).
+_CONFIG_FLAGS = {"--config-dir": "--config-dir", "-cd": "--config-dir", "--config-path": "--config-path",
+                 "-cp": "--config-path", "--config-name": "--config-name", "-cn": "--config-name"}
 
 
 class Command(BaseModel):
@@ -69,7 +83,7 @@ class GitState(BaseModel):
     dirty: bool | None
     untracked: list[str] = Field(default_factory=list)
     untracked_not_in_patch: list[str] = Field(default_factory=list)
-    # True when a secret from the environment appeared in the diff and was replaced.
+    # True when a secret (a key variable's value, or a key-shaped string) was replaced in the patch.
     redacted: bool = False
     patch: str | None = None
 
@@ -92,6 +106,8 @@ class ReproRecord(BaseModel):
     files: dict[str, str]
     # Earlier attempts at this output dir (resumed jobs), kept under repro/earlier/<n>/.
     earlier_attempts: int = 0
+    # The key values to redact on every write (never saved).
+    _secrets: list[str] = PrivateAttr(default_factory=list)
 
 
 def utc_now() -> str:
@@ -105,19 +121,25 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
         return None
 
 
-def _secrets() -> list[str]:
-    """Values of the environment's keys and tokens: they must never land in the record."""
-    return [v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV) and len(v.strip()) >= 8]
+def is_source(rel: str) -> bool:
+    """An untracked file the patch may carry: source by its place and suffix, not named like a
+    file of credentials."""
+    path = Path(rel)
+    name = path.name.lower()
+    if any(part in name for part in _SECRET_NAMES) or path.suffix.lower() not in SOURCE_SUFFIXES:
+        return False
+    return len(path.parts) == 1 or path.parts[0] in SOURCE_DIRS
 
 
-def _may_hold_secret(rel: str, text: str, secrets: list[str]) -> bool:
-    name = Path(rel).name.lower()
-    return any(part in name for part in _SECRET_NAMES) or any(s in text for s in secrets)
+def _may_hold_secret(text: str, secrets: list[str]) -> bool:
+    return any(s in text for s in secrets) or looks_like_key(text)
 
 
-def git_state(root: Path = PROJECT_ROOT) -> tuple[GitState, str]:
+def git_state(root: Path = PROJECT_ROOT, secrets: list[str] | None = None) -> tuple[GitState, str]:
     """The commit, and a patch that turns it into the working tree: `git diff HEAD` for tracked
-    files plus each small untracked (not ignored) file as a new file. Nothing is staged or written."""
+    files plus each small untracked (not ignored) source file (`is_source`) that holds nothing
+    like a key, as a new file. Other untracked files are listed, never copied. Secrets left in the
+    patch (a key pasted into a tracked file) are redacted. Nothing is staged or written."""
     head = _git(root, "rev-parse", "HEAD")
     if head is None or head.returncode != 0:
         return GitState(commit=None, branch=None, dirty=None), ""
@@ -127,21 +149,20 @@ def git_state(root: Path = PROJECT_ROOT) -> tuple[GitState, str]:
     patch = diff.stdout if diff is not None and diff.returncode == 0 else ""
     untracked = [p for p in (others.stdout.split("\0") if others and others.returncode == 0 else []) if p]
     skipped: list[str] = []
-    secrets = _secrets()
+    secrets = secret_values() if secrets is None else secrets
     for rel in untracked:
         path = root / rel
-        if not path.is_file() or path.stat().st_size > MAX_UNTRACKED_BYTES:
+        if not is_source(rel) or not path.is_file() or path.stat().st_size > MAX_UNTRACKED_BYTES:
             skipped.append(rel)
             continue
         # --no-index exits 1 when the files differ, which is always the case against /dev/null.
         new = _git(root, "diff", "--no-index", "--binary", "--", os.devnull, rel)
-        if new is None or new.returncode not in (0, 1) or _may_hold_secret(rel, new.stdout, secrets):
+        if new is None or new.returncode not in (0, 1) or _may_hold_secret(new.stdout, secrets):
             skipped.append(rel)
             continue
         patch += new.stdout
-    redacted = any(s in patch for s in secrets)
-    for s in secrets:  # a key pasted into a tracked file: the patch no longer applies, which is right
-        patch = patch.replace(s, "<redacted>")
+    # A key pasted into a tracked file: the patch no longer applies there, which is right.
+    patch, redacted = redact_text(patch, secrets)
     state = GitState(commit=head.stdout.strip(), branch=branch.stdout.strip() if branch else None,
                      dirty=bool(diff.stdout.strip()) if diff is not None else None,
                      untracked=untracked, untracked_not_in_patch=skipped, redacted=redacted)
@@ -165,8 +186,48 @@ def _lock_hash(root: Path = PROJECT_ROOT) -> str | None:
     return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
 
 
-def rerun_command(task_overrides: list[str]) -> list[str]:
-    return ["python", "run.py", *task_overrides]
+def config_flags(argv: list[str] | None = None, cwd: Path | None = None) -> list[str]:
+    """Hydra's config-choosing flags of this run (--config-dir, --config-path, --config-name),
+    which a rerun needs as much as the overrides. Taken from Hydra's own runtime config when a job
+    runs (right also in a launcher's worker, whose argv is not the user's), else from argv.
+    --config-dir is made absolute: Hydra reads it from the cwd, and the rerun runs from the record's."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        flags: list[str] = []
+        for src in hc.runtime.config_sources:
+            if src.provider == "command-line" and src.schema == "file":
+                flags += ["--config-dir", str(Path(src.path).resolve())]
+        main = next((s for s in hc.runtime.config_sources if s.provider == "main"), None)
+        if main is not None and main.schema == "file" and Path(main.path).resolve() != (PROJECT_ROOT / "conf").resolve():
+            flags += ["--config-path", str(Path(main.path).resolve())]
+        if hc.job.config_name and hc.job.config_name != "config":
+            flags += ["--config-name", str(hc.job.config_name)]
+        return flags
+    args = list(sys.argv[1:] if argv is None else argv)
+    here = Path.cwd() if cwd is None else cwd
+    flags = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if name in _CONFIG_FLAGS:
+            if not eq:
+                if i + 1 >= len(args):
+                    break
+                i += 1
+                value = args[i]
+            flag = _CONFIG_FLAGS[name]
+            if flag == "--config-dir":
+                value = str((here / Path(value).expanduser()).resolve())
+            flags += [flag, value]
+        i += 1
+    return flags
+
+
+def rerun_command(task_overrides: list[str], flags: list[str] | None = None) -> list[str]:
+    return ["python", "run.py", *(flags or []), *task_overrides]
 
 
 def _keep_earlier(repro: Path) -> int:
@@ -190,16 +251,18 @@ def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydr
     repro = out_dir / REPRO_DIR
     repro.mkdir(parents=True, exist_ok=True)
     earlier = _keep_earlier(repro)
-    git, patch = git_state(root)
+    secrets = secret_values(cfg_container)
+    git, patch = git_state(root, secrets)
     files = {"config": f"{REPRO_DIR}/{CONFIG}", "packages": f"{REPRO_DIR}/{REQUIREMENTS}"}
     if patch:
         (repro / PATCH).write_text(patch, encoding="utf-8")
         git.patch = files["patch"] = f"{REPRO_DIR}/{PATCH}"
-    (repro / CONFIG).write_text(OmegaConf.to_yaml(OmegaConf.create(cfg_container)), encoding="utf-8")
+    config_text = OmegaConf.to_yaml(OmegaConf.create(cfg_container))
+    (repro / CONFIG).write_text(redact_text(config_text, secrets)[0], encoding="utf-8")
     packages = installed_packages()
     (repro / REQUIREMENTS).write_text("".join(f"{n}=={v}\n" for n, v in packages.items()), encoding="utf-8")
     task = list(job.get("overrides", []))
-    rerun = rerun_command(task)
+    rerun = rerun_command(task, config_flags())
     record = ReproRecord(
         started_utc=utc_now(), seed=seed,
         job={k: job.get(k) for k in ("name", "multirun", "job_num", "sweep_dir", "output_dir")},
@@ -209,15 +272,29 @@ def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydr
         env={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
         lockfile_sha256=_lock_hash(root), packages=packages, files=files, earlier_attempts=earlier,
     )
+    record._secrets = secrets
     write(record, out_dir)
     return record
 
 
+def redact_json(data: Any, secrets: list[str]) -> Any:
+    """Every string in a JSON-like value with secrets and key-shaped strings redacted."""
+    if isinstance(data, str):
+        return redact_text(data, secrets)[0]
+    if isinstance(data, dict):
+        return {k: redact_json(v, secrets) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_json(v, secrets) for v in data]
+    return data
+
+
 def write(record: ReproRecord, out_dir: Path) -> None:
-    """Atomically: a crash never leaves half a record."""
+    """Atomically: a crash never leaves half a record. Keys are redacted (the rerun command of a
+    job given a key on its command line then no longer reruns it, which is right)."""
     path = out_dir / REPRO_DIR / RECORD
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    data = redact_json(record.model_dump(mode="json"), record._secrets or secret_values())
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -28,6 +28,9 @@ class Summary(BaseModel):
     model: str
     provider: str
     dataset: str
+    # sha256 over the samples the job asked (evalsweep.fingerprint): the report pairs items of two
+    # jobs only when their datasets agree on it, not on the name alone. None: written before it existed.
+    dataset_fingerprint: str | None = None
     prompt: str
     scorer: str
     seed: int
@@ -69,7 +72,7 @@ def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, A
           stats: ServiceStats, n_samples: int, n_not_run: int, n_resumed: int, wall_s: float, eval_s: float,
           started: str, ended: str, git: GitInfo, packages: dict[str, str], python: dict[str, str],
           cache_info: dict[str, Any], validation: dict[str, Any] | None = None,
-          judge_stats: ServiceStats | None = None) -> Summary:
+          judge_stats: ServiceStats | None = None, dataset_fingerprint: str | None = None) -> Summary:
     from evalsweep.judge.setup import summary_section
 
     scores = totals.scores.summary()
@@ -77,7 +80,8 @@ def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, A
     return Summary(
         status=status, stop_reason=stop_reason, simulated=exp.model.simulated,
         note=SIMULATOR_NOTE if exp.model.simulated else None,
-        model=exp.model.name, provider=exp.model.provider, dataset=exp.dataset.name, prompt=exp.prompt.name,
+        model=exp.model.name, provider=exp.model.provider, dataset=exp.dataset.name,
+        dataset_fingerprint=dataset_fingerprint, prompt=exp.prompt.name,
         scorer=exp.scorer_type, seed=exp.seed, repeats=exp.repeats, n_samples=n_samples, n_done=totals.n_done,
         n_scored=totals.scores.n, n_errors=totals.n_errors, n_not_run=n_not_run, n_resumed=n_resumed,
         errors_by_type=dict(totals.errors_by_type), metrics={"score": scores},
@@ -99,7 +103,12 @@ def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, A
 
 
 def write(summary: Summary, path: Path) -> None:
-    """Write atomically: a crash never leaves half a summary."""
+    """Write atomically: a crash never leaves half a summary. Keys (the values of the key
+    variables, key-shaped strings) are redacted, as in the job's record (evalsweep.redact)."""
+    from evalsweep.record import redact_json
+    from evalsweep.redact import secret_values
+
+    data = redact_json(summary.model_dump(mode="json"), secret_values(summary.config))
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -6,6 +6,13 @@ response model's schema of a typed answer, and `extra` (what else decides an ans
 retries, timeouts, concurrency, rate limits or prices, which change how an answer is fetched,
 not what it is. (lm-eval once left the model out and served model A's answers to model B;
 promptfoo served one answer to every repeat, which hides seed variance.)
+
+Nor a parameter the provider is never sent (`not_sent`): the real Anthropic API of the installed SDK
+takes no temperature or top_p (evalsweep.llm.anthropic_client sends them to the simulator only),
+so they do not decide a real Claude answer and are left out of its key; a temperature "sweep" over
+Claude then reads one cached answer per seed, as it should, instead of paying for identical asks.
+Every other key (OpenAI, a simulated Anthropic model) is byte for byte what it was. The seed stays
+in every key: it tells a job's replicates apart even where the provider is not sent it.
 """
 
 from __future__ import annotations
@@ -19,8 +26,26 @@ from evalsweep.llm.types import GenerateRequest
 # Bump whenever the payload below changes meaning, so no old entry is ever served under a new one.
 KEY_SCHEMA_VERSION = 1
 
+# Generation parameters a provider's real API is never sent (see evalsweep.llm.anthropic_client).
+NOT_SENT: dict[str, tuple[str, ...]] = {"anthropic": ("temperature", "top_p")}
 
-def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+
+def not_sent(provider: str | None, simulated: bool | None) -> tuple[str, ...]:
+    """The parameters that do not reach the model: none for a simulated model (the simulator
+    reads them all), NOT_SENT[provider] for a real one."""
+    if simulated or provider is None:
+        return ()
+    return NOT_SENT.get(provider, ())
+
+
+def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *,
+                simulated: bool | None = None) -> dict[str, Any]:
+    """`simulated`: whether a simulator answers the request. None: a simulator's answer profile in
+    `extra` says so (evalsweep.llm.service.key_extra). A simulated model with `simulator: null`
+    has no profile there and would be taken for the real API: pass `simulated` where the model
+    config is at hand (ModelService knows cfg.simulated)."""
+    if simulated is None:
+        simulated = "simulator" in (extra or {})
     payload: dict[str, Any] = {
         "v": KEY_SCHEMA_VERSION,
         "provider": request.provider,
@@ -35,6 +60,8 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None) -
         "repeat": request.repeat,
         "extra": extra or {},
     }
+    for name in not_sent(request.provider, simulated):  # never sent: decides nothing
+        payload.pop(name, None)
     fmt = getattr(request, "response_format", None)
     if fmt is not None:
         # A typed ask (evalsweep.structured) is answered differently from the same messages as plain
@@ -43,6 +70,7 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None) -
     return payload
 
 
-def cache_key(request: GenerateRequest, extra: dict[str, Any] | None = None) -> str:
-    canonical = json.dumps(key_payload(request, extra), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def cache_key(request: GenerateRequest, extra: dict[str, Any] | None = None, *, simulated: bool | None = None) -> str:
+    canonical = json.dumps(key_payload(request, extra, simulated=simulated), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from evalsweep.fingerprint import short as short_fingerprint
 from evalsweep.report import stats
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
 from evalsweep.report.contrasts import PAIR_ALL_STATUS, PAIR_COLUMNS, pairwise_table as contrast_table
@@ -48,11 +49,20 @@ def item_means(df: pd.DataFrame) -> pd.DataFrame:
     return scored.pivot_table(index="item", columns="variant", values="score", aggfunc="mean")
 
 
+def _fingerprints(df: pd.DataFrame, variant: str) -> list[str]:
+    fps = df.loc[df["variant"] == variant, "dataset_fingerprint"] if "dataset_fingerprint" in df else pd.Series()
+    return sorted(short_fingerprint(f) for f in fps.dropna().unique())
+
+
 def _not_paired_reason(df: pd.DataFrame, a: str, b: str) -> str:
     da = sorted(df.loc[df["variant"] == a, "dataset"].unique())
     db = sorted(df.loc[df["variant"] == b, "dataset"].unique())
     if da != db:
         return f"not paired: different items (dataset {','.join(da)} vs {','.join(db)})"
+    fa, fb = _fingerprints(df, a), _fingerprints(df, b)
+    if fa and fb and not set(fa) & set(fb):
+        return (f"not paired: dataset {','.join(da)} has other contents in each (fingerprint {','.join(fa)} vs "
+                f"{','.join(fb)}): the same ids are different questions")
     return "not paired: no shared items with a score in both"
 
 

@@ -2,7 +2,12 @@
 
 A path is a job dir (holds results.jsonl, summary.json or .hydra/) or a multirun dir whose
 subdirs are job dirs. A variant is what differs between jobs' configs, seeds excluded: jobs that
-differ only in seed are replicates of one variant.
+differ only in seed are replicates of one variant. A parameter the provider is never sent (the real
+Anthropic API's temperature and top_p, evalsweep.cache.keys.NOT_SENT) makes no variant either.
+
+An item is a dataset's sample id. Jobs whose summaries record different dataset fingerprints
+(evalsweep.fingerprint) under one dataset name asked different questions under the same ids: their
+items are told apart by the fingerprint, so they are never paired, and the report says why.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
+from evalsweep.cache.keys import not_sent
+from evalsweep.fingerprint import short as short_fingerprint
 from evalsweep.report.errors import ReportError
 
 log = logging.getLogger(__name__)
@@ -39,11 +46,13 @@ IGNORED_KEYS = (
 LABEL_PRIORITY = ("model.name", "prompt.name", "dataset.name", "scorer.type")
 
 COLUMNS = [
-    "job_dir", "variant", "model", "provider", "prompt", "dataset", "seed", "repeat",
+    "job_dir", "variant", "model", "provider", "prompt", "dataset", "dataset_fingerprint", "seed", "repeat",
     "sample_id", "item", "score", "scorer", "error_type", "output", "target", "cached",
     "latency_s", "input_tokens", "output_tokens", "cost_usd", "simulated",
 ]
 _UNSET = "<unset>"
+# The value shown for a parameter the provider is never sent.
+NOT_SENT_VALUE = "not sent"
 
 
 @dataclass
@@ -57,6 +66,9 @@ class JobInfo:
     variant: str = ""
     facets: dict[str, Any] = field(default_factory=dict)  # flattened config
     git: dict[str, Any] = field(default_factory=dict)
+    dataset_fingerprint: str | None = None  # summary.json's; None for older jobs
+    # Parameters the provider is never sent, with the values the config gave them (facets show NOT_SENT_VALUE).
+    unsent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -241,6 +253,7 @@ def _row(rec: dict[str, Any], job: Path, facets: dict[str, Any], path: Path) -> 
         "provider": rec.get("provider") or facets.get("model.provider"),
         "prompt": str(rec.get("prompt") or facets.get("prompt.name") or "unknown"),
         "dataset": dataset,
+        "dataset_fingerprint": None,
         "seed": _int(rec.get("seed", facets.get("seed")), "seed", lineno, path),
         "repeat": _int(rec.get("repeat"), "repeat", lineno, path),
         "sample_id": sample_id,
@@ -341,8 +354,11 @@ def _load_job(job: Path, warnings: list[str]) -> tuple[JobInfo, pd.DataFrame | N
     else:
         status = str(summary.get("status", "unknown"))
     facets = _facets(job, summary, warnings)
+    fp = summary.get("dataset_fingerprint") if summary else None
     info = JobInfo(job, status, False, facets=facets,
-                   git=summary.get("git", {}) if summary and isinstance(summary.get("git"), dict) else {})
+                   git=summary.get("git", {}) if summary and isinstance(summary.get("git"), dict) else {},
+                   dataset_fingerprint=fp if isinstance(fp, str) and fp else None,
+                   unsent=_mark_not_sent(facets))
     why = (summary.get("stop_reason") or summary.get("error")) if summary else None
     detail = f" ({why.get('message', why) if isinstance(why, dict) else why})" if why else ""
     if status == "failed":
@@ -378,6 +394,62 @@ def _load_job(job: Path, warnings: list[str]) -> tuple[JobInfo, pd.DataFrame | N
     elif status != "complete":
         info.reason = f"status {status}{detail}: its {len(df)} rows are included"
     return info, df
+
+
+def _mark_not_sent(facets: dict[str, Any]) -> dict[str, Any]:
+    """Replace, in a job's facets, the parameters its provider is never sent by NOT_SENT_VALUE, so
+    they neither make variants nor label them; return what the config had set them to."""
+    simulated = facets.get("model.simulated")
+    if simulated is None:
+        return {}  # an old or partial config: cannot tell a real model from the simulator
+    unsent: dict[str, Any] = {}
+    for name in not_sent(str(facets.get("model.provider")), bool(simulated)):
+        key = f"model.{name}"
+        if key in facets:
+            unsent[key] = facets[key]
+            facets[key] = NOT_SENT_VALUE
+    return unsent
+
+
+def _warn_not_sent(jobs: list[JobInfo], warnings: list[str]) -> None:
+    """A sweep over a parameter the provider never gets is a no-op: say so once per variant."""
+    by_variant: dict[str, dict[str, set[str]]] = {}
+    for j in jobs:
+        for key, value in j.unsent.items():
+            by_variant.setdefault(j.variant, {}).setdefault(key, set()).add(_show(value))
+    for variant, params in sorted(by_variant.items()):
+        for key, values in sorted(params.items()):
+            if len(values) > 1:
+                provider = next(str(j.facets.get("model.provider")) for j in jobs if j.variant == variant)
+                msg = (f"variant {variant}: {key} was set to {', '.join(sorted(values))} in its jobs, but the "
+                       f"{provider} API is never sent {key.split('.', 1)[1]}: those jobs are one variant, "
+                       f"not a sweep over it")
+                log.warning(msg)
+                warnings.append(msg)
+
+
+def _separate_datasets(jobs: list[JobInfo], frames: dict[str, pd.DataFrame], warnings: list[str]) -> None:
+    """Items of jobs whose datasets share a name but not a fingerprint are told apart: their item
+    key gets the fingerprint (dataset@fp:id), so they are never compared as the same items."""
+    by_name: dict[str, set[str]] = {}
+    for j in jobs:
+        if j.dataset_fingerprint:
+            by_name.setdefault(str(j.facets.get("dataset.name")), set()).add(j.dataset_fingerprint)
+    for name, fps in sorted(by_name.items()):
+        if len(fps) < 2:
+            continue
+        shown = ", ".join(short_fingerprint(f) for f in sorted(fps))
+        msg = (f"dataset {name}: its jobs asked different items under one name (fingerprints {shown}; another "
+               f"file, an edited file or another subset): items are paired only between jobs with the same "
+               f"fingerprint")
+        log.warning(msg)
+        warnings.append(msg)
+        for j in jobs:
+            if str(j.facets.get("dataset.name")) != name:
+                continue
+            df = frames[str(j.path)]
+            tag = short_fingerprint(j.dataset_fingerprint)
+            df["item"] = df["dataset"] + f"@{tag}:" + df["sample_id"]
 
 
 # --- variants ----------------------------------------------------------------------------------
@@ -480,10 +552,13 @@ def load_runs(paths: Iterable[Path | str]) -> LoadedRuns:
     keys = label_keys(included, diff)
     for j in included:
         j.variant = _label(j, keys)
+    _warn_not_sent(included, warnings)
     by_job = {str(j.path): j for j in included}
+    _separate_datasets(included, {df["job_dir"].iloc[0]: df for df in frames}, warnings)
     for df in frames:
         job = by_job[df["job_dir"].iloc[0]]
         df["variant"] = job.variant
+        df["dataset_fingerprint"] = job.dataset_fingerprint
         for k in diff:
             col = f"config.{k}" if k in COLUMNS else k
             df[col] = _show(job.facets[k]) if isinstance(job.facets.get(k), (list, dict)) else job.facets.get(k)
