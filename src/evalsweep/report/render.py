@@ -124,8 +124,8 @@ def _variants(comp: Comparison) -> list[Block]:
              "items, the same weighting as the paired differences (mean_obs in variants.csv is the plain "
              "mean over observations). SE = sd(item means)/sqrt(items): items are the independent units. "
              "For scores in [0, 1] the 95% CI is Wilson's: over items for a single 0/1 run, else at the "
-             "effective n = p(1-p)/SE², shrunk by (z/t)² for the items - 1 degrees of freedom "
-             "(\"wilson, design effect\"), so it never leaves [0, 1]; other scores get mean ± t SE. "
+             "effective n = p(1-p)/SE² (the design effect; "
+             "\"wilson, design effect\"), so it never leaves [0, 1]; other scores get mean ± t SE. "
              "Seed SD is the SD of per-seed means. Errored samples (score null) are left out and counted "
              "under errors; the note gives the mean with them counted as wrong. See docs/statistics.md."),
     ]
