@@ -6,6 +6,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from evalsweep.metrics import RunningScores, wilson_interval
+from evalsweep.report.stats import estimate_mean
 
 
 @pytest.mark.parametrize("k,n", [(0, 30), (7, 10), (30, 30), (1, 2), (123, 400)])
@@ -37,8 +38,11 @@ def test_running_scores_cluster_by_item_when_items_repeat() -> None:
     assert out.n == 12 and out.n_items == 4
     assert out.stderr == pytest.approx(0.25, abs=1e-6)
     assert out.wilson95 is None
-    # 0.583 +- 1.96 * 0.25 would reach 1.073: clipped at 1.
-    assert out.ci95_method == "clustered by item, clipped to [0, 1]" and out.ci95[1] == 1.0
+    # 0.583 +- 1.96 * 0.25 would reach 1.073; Wilson at the design-effect n stays below 1, and is the
+    # report's interval for the same scores.
+    assert out.ci95_method == "wilson at the design-effect n (clustered by item)" and out.ci95[1] < 1.0
+    est = estimate_mean(scores, [i // 3 for i in range(12)])
+    assert out.ci95 == pytest.approx((est.ci_low, est.ci_high), abs=1e-12)
 
 
 def test_single_score_has_no_stderr() -> None:
@@ -69,13 +73,15 @@ def test_clustered_ci_is_clipped_for_bounded_scores() -> None:
     # Items asked three times, nearly all right: the clustered normal CI would pass 1.
     pairs = [(f"i{i}", 1.0) for i in range(20) for _ in range(3)] + [("j", 0.0), ("j", 1.0), ("j", 0.0)]
     out = _scores(pairs).summary()
-    assert out.ci95_method == "clustered by item, clipped to [0, 1]"
-    assert out.ci95[1] == 1.0 and 0.0 < out.ci95[0] < out.mean < 1.0
+    assert out.ci95_method == "wilson at the design-effect n (clustered by item)"
+    assert 0.0 < out.ci95[0] < out.mean < out.ci95[1] < 1.0
+    est = estimate_mean([s for _, s in pairs], [i for i, _ in pairs])
+    assert out.ci95 == pytest.approx((est.ci_low, est.ci_high), abs=1e-12)
 
 
 def test_graded_scores_clipped_and_all_equal_scores_get_wilson() -> None:
     out = _scores([(f"i{i}", 0.0 if i < 28 else 0.5) for i in range(30)]).summary()  # judge grades in [0, 1]
-    assert out.ci95_method == "normal (CLT), clipped to [0, 1]" and out.ci95[0] == 0.0
+    assert out.ci95_method == "wilson at the design-effect n" and 0.0 < out.ci95[0] < out.mean
     same = _scores([(f"i{i // 2}", 1.0) for i in range(20)]).summary()  # 10 items, twice each, all right
     assert same.ci95_method == "wilson (all scores equal)"
     assert same.ci95 == pytest.approx(wilson_interval(10, 10)) and same.ci95[1] == pytest.approx(1.0)

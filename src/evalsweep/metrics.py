@@ -1,10 +1,11 @@
 """Running aggregates for a job's summary: mean, standard error (clustered by item when an
 item is asked several times), a 95% CI and, for binary scores, the Wilson interval.
 
-The CI never leaves the scores' range [0, 1]: for 0/1 scores with one ask per item (or all equal)
-it is the Wilson interval, as in the report (evalsweep.report.stats.estimate_mean); otherwise the
-normal (or item-clustered) interval, clipped to [0, 1] when every score lies in it (a mean of
-0.940 is never reported with an upper bound of 1.006). ci95_method says which."""
+The CI never leaves the scores' range [0, 1], and is the report's interval
+(evalsweep.report.stats.estimate_mean; docs/statistics.md): for 0/1 scores with one ask per item (or
+all equal) the Wilson interval; for scores in [0, 1] asked several times per item, Wilson at the
+design-effect n (n_eff = p(1-p)/SE^2, capped at the observations); otherwise the normal interval.
+ci95_method says which."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from pydantic import BaseModel, ConfigDict
 Z95 = 1.959963984540054
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval. Written out rather than imported from statsmodels, whose import
-    (pandas, scipy) costs seconds in every job; tests check it against statsmodels."""
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval (successes and n may be fractional: an effective sample size). Written
+    out rather than imported from statsmodels, whose import (pandas, scipy) costs seconds in every
+    job; tests check it against statsmodels."""
     p = successes / n
     denom = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denom
@@ -96,6 +98,11 @@ class RunningScores:
         elif self.n and self.binary and self.constant and n_items >= 1:
             # Every ask scored the same: the normal interval is a point; Wilson over the items is not.
             ci, method = wilson_interval(round(mean * n_items), n_items), "wilson (all scores equal)"
+        elif mean is not None and se is not None and self.bounded and 0.0 < mean < 1.0:
+            # The design effect of asking items several times, as the report does: stays in [0, 1].
+            n_eff = min(float(self.n), mean * (1 - mean) / se**2) if se > 0 else float(self.n)
+            ci = wilson_interval(mean * n_eff, n_eff)
+            method = "wilson at the design-effect n" + (" (clustered by item)" if not one_per_item else "")
         elif mean is not None and se is not None:
             ci = (mean - Z95 * se, mean + Z95 * se)
             method = "clustered by item" if not one_per_item else "normal (CLT)"
