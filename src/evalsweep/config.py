@@ -143,7 +143,9 @@ class PromptConfig(Strict):
 
 
 class ScorerConfig(Strict):
-    type: Literal["auto", "exact", "numeric", "choice", "judge"] = "auto"
+    # auto (the dataset's own scorer), a built-in (exact, numeric, choice, judge), or a dotted path
+    # to your own function, e.g. mylab.scorers:refusal (evalsweep.scoring.SCORERS).
+    type: str = Field("auto", min_length=1)
     tolerance: float = Field(1e-6, ge=0)
     # scorer=judge (docs/judge.md): a judge model (a conf/model/ option) grades each output
     # with the rubric; each grade maps to a score.

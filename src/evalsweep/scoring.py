@@ -1,15 +1,23 @@
-"""Scorers: each maps (output, sample) to a float in [0, 1]."""
+"""Scorers: each maps (output, sample) to a float (built-ins: in [0, 1]).
+
+The built-ins register themselves by name in SCORERS; `scorer.type` (or `dataset.scorer`) names
+one of them, or your own function by dotted path (`scorer.type=mylab.scorers:refusal`), found
+without editing this package. A scorer that takes a `tolerance` keyword gets scorer.tolerance."""
 
 from __future__ import annotations
 
 import re
 import string
+import inspect
 from collections.abc import Callable
+from functools import partial
 
 from evalsweep.data import Sample
-from evalsweep.errors import ScoringError
+from evalsweep.errors import ConfigError, ScoringError
+from evalsweep.registry import Registry
 
 Scorer = Callable[[str, Sample], float]
+SCORERS: Registry[Scorer] = Registry("scorer", option="scorer.type")
 
 _ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
@@ -30,6 +38,7 @@ def normalize(text: str) -> str:
     return " ".join(text.lower().translate(_PUNCT).split())
 
 
+@SCORERS.register("exact")
 def exact_match(output: str, sample: Sample) -> float:
     return float(normalize(final_answer(output)) == normalize(sample.target))
 
@@ -39,6 +48,7 @@ def _number(text: str) -> float | None:
     return float(found[-1].replace(",", "")) if found else None
 
 
+@SCORERS.register("numeric")
 def numeric_match(output: str, sample: Sample, tolerance: float = 1e-6) -> float:
     target = _number(sample.target)
     if target is None:
@@ -47,6 +57,7 @@ def numeric_match(output: str, sample: Sample, tolerance: float = 1e-6) -> float
     return float(got is not None and abs(got - target) <= tolerance * max(1.0, abs(target)))
 
 
+@SCORERS.register("choice")
 def choice_letter(output: str, sample: Sample) -> float:
     if not sample.choices:
         raise ScoringError(f"sample '{sample.id}' has no choices; scorer=choice needs dataset.fields.choices")
@@ -55,18 +66,22 @@ def choice_letter(output: str, sample: Sample) -> float:
     return float(bool(letters) and letters[-1] == sample.target.strip().upper())
 
 
+@SCORERS.register("judge")
 def _graded_by_judge(output: str, sample: Sample) -> float:
     # scorer=judge is asynchronous (evalsweep.judge): the runner awaits the judge instead.
     raise ScoringError("scorer=judge grades through the runner's judge, not as a plain scorer")
 
 
 def get_scorer(kind: str, tolerance: float = 1e-6) -> Scorer:
-    if kind == "exact":
-        return exact_match
-    if kind == "numeric":
-        return lambda output, sample: numeric_match(output, sample, tolerance)
-    if kind == "choice":
-        return choice_letter
-    if kind == "judge":
-        return _graded_by_judge
-    raise ScoringError(f"unknown scorer '{kind}'; choose scorer=exact|numeric|choice|judge (or set dataset.scorer)")
+    """The scorer a config names (a registered name or a dotted path), ready to call."""
+    try:
+        found = SCORERS.get(kind)
+    except ConfigError as exc:
+        raise ScoringError(str(exc)) from None
+    if not callable(found):
+        raise ScoringError(f"scorer.type={kind}: {found!r} is not a function (output, sample) -> float")
+    try:
+        takes_tolerance = "tolerance" in inspect.signature(found).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        takes_tolerance = False
+    return partial(found, tolerance=tolerance) if takes_tolerance else found
