@@ -22,7 +22,7 @@ from evalsweep.errors import EvalsweepError
 from evalsweep.experiment import open_job, run_job
 from evalsweep.jobdir import JobDirLock, StartSnapshot
 from evalsweep.summary import Summary
-from evalsweep.validation import REPORT_TXT, JobContext, validate_job
+from evalsweep.validation import REPORT_JSON, REPORT_TXT, JobContext, ValidationFailed, validate_job
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,12 @@ def run_in_dir(exp: ExperimentConfig, config: dict[str, Any], info: JobInfo, ctx
             result = run_job(start, info.as_record(), report)
             rec.status = result.status
         return result
-    except EvalsweepError:
+    except EvalsweepError as exc:
         if not accepted:
-            snapshot.restore()
+            # A new dir refused by validation keeps the report that says why (reports ignore such a dir:
+            # it holds no results, summary or .hydra/); any other refusal leaves nothing behind.
+            keep = (REPORT_TXT, REPORT_JSON) if isinstance(exc, ValidationFailed) else ()
+            snapshot.restore(keep=keep)
             lock.release()
             snapshot.remove_if_fresh()
         raise

@@ -127,13 +127,13 @@ class StartSnapshot:
             snap.sizes[p] = size
         return snap
 
-    def restore(self) -> None:
-        """Undo what the refused start wrote. A dir the job created is removed altogether, so
-        reports never count it as a job."""
+    def restore(self, keep: tuple[str, ...] = ()) -> None:
+        """Undo what the refused start wrote. A dir the job created is emptied (but for the files
+        named in `keep`, e.g. the validation report that says why), so reports never count it."""
         try:
             if self.fresh:
                 for p in self.out_dir.iterdir():
-                    if p.name != LOCK_NAME:
+                    if p.name != LOCK_NAME and p.name not in keep:
                         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
                 return
             for p in self.out_dir.iterdir():
@@ -149,10 +149,12 @@ class StartSnapshot:
             log.debug("could not restore %s: %s", self.out_dir, exc)
 
     def remove_if_fresh(self) -> None:
-        """After the lock is released: a dir this refused start created goes, lock file and all."""
+        """After the lock is released: a dir this refused start created goes, lock file and all
+        (a dir still holding kept files stays, without the lock)."""
         if self.fresh:
             try:
                 (self.out_dir / LOCK_NAME).unlink(missing_ok=True)
-                self.out_dir.rmdir()
+                if not any(self.out_dir.iterdir()):
+                    self.out_dir.rmdir()
             except OSError:
                 pass  # someone else put something there meanwhile: theirs to keep
