@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evalsweep.errors import ConfigError
+from evalsweep.generate import GenerateConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,16 +59,13 @@ class SimulatorSettings(Strict):
         return v
 
 
-class ModelConfig(Strict):
+class ModelConfig(GenerateConfig):
+    # The generation parameters (temperature, max_tokens, ...) are GenerateConfig's fields.
     provider: Literal["openai", "anthropic"]
     name: str = Field(min_length=1)
     simulated: bool = False
     base_url: str | None = None
     api_key_env: str | None = None
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(256, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
-    stop: list[str] | None = None
     max_concurrency: int = Field(16, ge=1, le=10_000)
     request_timeout_s: float = Field(60.0, gt=0)
     retry: RetryConfig = Field(default_factory=RetryConfig)

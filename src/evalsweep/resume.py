@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from evalsweep import prompts
 from evalsweep.config import ExperimentConfig
 from evalsweep.errors import ConfigError
+from evalsweep.generate import GENERATE_FIELDS
 from evalsweep.records import ResultRecord
 from evalsweep.summary import Summary
 from evalsweep.work import JobWork
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 # (concurrency, retries, cache, tracking, max_samples, repeats, the simulator's port) is fine.
 # The server (base_url) answers, so another one is another experiment; subset_seed picks the items.
 _DECISIVE = {
-    "model": ("provider", "name", "base_url", "temperature", "max_tokens", "top_p", "stop", "structured_output"),
+    "model": ("provider", "name", "base_url", *GENERATE_FIELDS, "structured_output"),
     "dataset": ("name", "path", "version", "split", "fields", "scorer", "subset_seed"),
     "prompt": ("name", "system", "user", "few_shot"),
     "scorer": ("type", "tolerance", "judge", "judge_overrides", "rubric", "grades"),

@@ -16,7 +16,7 @@ from evalsweep.config import ExperimentConfig
 from evalsweep.data import Sample
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
-from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage
+from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
 from evalsweep.metrics import RunningScores
 from evalsweep.records import ErrorInfo, JsonlWriter, JudgeInfo, ResultRecord
 from evalsweep.judge.grading import JudgeTotals
@@ -98,12 +98,7 @@ class Runner:
         self.not_run = 0
 
     def request_for(self, item: WorkItem) -> GenerateRequest:
-        m = self.cfg.model
-        return GenerateRequest(
-            provider=m.provider, model=m.name, base_url=m.base_url, messages=item.messages,
-            temperature=m.temperature, max_tokens=m.max_tokens, top_p=m.top_p, stop=m.stop,
-            seed=self.cfg.seed, repeat=item.repeat,
-        )
+        return build_request(self.cfg.model, item.messages, seed=self.cfg.seed, repeat=item.repeat)
 
     def first_request(self, item: WorkItem) -> GenerateRequest:
         """The first request this item sends: plain, or the first ask of a typed answer."""

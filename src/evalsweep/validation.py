@@ -16,6 +16,7 @@ from typing import Any, Literal
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalsweep.generate import GENERATE_FIELDS, in_use
 from evalsweep.config import ExperimentConfig, ModelConfig
 from evalsweep.errors import EvalsweepError
 
@@ -26,8 +27,7 @@ REPORT_JSON = "validation_report.json"
 Status = Literal["pass", "fail", "warn"]
 ICONS: dict[str, str] = {"pass": "✅ PASS", "fail": "❌ FAIL", "warn": "⚠️  WARN"}
 # What decides a cached answer (evalsweep.llm.cache.cache_key); tests keep this list honest.
-CACHE_KEY_FIELDS = ("provider", "model", "base_url", "messages", "temperature", "max_tokens", "top_p",
-                    "stop", "seed", "repeat")
+CACHE_KEY_FIELDS = ("provider", "model", "base_url", "messages", *GENERATE_FIELDS, "seed", "repeat")
 # Text that only holds a place for an answer does not count as one.
 _PLACEHOLDERS = {"", "todo", "tbd", "?", "n/a", "none", "null", "fixme"}
 GB = 1024**3
@@ -125,13 +125,8 @@ def _show(path: Path) -> str:
 # ---- blocking checks -----------------------------------------------------------------------
 
 def generation_params(m: ModelConfig) -> dict[str, Any]:
-    """The generation parameters this job sends with every request."""
-    params: dict[str, Any] = {"temperature": m.temperature, "max_tokens": m.max_tokens}
-    if m.top_p is not None:
-        params["top_p"] = m.top_p
-    if m.stop:
-        params["stop"] = m.stop
-    return params
+    """The generation parameters this job sends with every request (evalsweep.generate)."""
+    return in_use(m)
 
 
 def check_hyperparameters(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:

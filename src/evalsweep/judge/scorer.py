@@ -14,7 +14,7 @@ from evalsweep.config import CacheConfig, ModelConfig
 from evalsweep.judge.grading import grade_model, render
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
-from evalsweep.llm.types import GenerateRequest, Message, Usage
+from evalsweep.llm.types import GenerateRequest, Message, Usage, build_request
 from evalsweep.records import JudgeInfo
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.ask import ask
@@ -41,12 +41,7 @@ class JudgeScorer:
         self._slots = asyncio.Semaphore(model.max_concurrency)
 
     def request_for(self, prompt: str, seed: int | None, repeat: int) -> GenerateRequest:
-        m = self.model
-        return GenerateRequest(
-            provider=m.provider, model=m.name, base_url=m.base_url, messages=[Message(role="user", content=prompt)],
-            temperature=m.temperature, max_tokens=m.max_tokens, top_p=m.top_p, stop=m.stop, seed=seed,
-            repeat=repeat,
-        )
+        return build_request(self.model, [Message(role="user", content=prompt)], seed=seed, repeat=repeat)
 
     async def grade(self, *, sample_id: str, question: str, target: str, output: str,
                     metadata: Mapping[str, Any] | None, seed: int | None, repeat: int) -> JudgeInfo:

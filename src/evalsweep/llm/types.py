@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalsweep.generate import GenerateConfig
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -29,8 +31,9 @@ class ResponseFormat(BaseModel):
     model: type[BaseModel] | None = Field(default=None, exclude=True, repr=False)
 
 
-class GenerateRequest(BaseModel):
-    """Everything that decides a response. Retries, timeouts and concurrency are not here."""
+class GenerateRequest(GenerateConfig):
+    """Everything that decides a response: the generation parameters (GenerateConfig's fields) and
+    what is asked. Retries, timeouts and concurrency are not here."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,10 +41,6 @@ class GenerateRequest(BaseModel):
     model: str
     base_url: str | None = None
     messages: list[Message]
-    temperature: float = 0.0
-    max_tokens: int = 256
-    top_p: float | None = None
-    stop: list[str] | None = None
     seed: int | None = None
     # Index of this ask when one item is asked several times in a job (repeats).
     repeat: int = 0
@@ -76,3 +75,10 @@ class GenerateResponse(BaseModel):
     cached: bool = False
     latency_s: float = 0.0
     attempts: int = 1
+
+
+def build_request(model: Any, messages: list[Message], *, seed: int | None, repeat: int = 0) -> GenerateRequest:
+    """The one place a request is made from a model's config (a ModelConfig): the job's runner and
+    the judge both ask through it, so every generation parameter reaches every request."""
+    return GenerateRequest(provider=model.provider, model=model.name, base_url=model.base_url, messages=messages,
+                           seed=seed, repeat=repeat, **model.generation().model_dump())

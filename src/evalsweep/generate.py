@@ -1,0 +1,34 @@
+"""The generation parameters, declared once.
+
+Everything else derives from these fields: ModelConfig (so `model.temperature=0.7` sets one),
+GenerateRequest (so every request carries them), the cache key (evalsweep.cache.keys), the resume
+check (evalsweep.resume), the parameters validation asks a justification for, and the report's
+variant labels (read from the config). A new parameter is one field here: it cannot be forgotten
+in the key. (A provider client still chooses how to send it: see evalsweep.llm.*_client.)"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenerateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: list[str] | None = None
+
+    def generation(self) -> GenerateConfig:
+        """Just the generation parameters (of a ModelConfig, or a request)."""
+        return GenerateConfig(**{name: getattr(self, name) for name in GENERATE_FIELDS})
+
+
+# In declaration order; the cache key, resume check and validation iterate over these.
+GENERATE_FIELDS: tuple[str, ...] = tuple(GenerateConfig.model_fields)
+
+
+def in_use(config: GenerateConfig) -> dict[str, object]:
+    """The parameters a job sets: every one not left unset (None or empty: the provider's default)."""
+    values = {name: getattr(config, name) for name in GENERATE_FIELDS}
+    return {name: v for name, v in values.items() if v is not None and v != [] and v != ""}
