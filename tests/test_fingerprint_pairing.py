@@ -184,11 +184,22 @@ def test_openai_and_simulated_keys_are_unchanged_byte_for_byte() -> None:
     sim = _req(provider="anthropic", model="sim-strong")
     assert cache_key(sim, SIM_EXTRA) == "816a284ee895c29b9b1749484653100721c7682034f3f631dfb65417ee422076"
     for request, extra in [(_req(), None), (_req(temperature=0.0, top_p=None, stop=None, seed=None), None),
-                           (_req(base_url="http://x/v1"), {"simulator": {"accuracy": 0.5, "cot_bonus": 0.0}}),
+                           (_req(base_url="http://x/v1"), None),
                            (sim, SIM_EXTRA), (sim.model_copy(update={"temperature": 0.1}), SIM_EXTRA)]:
         assert key_payload(request, extra) == _old_key_payload(request, extra)
         assert cache_key(request, extra) == _old_cache_key(request, extra)
     assert cache_key(sim, simulated=True) == _old_cache_key(sim)  # said outright, even without a profile
+
+
+def test_a_simulators_key_does_not_depend_on_its_port() -> None:
+    # A simulator started per run listens on a new port each time: its answers (decided by the
+    # profile in `extra`) are the same, so the key is too, and equal to the auto-started one's.
+    profile = {"simulator": {"accuracy": 0.5, "cot_bonus": 0.0}}
+    ports = {cache_key(_req(base_url=f"http://127.0.0.1:{port}/v1"), profile) for port in (41001, 52002)}
+    assert ports == {cache_key(_req(base_url=None), profile)}
+    # A real server's URL still decides the key.
+    assert cache_key(_req(base_url="http://a/v1"), simulated=False) != cache_key(_req(base_url="http://b/v1"),
+                                                                                  simulated=False)
 
 
 def test_real_claude_key_leaves_out_what_is_not_sent() -> None:

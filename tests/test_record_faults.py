@@ -172,7 +172,9 @@ def test_resume_over_an_edited_dataset_is_refused_naming_the_first_changed_id(tm
     items = {f"q{i}": (f"What is {i} + 1?", str(i + 1)) for i in range(6)}
     data = _dataset(tmp_path / "mine.jsonl", items)
     out = tmp_path / "job"
-    args = lib_args(server, f"dataset.path={data}", "dataset.shuffle=false", "spec.skip_validation=true", n=6)
+    # A version given by hand (a hash of the file would change with the edit and be refused first).
+    args = lib_args(server, f"dataset.path={data}", "dataset.shuffle=false", "spec.skip_validation=true",
+                    "dataset.version=v1", n=6)
     assert evalsweep.run_job(args, out_dir=out).summary.status == "complete"
     before = tree_hashes(out)
     items["q3"] = ("What is 30 + 1?", "31")  # same id, another question and target

@@ -13,6 +13,10 @@ so they do not decide a real Claude answer and are left out of its key; a temper
 Claude then reads one cached answer per seed, as it should, instead of paying for identical asks.
 Every other key (OpenAI, a simulated Anthropic model) is byte for byte what it was. The seed stays
 in every key: it tells a job's replicates apart even where the provider is not sent it.
+
+A simulated model's key has no base_url (as when the job starts its own simulator): the simulator's
+answers are decided by its profile, which is in `extra`, not by its port. Only entries written for a
+simulator at an explicit URL change key by this, and those never hit (a new port every run).
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *
         "v": KEY_SCHEMA_VERSION,
         "provider": request.provider,
         "model": request.model,
-        "base_url": request.base_url,
+        # A simulator's answers depend on its profile (in `extra`), not on the port it happens to
+        # listen on: a simulator started per run (tests, scripts) would otherwise never hit.
+        "base_url": None if simulated else request.base_url,
         "messages": [[m.role, m.content] for m in request.messages],
         # Every generation parameter, by construction (evalsweep.generate): a new one cannot be missed.
         **{name: getattr(request, name) for name in GENERATE_FIELDS},
