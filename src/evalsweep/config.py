@@ -30,6 +30,10 @@ class PriceConfig(Strict):
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
 
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """USD for these tokens: the one place cost is computed (jobs, judges, scripts)."""
+        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
+
 
 class SimulatorSettings(Strict):
     """How the job's own simulator behaves for this model (see evalsweep.simulator)."""

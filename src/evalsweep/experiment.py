@@ -29,6 +29,7 @@ from evalsweep.repro import git_info, package_versions, python_info
 from evalsweep.runner import Runner, RunTotals
 from evalsweep.judge.setup import judge_model, open_judge
 from evalsweep.scoring import get_scorer
+from evalsweep.simulator.local import start_for
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking import make_tracker
 from evalsweep.validation import ValidationReport
@@ -47,27 +48,6 @@ def _now() -> str:
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
-
-
-def _start_simulator(exp: ExperimentConfig, stack: ExitStack) -> str | None:
-    """The job's own simulator on a free loopback port, unless base_url points at one."""
-    m = exp.model
-    if not m.simulated or m.base_url:
-        return m.base_url
-    from evalsweep.simulator import FaultConfig, ModelProfile, SimulatorConfig, SimulatorServer
-
-    s = m.simulator
-    sim_cfg = SimulatorConfig(
-        profiles={m.name: ModelProfile(accuracy=s.accuracy, cot_bonus=s.cot_bonus)} if s else {},
-        latency_ms=s.latency_ms if s else 0.0,
-        latency_jitter_ms=s.latency_jitter_ms if s else 0.0,
-        faults=FaultConfig(**(s.faults if s else {})),
-    )
-    server = SimulatorServer(sim_cfg)
-    url = server.start()
-    stack.callback(server.stop)
-    log.info("started the evalsweep simulator (not a real model) at %s", url)
-    return url
 
 
 def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
@@ -194,7 +174,7 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
 
     try:
         with ExitStack() as stack:
-            base_url = _start_simulator(exp, stack)
+            base_url = start_for(exp.model, stack)  # the job's own simulator, unless base_url is set
             stack.enter_context(fewer_collections())  # ~10% of an uncached run was young GC (gctune)
             runner_args["on_record"] = lambda rec, tot: tracker.log_record(rec, {
                 "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors})

@@ -106,8 +106,7 @@ class Runner:
         return self.structured.first_request(request) if self.structured is not None else request
 
     def cost_of(self, usage: Usage) -> float:
-        p = self.cfg.model.price
-        return (usage.input_tokens * p.input_per_mtok + usage.output_tokens * p.output_per_mtok) / 1e6
+        return self.cfg.model.price.cost(usage.input_tokens, usage.output_tokens)
 
     def record(self, item: WorkItem, response: GenerateResponse | None, error: ProviderError | None,
                latency_s: float, typed: Structured[Any] | None = None,

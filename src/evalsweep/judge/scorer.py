@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def price_of(usage: Usage, model: ModelConfig) -> float:
-    p = model.price
-    return (usage.input_tokens * p.input_per_mtok + usage.output_tokens * p.output_per_mtok) / 1e6
+    return model.price.cost(usage.input_tokens, usage.output_tokens)
 
 
 class JudgeScorer:

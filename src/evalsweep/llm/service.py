@@ -107,6 +107,9 @@ class ModelService:
         # Tokens per minute: a minute-long bucket, since one request may need more than a second's share.
         self._tpm = AsyncLimiter(cfg.tpm, 60) if cfg.tpm else None
         self._key_extra = key_extra(cfg)
+        # max_concurrency held here, for every caller (a job's runner, a script's batch), not only
+        # by the runner's worker count.
+        self._in_flight = asyncio.Semaphore(cfg.max_concurrency)
         self.requests_sent = 0
         # Limits held across all jobs on this machine (shared_limit), on top of this job's own.
         self._shared: SharedLimiter | None = None
@@ -130,7 +133,7 @@ class ModelService:
             self._client = make_client(self.cfg, self._base_url)
         timeout = self.cfg.request_timeout_s
         # A machine-wide slot (shared_limit) for this attempt, waited for before its timeout starts.
-        async with self._shared.slot() if self._shared is not None else nullcontext():
+        async with self._in_flight, self._shared.slot() if self._shared is not None else nullcontext():
             try:
                 # The SDK's timeout bounds each read; this bounds the whole attempt (a slow drip included).
                 async with asyncio.timeout(timeout):
