@@ -6,6 +6,7 @@ import logging
 import random
 import signal
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,9 +23,9 @@ from evalsweep.fingerprint import dataset_fingerprint
 from evalsweep.gctune import fewer_collections
 from evalsweep.interrupt import Interrupted, SigintGuard
 from evalsweep.cache import default_path
-from evalsweep.llm.service import ModelService, api_key_for
+from evalsweep.llm.service import ModelService, ServiceStats, api_key_for
 from evalsweep.prefetch import AheadPrefetch
-from evalsweep.records import JsonlWriter, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
+from evalsweep.records import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
 from evalsweep.repro import git_info, package_versions, python_info
 from evalsweep.runner import Runner, RunTotals
 from evalsweep.judge.setup import judge_model, open_judge
@@ -119,15 +120,28 @@ def open_job(exp: ExperimentConfig, cfg_container: dict[str, Any], out_dir: Path
                     dataset_fingerprint=dataset_fingerprint(samples))
 
 
-async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, runner_args: dict) -> Runner:
+@dataclass
+class _Run:
+    """What one run of a job's work holds: the writer and totals going in; the runner and the
+    services' counts coming out (set even when the run fails, for its summary)."""
+
+    writer: JsonlWriter
+    totals: RunTotals
+    on_record: Callable[[ResultRecord, RunTotals], None] | None = None
+    runner: Runner | None = None
+    stats: ServiceStats | None = None
+    judge_stats: ServiceStats | None = None
+
+
+async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, run: _Run) -> Runner:
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
-    writer: JsonlWriter = runner_args["writer"]
+    writer = run.writer
     writer.start()
     judge = open_judge(exp)
     runner = Runner(exp, service, get_scorer(exp.scorer_type, exp.scorer.tolerance), writer,
-                    runner_args["totals"], runner_args.get("on_record"),
+                    run.totals, run.on_record,
                     structured=StructuredAnswers.from_config(exp), judge=judge)
-    runner_args["runner"] = runner
+    run.runner = runner
     try:
         # Cache lookups a window ahead of the workers: a cached re-run never waits on sqlite per
         # sample, and memory stays flat in the job size (evalsweep.prefetch).
@@ -140,10 +154,10 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
         try:
             await writer.close()
         finally:
-            runner_args["stats"] = service.stats()
+            run.stats = service.stats()
             await service.aclose()
             if judge is not None:
-                runner_args["judge_stats"] = judge.service.stats()
+                run.judge_stats = judge.service.stats()
                 await judge.aclose()
     return runner
 
@@ -153,7 +167,7 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
-    runner_args: dict[str, Any] = {"writer": JsonlWriter(results_path), "totals": totals}  # before the tracker
+    run = _Run(JsonlWriter(results_path), totals)  # the file opens before the tracker starts
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, n_resumed=start.n_resumed)
     if report is not None:
         tracker.log_text("validation_report", report.render())
@@ -168,18 +182,29 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
         counted = totals if count_lines(results_path) == totals.n_done else _totals_on_disk(results_path, work)
         if not_run is None:
             not_run = len(work) - counted.n_done
-        return _finish(exp, cfg_container, out_dir, status, stop_reason, counted, runner_args, len(work), not_run,
-                       start.n_resumed, started, t0, time.perf_counter() - t_eval, tracker, results_path,
-                       report.to_summary() if report is not None else None, start.dataset_fingerprint)
+        cache_path = default_path(exp.cache)
+        s = summary.build(
+            status=status, stop_reason=stop_reason, cfg_container=cfg_container, exp=exp, totals=counted,
+            stats=run.stats, n_samples=len(work), n_not_run=not_run, n_resumed=start.n_resumed,
+            wall_s=time.perf_counter() - t0, eval_s=time.perf_counter() - t_eval, started=started, ended=_now(),
+            git=git_info(), packages=package_versions(), python=python_info(),
+            cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
+                        "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
+            validation=report.to_summary() if report is not None else None,
+            judge_stats=run.judge_stats, dataset_fingerprint=start.dataset_fingerprint,
+        )
+        summary.write(s, out_dir / SUMMARY)  # once per job, here
+        tracker.log_summary(s.model_dump(mode="json"), results_path)
+        return s
 
     try:
         with ExitStack() as stack:
             base_url = start_for(exp.model, stack)  # the job's own simulator, unless base_url is set
             stack.enter_context(fewer_collections())  # ~10% of an uncached run was young GC (gctune)
-            runner_args["on_record"] = lambda rec, tot: tracker.log_record(rec, {
+            run.on_record = lambda rec, tot: tracker.log_record(rec, {
                 "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors})
             try:
-                guard.run(_run_async(exp, base_url, todo, runner_args))
+                guard.run(_run_async(exp, base_url, todo, run))
                 status = "complete"
             except Interrupted as exc:
                 status, stop_reason = "incomplete", f"interrupted ({signal.Signals(exc.signum).name})"
@@ -192,7 +217,8 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
             except OutputWriteError as exc:
                 stop_reason = f"{type(exc).__name__}: {exc}"
                 raise
-        runner = runner_args["runner"]
+        runner = run.runner
+        assert runner is not None and run.stats is not None
         if totals.budget_stopped:
             status, stop_reason = "incomplete", f"budget of ${exp.model.max_cost_usd} reached"
         on_disk = count_lines(results_path)
@@ -203,7 +229,7 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
         failed = status == "failed"
         return s
     except BaseException:
-        if "stats" in runner_args:
+        if run.stats is not None:
             try:
                 finish(None)
             except OSError as exc:  # the disk that stopped the results stops the summary too
@@ -222,23 +248,6 @@ def _totals_on_disk(results_path: Path, work: JobWork) -> RunTotals:
         if ident in work:
             totals.add_previous(rec)
     return totals
-
-
-def _finish(exp, cfg_container, out_dir, status, stop_reason, totals, runner_args, n_samples, not_run, n_resumed,
-            started, t0, eval_s, tracker, results_path, validation=None, fingerprint=None) -> summary.Summary:
-    cache_path = default_path(exp.cache)
-    s = summary.build(
-        status=status, stop_reason=stop_reason, cfg_container=cfg_container, exp=exp, totals=totals,
-        stats=runner_args["stats"], n_samples=n_samples, n_not_run=not_run, n_resumed=n_resumed,
-        wall_s=time.perf_counter() - t0, eval_s=eval_s, started=started, ended=_now(), git=git_info(),
-        packages=package_versions(), python=python_info(),
-        cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
-                    "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
-        validation=validation, judge_stats=runner_args.get("judge_stats"), dataset_fingerprint=fingerprint,
-    )
-    summary.write(s, out_dir / SUMMARY)
-    tracker.log_summary(s.model_dump(mode="json"), results_path)
-    return s
 
 
 def load_env() -> None:
