@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from evalsweep.report import plots
+import evalsweep.report.plots as plots
 from evalsweep.report.compare import PAIR_ALL_STATUS, Comparison, compare
 from evalsweep.report.errors import ReportError
 from evalsweep.report.load import LoadedRuns, load_runs, use_score_column

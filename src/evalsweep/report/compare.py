@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from evalsweep.fingerprint import short as short_fingerprint
-from evalsweep.report import stats
+import evalsweep.report.stats as stats
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
 from evalsweep.report.contrasts import PAIR_ALL_STATUS, PAIR_COLUMNS, pairwise_table as contrast_table
 from evalsweep.report.load import LoadedRuns, format_label

@@ -13,7 +13,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage
-from evalsweep.structured import parse
+import evalsweep.structured.parse as parse
 from evalsweep.structured.schema import json_text_instruction, response_format_for, with_instruction
 
 log = logging.getLogger(__name__)
