@@ -22,11 +22,9 @@ from evalsweep.data import Samples, load_dataset
 from evalsweep.fingerprint import dataset_fingerprint
 from evalsweep.gctune import fewer_collections
 from evalsweep.interrupt import Interrupted, SigintGuard
-from evalsweep.cache import default_path
 from evalsweep.llm.service import ModelService, ServiceStats, api_key_for
 from evalsweep.prefetch import AheadPrefetch
 from evalsweep.records import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
-from evalsweep.repro import git_info, package_versions, python_info
 from evalsweep.runner import Runner, RunTotals
 from evalsweep.judge.setup import judge_model, open_judge
 from evalsweep.scoring import get_scorer
@@ -182,16 +180,13 @@ def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | Non
         counted = totals if count_lines(results_path) == totals.n_done else _totals_on_disk(results_path, work)
         if not_run is None:
             not_run = len(work) - counted.n_done
-        cache_path = default_path(exp.cache)
         s = summary.build(
-            status=status, stop_reason=stop_reason, cfg_container=cfg_container, exp=exp, totals=counted,
-            stats=run.stats, n_samples=len(work), n_not_run=not_run, n_resumed=start.n_resumed,
-            wall_s=time.perf_counter() - t0, eval_s=time.perf_counter() - t_eval, started=started, ended=_now(),
-            git=git_info(), packages=package_versions(), python=python_info(),
-            cache_info={"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
-                        "refresh": exp.cache.refresh, "ttl": exp.cache.ttl},
-            validation=report.to_summary() if report is not None else None,
-            judge_stats=run.judge_stats, dataset_fingerprint=start.dataset_fingerprint,
+            exp=exp, outcome=summary.Outcome(status, stop_reason), totals=counted,
+            facts=summary.JobFacts(cfg_container, report.to_summary() if report is not None else None,
+                                   start.dataset_fingerprint),
+            services=summary.Services(run.stats, run.judge_stats),
+            counts=summary.Counts(len(work), not_run, start.n_resumed),
+            timing=summary.Timing(started, _now(), time.perf_counter() - t0, time.perf_counter() - t_eval),
         )
         summary.write(s, out_dir / SUMMARY)  # once per job, here
         tracker.log_summary(s.model_dump(mode="json"), results_path)

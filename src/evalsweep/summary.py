@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,23 +69,61 @@ class Summary(BaseModel):
     config: dict[str, Any]
 
 
-def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, Any], exp: Any, totals: RunTotals,
-          stats: ServiceStats, n_samples: int, n_not_run: int, n_resumed: int, wall_s: float, eval_s: float,
-          started: str, ended: str, git: GitInfo, packages: dict[str, str], python: dict[str, str],
-          cache_info: dict[str, Any], validation: dict[str, Any] | None = None,
-          judge_stats: ServiceStats | None = None, dataset_fingerprint: str | None = None) -> Summary:
-    from evalsweep.judge.setup import summary_section
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    stop_reason: str | None = None
 
+
+@dataclass(frozen=True)
+class Counts:
+    n_samples: int  # the job's work (samples x repeats)
+    n_not_run: int
+    n_resumed: int  # done by an earlier attempt at this dir
+
+
+@dataclass(frozen=True)
+class Timing:
+    started: str
+    ended: str
+    wall_s: float
+    eval_s: float
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    config: dict[str, Any]  # the resolved config the job ran with
+    validation: dict[str, Any] | None = None
+    dataset_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    model: ServiceStats
+    judge: ServiceStats | None = None
+
+
+def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, services: Services, counts: Counts,
+          timing: Timing) -> Summary:
+    """The job's summary, from its totals and what it knows of itself; git and packages are read here."""
+    from evalsweep.cache import default_path
+    from evalsweep.judge.setup import summary_section
+    from evalsweep.repro import git_info, package_versions, python_info
+
+    stats = services.model
     scores = totals.scores.summary()
-    fresh = totals.n_done - n_resumed
+    fresh = totals.n_done - counts.n_resumed
+    cache_path = default_path(exp.cache)
+    cache_info = {"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
+                  "refresh": exp.cache.refresh, "ttl": exp.cache.ttl}
     return Summary(
-        status=status, stop_reason=stop_reason, simulated=exp.model.simulated,
+        status=outcome.status, stop_reason=outcome.stop_reason, simulated=exp.model.simulated,
         note=SIMULATOR_NOTE if exp.model.simulated else None,
         model=exp.model.name, provider=exp.model.provider, dataset=exp.dataset.name,
-        dataset_fingerprint=dataset_fingerprint, prompt=exp.prompt.name,
-        scorer=exp.scorer_type, seed=exp.seed, repeats=exp.repeats, n_samples=n_samples, n_done=totals.n_done,
-        n_scored=totals.scores.n, n_errors=totals.n_errors, n_not_run=n_not_run, n_resumed=n_resumed,
-        errors_by_type=dict(totals.errors_by_type), metrics={"score": scores},
+        dataset_fingerprint=facts.dataset_fingerprint, prompt=exp.prompt.name,
+        scorer=exp.scorer_type, seed=exp.seed, repeats=exp.repeats, n_samples=counts.n_samples,
+        n_done=totals.n_done, n_scored=totals.scores.n, n_errors=totals.n_errors, n_not_run=counts.n_not_run,
+        n_resumed=counts.n_resumed, errors_by_type=dict(totals.errors_by_type), metrics={"score": scores},
         usage={"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
                "total_tokens": totals.input_tokens + totals.output_tokens},
         cost_usd=round(totals.cost_usd, 8), cost_saved_usd=round(totals.cost_saved_usd, 8),
@@ -93,12 +132,12 @@ def build(*, status: Status, stop_reason: str | None, cfg_container: dict[str, A
         cache={**cache_info, "hits": stats.cache_hits, "misses": stats.cache_misses,
                "expired": stats.cache_expired, "error": stats.cache_error,
                "hit_rate": stats.cache_hits / max(1, stats.cache_hits + stats.cache_misses)},
-        wall_time_s=round(wall_s, 4), eval_time_s=round(eval_s, 4),
-        samples_per_s=round(fresh / eval_s, 3) if eval_s > 0 else 0.0,
-        started_utc=started, ended_utc=ended, git=git, packages=packages, python=python,
-        validation=validation, config=cfg_container,
+        wall_time_s=round(timing.wall_s, 4), eval_time_s=round(timing.eval_s, 4),
+        samples_per_s=round(fresh / timing.eval_s, 3) if timing.eval_s > 0 else 0.0,
+        started_utc=timing.started, ended_utc=timing.ended, git=git_info(), packages=package_versions(),
+        python=python_info(), validation=facts.validation, config=facts.config,
         structured=totals.structured.model_dump() if totals.structured.samples else None,
-        judge=summary_section(totals.judge, judge_stats),
+        judge=summary_section(totals.judge, services.judge),
     )
 
 
