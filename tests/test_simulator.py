@@ -390,7 +390,8 @@ def test_stats_health_and_reset_endpoints(sim: SimulatorServer) -> None:
         after = sim.stats()
     assert health.status_code == 200 and health.headers["x-evalsweep-simulator"] == "1"
     assert stats.requests_total >= 1 and stats.by_model.get("sim", 0) >= 1
-    assert set(stats.faults) == {"429", "500", "503", "529", "drop", "400", "401"}
+    assert set(stats.faults) == {"429", "500", "503", "529", "drop", "400", "401",
+                                 "invalid_json", "empty_body", "error_body_200", "oversize"}
     assert after.requests_total == 0 and after.responses_ok == 0 and after.by_model == {}
 
 

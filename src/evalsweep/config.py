@@ -72,6 +72,11 @@ class ModelConfig(GenerateConfig):
     api_key_env: str | None = None
     max_concurrency: int = Field(16, ge=1, le=10_000)
     request_timeout_s: float = Field(60.0, gt=0)
+    # Bytes read of one HTTP reply; a larger one is an error of its sample, never read whole
+    # (a server ignoring max_tokens cannot fill memory). 8 MiB is far above any real reply.
+    max_reply_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Characters kept of a reply's text; the rest is cut and the row says output_truncated.
+    max_output_chars: int = Field(1_000_000, ge=1)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)

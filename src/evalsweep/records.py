@@ -74,6 +74,8 @@ class ResultRecord(BaseModel):
     repeat: int = 0
     messages: list[Message]
     output: str | None
+    # The output was cut at model.max_output_chars (what the model sent was longer).
+    output_truncated: bool = False
     target: str
     score: float | None
     scorer: str

@@ -124,6 +124,7 @@ class Runner:
             sample_id=item.sample.id, model=cfg.model.name, provider=cfg.model.provider,
             prompt=cfg.prompt.name, dataset=cfg.dataset.name, seed=cfg.seed, repeat=item.repeat,
             messages=item.messages, output=response.text if response is not None else None,
+            output_truncated=response is not None and response.text_truncated,  # cut by ModelService (max_output_chars)
             target=item.sample.target, score=score, scorer=cfg.scorer_type, usage=usage,
             cost_usd=0.0 if response is not None and response.cached else cost,
             latency_s=round(latency_s, 6), cached=bool(response and response.cached),

@@ -1,6 +1,6 @@
-"""Response cache shared by all jobs and sweeps: one sqlite file (sqlitedict, JSON values, WAL).
+"""Response cache shared by all jobs and sweeps: one sqlite file (JSON values, WAL), checked at open.
 
-`python -m evalsweep.cache stats | clear | prune` inspects and trims it (see docs/cache.md)."""
+`python -m evalsweep.cache stats | clear | prune | check` inspects, trims and checks it (see docs/cache.md)."""
 
 from evalsweep.cache.keys import KEY_SCHEMA_VERSION, cache_key, key_payload
 from evalsweep.cache.response_cache import ResponseCache

@@ -1,6 +1,7 @@
-"""`python -m evalsweep.cache stats | clear | prune`: look into and trim the shared response cache.
+"""`python -m evalsweep.cache stats | clear | prune | check`: look into, trim and check the shared response cache.
 
     python -m evalsweep.cache stats                       # entries per model, size, age
+    python -m evalsweep.cache check                       # is the file healthy? (sqlite's integrity check)
     python -m evalsweep.cache clear --model sim-weak      # forget one model's answers
     python -m evalsweep.cache prune --older-than 7d       # forget answers older than a week
 """
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prune", help="delete entries older than --older-than (optionally of one model)")
     common(pr, age_required=True)
     pr.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    ck = sub.add_parser("check", help="run sqlite's integrity check on the file (exit 2 when it is damaged)")
+    ck.add_argument("--path", type=Path, default=None, help="cache file (default: as for stats)")
     return p
 
 
@@ -69,8 +72,11 @@ def _print_stats(s: admin.CacheStats) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = (args.path or default_path()).expanduser()
-    filters = admin.Filters(model=args.model, provider=args.provider, older_than_s=args.older_than)
     try:
+        if args.command == "check":
+            print(admin.check(path))
+            return 0
+        filters = admin.Filters(model=args.model, provider=args.provider, older_than_s=args.older_than)
         if args.command == "stats":
             s = admin.stats(path, filters)
             if args.json:

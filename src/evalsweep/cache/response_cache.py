@@ -1,15 +1,17 @@
 """The job's async view of the cache: one batched prefetch, reads off the event loop, and writes
 gathered in memory and committed in short batches.
 
-Why batches in memory rather than sqlitedict's queue with a commit every N puts: a write
+Why batches in memory rather than a transaction left open with a commit every N puts: a write
 transaction holds the file's write lock from its first insert to its commit. Opened on the first
 answer and committed N answers later, it would lock out every other job for as long as N slow API
 calls take (minutes on a rate-limited API) and they would fail with "database is locked". Here a
-batch is handed to sqlitedict's thread all at once and committed at once, so the lock is held for
-milliseconds. A crash loses at most the answers of the unwritten batch; a re-run asks them again.
+batch is written and committed at once, so the lock is held for milliseconds. A crash loses at
+most the answers of the unwritten batch; a re-run asks them again.
 
-The cache never costs a result: any sqlite failure during a job is logged once and turns the cache
-off for the rest of that job (every lookup a miss, nothing written)."""
+The cache never costs a result, nor hangs a job: any sqlite failure during a job (a full disk, a
+read-only file, a damaged page) returns as an error, is logged once and turns the cache off for the
+rest of that job (every lookup a miss, nothing written). A file found damaged is moved aside, so
+the next job starts a fresh one."""
 
 from __future__ import annotations
 
@@ -17,13 +19,13 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlitedict import SqliteDict
 
-from evalsweep.cache.store import TABLE, open_dict
+from evalsweep.cache.store import CacheDB, decode, is_damage, move_aside, open_dict
 from evalsweep.errors import CacheError
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
@@ -41,7 +43,7 @@ class ResponseCache:
         self.path = path
         self.ttl_s = ttl_s
         # Opened on first use, in a thread: even opening (a busy timeout, a corrupt file) stays off the loop.
-        self._db: SqliteDict | None = None
+        self._db: CacheDB | None = None
         self._open_lock = asyncio.Lock()
         # Prefetched keys not yet asked for: the raw entry from the file (parsed when asked for), or
         # None (absent). An entry leaves when asked for; answers written by this job are in _pending.
@@ -61,7 +63,7 @@ class ResponseCache:
         """Open the file now, so a cache that cannot be opened stops the job before any request."""
         await self._ready()
 
-    async def _ready(self) -> SqliteDict:
+    async def _ready(self) -> CacheDB:
         """The open file. Raises CacheError when it cannot be opened (a corrupt one is moved aside)."""
         if self._db is None:
             async with self._open_lock:
@@ -82,14 +84,12 @@ class ResponseCache:
             log.debug("ignoring a cache entry that does not parse as a response")
             return None
 
-    def _select_sync(self, db: SqliteDict, keys: list[str]) -> dict[str, Any]:
+    def _select_sync(self, db: CacheDB, keys: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for i in range(0, len(keys), PREFETCH_CHUNK):
-            chunk = keys[i:i + PREFETCH_CHUNK]
-            sql = f'SELECT key, value FROM "{TABLE}" WHERE key IN ({",".join("?" * len(chunk))})'
-            for key, value in db.conn.select(sql, tuple(chunk)):
+            for key, value in db.select(keys[i:i + PREFETCH_CHUNK]):
                 try:
-                    found[key] = db.decode(value)
+                    found[key] = decode(value)
                 except ValueError:  # not JSON (e.g. a pickled value from another tool): a miss
                     log.debug("ignoring a cache value that is not JSON")
         return found
@@ -103,13 +103,15 @@ class ResponseCache:
         try:
             found = await asyncio.to_thread(self._select_sync, db, wanted)
         except sqlite3.Error as exc:
-            self._fail("reading", exc)
+            await self._failed("reading", exc)
             return
         for key in wanted:
             # Kept raw: the TTL is checked and the entry parsed only when the key is asked for.
             self._known[key] = found.get(key)
 
-    async def get(self, key: str) -> GenerateResponse | None:
+    async def get(self, key: str, accept: Callable[[GenerateResponse], bool] | None = None
+                  ) -> GenerateResponse | None:
+        """The stored answer, or None (a miss). `accept` may refuse an entry, which is then a miss."""
         if self.error is not None:
             self.misses += 1
             return None
@@ -125,10 +127,12 @@ class ResponseCache:
             try:
                 value = (await asyncio.to_thread(self._select_sync, db, [key])).get(key)
             except sqlite3.Error as exc:
-                self._fail("reading", exc)
+                await self._failed("reading", exc)
                 value = None
         if value is not None and not isinstance(value, GenerateResponse):
             value = self._response_of(value)
+        if value is not None and accept is not None and not accept(value):
+            value = None
         if value is None:
             self.misses += 1
         else:
@@ -188,19 +192,32 @@ class ResponseCache:
             await asyncio.to_thread(self._write_sync, db, batch)
             self.written += len(batch)
         except (sqlite3.Error, CacheError) as exc:  # the answers are in results.jsonl; only the cache misses out
-            self._fail("writing", exc)
+            await self._failed("writing", exc)
 
-    def _write_sync(self, db: SqliteDict, batch: dict[str, dict[str, Any]]) -> None:
+    def _write_sync(self, db: CacheDB, batch: dict[str, dict[str, Any]]) -> None:
         # One short transaction: REPLACE every entry, then commit. REPLACE: cache.refresh=true
         # overwrites, and two jobs writing one key leave one valid entry.
-        db.update(batch)
-        db.commit(blocking=True)
+        db.write(batch)
 
     def _fail(self, doing: str, exc: BaseException) -> None:
         if self.error is None:
             self.error = f"{doing} {self.path} failed: {exc}"
             log.warning("response cache off for the rest of this job: %s. Results are unaffected; if it "
-                        "persists, run `python -m evalsweep.cache stats` or delete the file.", self.error)
+                        "persists, run `python -m evalsweep.cache check` or delete the file.", self.error)
+
+    async def _failed(self, doing: str, exc: BaseException) -> None:
+        """_fail, and a file sqlite says is damaged moved aside, so the next job starts a fresh one
+        (closed first: sqlite deletes a WAL file by name on close, which would then be the new one's)."""
+        first = self.error is None
+        self._fail(doing, exc)
+        if not (first and is_damage(exc)) or self._db is None:
+            return
+        db, self._db = self._db, None
+        try:
+            await asyncio.to_thread(db.close)
+            await asyncio.to_thread(move_aside, self.path, exc, fresh_now=False)
+        except (sqlite3.Error, CacheError) as again:
+            log.warning("%s", again)
 
     async def close(self) -> None:
         """Write what is left, then close the file."""
@@ -214,7 +231,8 @@ class ResponseCache:
             await self._write(batch)
         if self._db is None:
             return
+        db, self._db = self._db, None
         try:
-            await asyncio.to_thread(self._db.close)
+            await asyncio.to_thread(db.close)
         except sqlite3.Error as exc:
             self._fail("closing", exc)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import time
 
 import openai
+from openai.types.chat import ChatCompletion
+from pydantic import ValidationError
 
-from evalsweep.llm.errors import PermanentError, TransientError, classify_status
+from evalsweep.llm.errors import TransientError, classify_status
+from evalsweep.llm.http import capped_http_client
+from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
 from evalsweep.structured.wire import openai_response_format
 
 
 class OpenAIClient:
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float, key_env: str | None,
-                 extra_headers: dict[str, str] | None = None) -> None:
+                 extra_headers: dict[str, str] | None = None, max_reply_bytes: int = 8 * 1024 * 1024) -> None:
         # max_retries=0: tenacity is the one layer that retries, so every retry is counted.
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+        http = capped_http_client(openai.DefaultAsyncHttpxClient, max_reply_bytes, timeout_s)
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s,
+                                          http_client=http)
         self._key_env = key_env
         self._extra_headers = extra_headers or {}
 
@@ -36,32 +42,55 @@ class OpenAIClient:
             kwargs["response_format"] = openai_response_format(request.response_format)
         start = time.perf_counter()
         try:
-            resp = await self._client.chat.completions.create(**kwargs, extra_headers=self._extra_headers or None)
+            # The raw reply as well as the parsed one: a reply that is not a chat completion is then
+            # reported with its first bytes.
+            raw = await self._client.chat.completions.with_raw_response.create(
+                **kwargs, extra_headers=self._extra_headers or None)
+        except ReplyTooLarge as exc:
+            raise exc.error("OpenAI") from None
         except openai.APIStatusError as exc:
             raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._key_env,
                                   "OpenAI") from exc
         except openai.APITimeoutError as exc:
             raise TransientError(f"request timed out: {exc}", status=None, cause="timeout") from exc
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, ReplyTooLarge):  # SDKs that wrap whatever the transport raised
+                raise exc.__cause__.error("OpenAI") from None
             raise TransientError(f"connection error: {exc}", status=None, cause="connection") from exc
         except openai.APIError as exc:
             # Left after the cases above: a reply that does not parse as the API's response.
-            raise PermanentError(f"unexpected response from OpenAI: {exc}", status=None, cause="bad_response") from exc
-        if not resp.choices:
-            raise PermanentError("OpenAI-compatible server returned no choices", status=None, cause="bad_response")
-        choice = resp.choices[0]
-        usage = resp.usage
-        return GenerateResponse(
-            text=choice.message.content or "",
-            usage=Usage(
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else 0,
-            ),
-            finish_reason=choice.finish_reason,
-            request_id=getattr(resp, "_request_id", None) or resp.id,
-            model=resp.model,
-            latency_s=time.perf_counter() - start,
-        )
+            raise TransientError(f"unexpected response from OpenAI: {exc}", status=None,
+                                 cause="unexpected_body") from exc
+        try:
+            resp = raw.parse()
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: the body is not JSON
+            raise malformed("OpenAI", raw.http_response, "not valid JSON") from None
+        return self._response(resp, raw.http_response, time.perf_counter() - start)
+
+    @staticmethod
+    def _response(resp: object, http: object, latency_s: float) -> GenerateResponse:
+        """The parts of a chat completion evalsweep uses, each checked: the SDK builds its object
+        from whatever JSON came (an error object sent with 200 gives one without choices)."""
+        choices = getattr(resp, "choices", None) if isinstance(resp, ChatCompletion) else None
+        if not isinstance(choices, list) or not choices:
+            raise malformed("OpenAI", http, "not a chat completion: no choices")
+        message = getattr(choices[0], "message", None)
+        content = getattr(message, "content", None)
+        if message is None or not (content is None or isinstance(content, str)):
+            raise malformed("OpenAI", http, "no message text in the first choice")
+        usage = getattr(resp, "usage", None)
+        try:
+            return GenerateResponse(
+                text=content or "",
+                usage=Usage(input_tokens=as_int(getattr(usage, "prompt_tokens", 0)),
+                            output_tokens=as_int(getattr(usage, "completion_tokens", 0))),
+                finish_reason=getattr(choices[0], "finish_reason", None),
+                request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
+                model=getattr(resp, "model", None),
+                latency_s=latency_s,
+            )
+        except ValidationError as exc:  # e.g. a finish_reason or model that is not a string
+            raise malformed("OpenAI", http, f"a field of the wrong type: {exc.errors()[0]['loc'][0]}") from None
 
     async def aclose(self) -> None:
         await self._client.close()

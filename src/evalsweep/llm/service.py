@@ -44,15 +44,36 @@ class ServiceStats(BaseModel):
 
 
 def api_key_for(cfg: ModelConfig) -> str:
-    """The key from the environment (.env already loaded); a clear stop when it is missing."""
+    """The key from the environment (.env already loaded); a clear stop when it is missing or
+    cannot be sent."""
     if cfg.simulated:
-        return os.environ.get(cfg.api_key_env, SIMULATOR_KEY) if cfg.api_key_env else SIMULATOR_KEY
+        if not cfg.api_key_env or cfg.api_key_env not in os.environ:
+            return SIMULATOR_KEY
+        return _well_formed(os.environ[cfg.api_key_env].strip(), cfg.api_key_env)
     assert cfg.api_key_env is not None  # enforced by the schema
     key = os.environ.get(cfg.api_key_env, "").strip()
     if not key:
         raise AuthError(
             f"model '{cfg.name}' ({cfg.provider}) needs an API key: {cfg.api_key_env} is not set. "
             f"Export it or put it in .env, or run offline with model=sim"
+        )
+    return _well_formed(key, cfg.api_key_env)
+
+
+def _well_formed(key: str, env: str) -> str:
+    """A key that can go in an HTTP header. One with a line break (python-dotenv reads a .env
+    value with an unterminated quote on into the next lines) was sent, failed in the HTTP layer
+    and retried as a "connection error" on every sample. Never echoes the key."""
+    lines = len(key.splitlines())
+    if lines > 1:
+        raise AuthError(
+            f"{env} holds a malformed API key: it spans {lines} lines (in .env, a value with an unterminated "
+            f"quote runs on into the lines after it). Put the key on one line, quotes closed"
+        )
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise AuthError(
+            f"{env} holds a malformed API key: it contains a space, a control or a non-ASCII character, "
+            f"which an HTTP header cannot carry (a key pasted with its quotes or from a formatted page?)"
         )
     return key
 
@@ -64,11 +85,20 @@ def make_client(cfg: ModelConfig, base_url: str | None) -> ProviderClient:
         from evalsweep.llm.openai_client import OpenAIClient
 
         url = f"{base_url.rstrip('/')}/v1" if cfg.simulated and base_url else base_url
-        return OpenAIClient(api_key=key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env)
+        return OpenAIClient(api_key=key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
+                            max_reply_bytes=cfg.max_reply_bytes)
     from evalsweep.llm.anthropic_client import AnthropicClient
 
     return AnthropicClient(api_key=key, base_url=base_url, timeout_s=cfg.request_timeout_s,
-                           key_env=cfg.api_key_env, simulated=cfg.simulated)
+                           key_env=cfg.api_key_env, simulated=cfg.simulated, max_reply_bytes=cfg.max_reply_bytes)
+
+
+def capped(response: GenerateResponse, max_chars: int) -> GenerateResponse:
+    """The reply with its text cut to max_chars (text_truncated set): what the cache keeps, what
+    is scored and what a row stores are then the same text, on a first run and on a cached re-run."""
+    if len(response.text) <= max_chars:
+        return response
+    return response.model_copy(update={"text": response.text[:max_chars], "text_truncated": True})
 
 
 def key_extra(cfg: ModelConfig) -> dict[str, Any]:
@@ -82,6 +112,8 @@ def key_extra(cfg: ModelConfig) -> dict[str, Any]:
         for name in ("invalid_structured_rate", "invalid_structured_substring"):
             if sim.faults.get(name):
                 profile[name] = sim.faults[name]
+        if sim.faults.get("rate_oversize"):  # padded answers must not be served to a run without them
+            profile["oversize"] = [sim.faults["rate_oversize"], sim.faults.get("oversize_bytes")]
         return {"simulator": profile}
     return {}
 
@@ -142,6 +174,10 @@ class ModelService:
                 raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
                                      cause="timeout") from None
 
+    def _whole_enough(self, hit: GenerateResponse) -> bool:
+        """False for an entry cut at a smaller max_output_chars than today's: asked again, in full."""
+        return not (hit.text_truncated and len(hit.text) < self.cfg.max_output_chars)
+
     async def prefetch(self, requests: Iterable[GenerateRequest]) -> None:
         """Open the cache and look up all of a job's requests at once (a cached re-run then never
         waits on sqlite per sample). Raises CacheError when the cache file cannot be used."""
@@ -169,11 +205,12 @@ class ModelService:
             if self.cache_cfg.refresh:
                 cache.count_miss()
             else:
-                hit = await cache.get(key)
+                hit = await cache.get(key, accept=self._whole_enough)
                 if hit is not None:
+                    hit = capped(hit, self.cfg.max_output_chars)
                     return hit.model_copy(update={"cached": True, "latency_s": 0.0, "attempts": 0})
         response, attempts = await self.retry.call(lambda: self._send(request))
-        response = response.model_copy(update={"attempts": attempts})
+        response = capped(response, self.cfg.max_output_chars).model_copy(update={"attempts": attempts})
         if cache is not None:
             cache.put(key, request, response)  # only successes reach this line: errors are never cached
         return response

@@ -68,6 +68,8 @@ class GenerateResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str
+    # The text was cut at model.max_output_chars (evalsweep.llm.service.capped).
+    text_truncated: bool = False
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
     request_id: str | None = None

@@ -13,6 +13,14 @@ from evalsweep.simulator.config import FaultConfig, ModelProfile, SimulatorConfi
 from evalsweep.simulator.server import bind_socket, build_app, start_site, url_of
 
 
+_REPLY_FAULTS = {
+    "invalid_json": "a body cut off mid-JSON",
+    "empty_body": "an empty body",
+    "error_body_200": "the provider's error object",
+    "oversize": "a reply of --oversize-bytes, max_tokens ignored",
+}
+
+
 def _accuracy(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -47,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="prompts containing it never get a valid structured answer")
     for kind in ("429", "500", "503", "529", "drop"):
         p.add_argument(f"--rate-{kind}", type=float, default=0.0, metavar="R")
+    for kind in _REPLY_FAULTS:
+        p.add_argument(f"--rate-{kind.replace('_', '-')}", type=float, default=0.0, metavar="R",
+                       help=f"share of requests answered 200 with {_REPLY_FAULTS[kind]}")
+    p.add_argument("--oversize-bytes", type=int, default=20_000_000, metavar="N",
+                   help="length of the text of an oversize reply")
+    p.add_argument("--oversize-with-length", action="store_true",
+                   help="send oversize replies with Content-Length (default: chunked)")
     p.add_argument("--retry-after", type=float, default=1.0, metavar="S", help="retry-after on 429/529")
     p.add_argument("--max-prompt-chars", type=int, default=None)
     p.add_argument("--poison-substring", default=None, help="requests containing it always get 500")
@@ -74,6 +89,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             rate_503=args.rate_503,
             rate_529=args.rate_529,
             rate_drop=args.rate_drop,
+            **{f"rate_{kind}": getattr(args, f"rate_{kind}") for kind in _REPLY_FAULTS},
+            oversize_bytes=args.oversize_bytes,
+            oversize_chunked=not args.oversize_with_length,
             retry_after_s=args.retry_after,
             max_prompt_chars=args.max_prompt_chars,
             poison_substring=args.poison_substring,

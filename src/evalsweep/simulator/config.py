@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "529", "drop", "400", "401")
+FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "529", "drop", "400", "401",
+                                "invalid_json", "empty_body", "error_body_200", "oversize")
+# Drawn once per request, at most one each: (kind, FaultConfig field with its rate).
+_RATED: tuple[tuple[str, str], ...] = (
+    ("429", "rate_429"), ("500", "rate_500"), ("503", "rate_503"), ("529", "rate_529"), ("drop", "rate_drop"),
+    ("invalid_json", "rate_invalid_json"), ("empty_body", "rate_empty_body"),
+    ("error_body_200", "rate_error_body_200"), ("oversize", "rate_oversize"),
+)
 
 
 class ModelProfile(BaseModel):
@@ -35,6 +42,16 @@ class FaultConfig(BaseModel):
     rate_503: float = Field(default=0.0, ge=0.0, le=1.0)
     rate_529: float = Field(default=0.0, ge=0.0, le=1.0)
     rate_drop: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Replies with HTTP 200 that are not the API's JSON, as broken proxies and servers send them:
+    # a body cut off mid-JSON, an empty body, and the provider's error object sent with status 200.
+    rate_invalid_json: float = Field(default=0.0, ge=0.0, le=1.0)
+    rate_empty_body: float = Field(default=0.0, ge=0.0, le=1.0)
+    rate_error_body_200: float = Field(default=0.0, ge=0.0, le=1.0)
+    # A well-formed reply whose text is oversize_bytes long, whatever max_tokens asked for (a
+    # server that ignores the limit); sent chunked, without Content-Length, unless oversize_chunked=false.
+    rate_oversize: float = Field(default=0.0, ge=0.0, le=1.0)
+    oversize_bytes: int = Field(default=20_000_000, ge=1)
+    oversize_chunked: bool = True
     retry_after_s: float | None = Field(default=1.0, ge=0.0)
     max_prompt_chars: int | None = Field(default=None, ge=1)
     poison_substring: str | None = Field(default=None, min_length=1)
@@ -49,7 +66,7 @@ class FaultConfig(BaseModel):
 
     @model_validator(mode="after")
     def _rates_sum_to_at_most_one(self) -> FaultConfig:
-        total = self.rate_429 + self.rate_500 + self.rate_503 + self.rate_529 + self.rate_drop
+        total = sum(getattr(self, name) for _, name in _RATED)
         if total > 1.0 + 1e-9:
             raise ValueError(f"fault rates sum to {total:.4f}; they must sum to at most 1")
         return self
@@ -58,13 +75,8 @@ class FaultConfig(BaseModel):
         """Cumulative (upper bound, kind) pairs for drawing one fault per request."""
         out: list[tuple[float, str]] = []
         acc = 0.0
-        for kind, rate in (
-            ("429", self.rate_429),
-            ("500", self.rate_500),
-            ("503", self.rate_503),
-            ("529", self.rate_529),
-            ("drop", self.rate_drop),
-        ):
+        for kind, name in _RATED:
+            rate = getattr(self, name)
             if rate > 0:
                 acc += rate
                 out.append((acc, kind))

@@ -146,6 +146,29 @@ def _json(payload: dict[str, Any], status: int, headers: dict[str, str]) -> web.
     )
 
 
+# Status-200 replies that are not the API's JSON (drawn like the other faults).
+_REPLY_FAULTS = frozenset({"invalid_json", "empty_body", "error_body_200", "oversize"})
+_CHUNK = 64 * 1024
+
+
+async def _send_chunked(request: web.Request, full: web.Response) -> web.StreamResponse:
+    """`full`'s body sent in chunks without Content-Length, so only what a client reads tells its size."""
+    body = full.body
+    assert isinstance(body, bytes)
+    headers = {k: v for k, v in full.headers.items() if k.lower() not in ("content-length", "content-type")}
+    resp = web.StreamResponse(status=full.status, headers=headers)
+    resp.content_type = "application/json"
+    resp.enable_chunked_encoding()
+    try:
+        await resp.prepare(request)
+        for i in range(0, len(body), _CHUNK):
+            await resp.write(body[i:i + _CHUNK])
+        await resp.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client stopped reading (e.g. its size limit): nothing more to send
+    return resp
+
+
 class _Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
@@ -236,6 +259,9 @@ class _Simulator:
                             if request.transport is not None:
                                 request.transport.close()
                             return web.Response(status=500)
+                        if kind in _REPLY_FAULTS:
+                            state.fault(kind)
+                            return await self._bad_reply(kind, request, fmt, model, parsed, headers)
                         status = int(kind)
                         return self._error(fmt, status, _FAULT_MESSAGES[status], headers)
 
@@ -245,7 +271,30 @@ class _Simulator:
         finally:
             state.end()
 
-    def _respond(self, fmt: str, model: str, p: _Parsed, headers: dict[str, str]) -> web.Response:
+    async def _bad_reply(self, kind: str, request: web.Request, fmt: str, model: str, p: _Parsed,
+                         headers: dict[str, str]) -> web.StreamResponse:
+        """A status-200 reply that is not what the API sends (FaultConfig.rate_invalid_json, ...)."""
+        if kind == "empty_body":
+            return web.Response(body=b"", status=200, headers=headers, content_type="application/json")
+        if kind == "error_body_200":
+            message = "The server had an error while processing your request (simulated by evalsweep, sent with 200)."
+            body: dict[str, Any] = (
+                {"error": {"message": message, "type": "server_error", "param": None, "code": None}} if fmt == OPENAI
+                else {"type": "error", "error": {"type": "api_error", "message": message}})
+            return _json(body, 200, headers)
+        if kind == "invalid_json":
+            raw = self._respond(fmt, model, p, headers).body
+            assert isinstance(raw, bytes)
+            return web.Response(body=raw[: len(raw) // 2], status=200, headers=headers, content_type="application/json")
+        # oversize: a well-formed answer padded to oversize_bytes, max_tokens ignored.
+        faults = self.config.faults
+        full = self._respond(fmt, model, p, headers, pad_to=faults.oversize_bytes)
+        if not faults.oversize_chunked:
+            return full
+        return await _send_chunked(request, full)
+
+    def _respond(self, fmt: str, model: str, p: _Parsed, headers: dict[str, str],
+                 pad_to: int | None = None) -> web.Response:
         profile = self.config.profile_for(model)
         task = judge.parse_task(p.question)
         verdict: judge.Verdict | None = None
@@ -272,7 +321,12 @@ class _Simulator:
         if p.max_tokens is not None:
             text, truncated = truncate_to_tokens(text, p.max_tokens)
         input_tokens = max(1, p.input_tokens)
-        output_tokens = max(1, count_tokens(text))
+        if pad_to is not None:  # the oversize fault: the answer, then filler up to pad_to characters
+            filler = " and so on"
+            text = (text + filler * (max(0, pad_to - len(text)) // len(filler) + 1))[:pad_to]
+            output_tokens, truncated, stopped_by = max(1, len(text) // 4), False, None
+        else:
+            output_tokens = max(1, count_tokens(text))
         if fmt == OPENAI:
             return _json(_openai_payload(model, headers, text, "length" if truncated else "stop",
                                          input_tokens, output_tokens), 200, headers)
