@@ -152,11 +152,15 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
         try:
             await writer.close()
         finally:
-            run.stats = service.stats()
-            await service.aclose()
-            if judge is not None:
-                run.judge_stats = judge.service.stats()
-                await judge.aclose()
+            try:  # counted after closing: a cache write that fails at the final flush is in the summary too
+                await service.aclose()
+            finally:
+                run.stats = service.stats()
+                if judge is not None:
+                    try:
+                        await judge.aclose()
+                    finally:
+                        run.judge_stats = judge.service.stats()
     return runner
 
 
