@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from evalsweep.config import ExperimentConfig
 from evalsweep.data import Sample
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from evalsweep.structured.answers import StructuredAnswers
 
 log = logging.getLogger(__name__)
+_BAR = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_BAR_NO_ETA = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+_WARM_SAMPLES = 20  # answers before the ETA is shown
 
 
 @dataclass
@@ -190,8 +194,12 @@ class Runner:
             self._stop = True
 
     async def run(self, work: Iterator[WorkItem], total: int) -> None:
+        # No ETA until a rate is known: the first answers wait for the SDK import and the connection,
+        # and an estimate from them reads like hours.
         bar = tqdm(total=total, desc=f"{self.cfg.model.name} {self.cfg.prompt.name} seed={self.cfg.seed}",
-                   unit="sample", disable=not self.cfg.run.progress, dynamic_ncols=True, mininterval=0.5)
+                   unit="sample", disable=not self.cfg.run.progress, dynamic_ncols=True, mininterval=0.5,
+                   bar_format=_BAR_NO_ETA)
+        warm = min(total, _WARM_SAMPLES)
 
         async def worker() -> None:
             for item in work:  # workers share one iterator: at most max_concurrency in flight
@@ -202,6 +210,8 @@ class Runner:
                 cached = self.totals.n_cached
                 await self._one(item)
                 bar.update(1)
+                if bar.n == warm and warm:
+                    bar.bar_format = _BAR
                 if self.totals.n_cached != cached:
                     # A cached answer returns without suspending: yield, or one worker would run the whole
                     # job while the results writer and the cache look-ahead wait for it to finish. Only
@@ -209,8 +219,10 @@ class Runner:
                     await asyncio.sleep(0)
 
         try:
-            async with asyncio.TaskGroup() as tg:
-                for _ in range(min(self.cfg.model.max_concurrency, max(total, 1))):
-                    tg.create_task(worker())
+            # Warnings (retries, a failed sample) print above the bar, not through it.
+            with logging_redirect_tqdm():
+                async with asyncio.TaskGroup() as tg:
+                    for _ in range(min(self.cfg.model.max_concurrency, max(total, 1))):
+                        tg.create_task(worker())
         finally:
             bar.close()
