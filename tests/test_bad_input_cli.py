@@ -16,7 +16,8 @@ def _dataset(tmp_path: Path, text: str, name: str = "d.jsonl") -> str:
     return f"dataset.path={p}"
 
 
-GOOD = json.dumps({"id": "a", "question": "What is 1 + 1?", "answer": "2"}) + "\n"
+# The shipped option maps metadata [difficulty]: every row of a file read through it must have it.
+GOOD = json.dumps({"id": "a", "question": "What is 1 + 1?", "answer": "2", "difficulty": "easy"}) + "\n"
 
 CASES = {
     "typo": (lambda t: ["+model.temprature=0.5"], 2, r"unknown config key 'model\.temprature'"),

@@ -41,3 +41,38 @@ def test_shipped_prompts_render_for_both_datasets() -> None:
         for sample in (SAMPLE, MC):
             check_templates(p, sample)
             assert render(p, sample)[-1].content.startswith("What is 2 + 2?")
+
+
+@pytest.mark.parametrize(("user", "pattern"), [
+    ("{input} {}", r"placeholder without a name \(\{\} or \{0\}\) in prompt\.user"),
+    ("{input} {0}", r"placeholder without a name"),
+    ("{input} }", r"a single '\}' in prompt\.user"),
+    ("{input} {", r"a single '\{' in prompt\.user"),
+    ('{input} Reply as {"answer": 42}', r"unknown placeholder \{\"answer\"\} in prompt\.user; available: .*"
+                                         r"write \{\{ and \}\} for a literal \{ and \}"),
+    ("{input:d}", r"prompt\.user cannot be filled for sample 's1' \(ValueError"),
+    ("{input.missing}", r"unknown placeholder \{input\.missing\}"),
+])
+def test_templates_str_format_cannot_fill_fail_at_the_check(user: str, pattern: str) -> None:
+    """Each of these used to pass the check and raise in the middle of a job (or raise a bare ValueError)."""
+    p = PromptConfig(name="bad", user=user)
+    with pytest.raises(PromptError, match=pattern):
+        check_templates(p, SAMPLE)
+
+
+def test_typo_hint_has_no_brace_advice_and_literal_braces_render() -> None:
+    with pytest.raises(PromptError) as info:
+        check_templates(PromptConfig(name="bad", user="{input} {questoin}"), SAMPLE)
+    assert "{{" not in str(info.value)
+    p = PromptConfig(name="json", user='{input} Reply as {{"answer": 42}}')
+    check_templates(p, SAMPLE)
+    assert render(p, SAMPLE)[-1].content == 'What is 2 + 2? Reply as {"answer": 42}'
+
+
+def test_target_placeholders_are_found() -> None:
+    from evalsweep.prompts import target_placeholders
+
+    assert target_placeholders(PromptConfig(name="p", user="{input}")) == []
+    leak = PromptConfig(name="p", system="The answer is {target}.", user="{input} ({answer})")
+    assert target_placeholders(leak) == ["prompt.system: {target}"]
+    assert target_placeholders(leak, "answer") == ["prompt.system: {target}", "prompt.user: {answer}"]

@@ -54,9 +54,9 @@ def test_choice_needs_choices() -> None:
 
 
 def test_scores_are_in_unit_interval_and_registry_is_complete() -> None:
-    for kind in ("exact", "numeric", "choice"):
+    for kind, sample in (("exact", s("1")), ("numeric", s("1")), ("choice", s("A", ["1", "2"]))):
         scorer = get_scorer(kind)
-        assert scorer("Answer: 1", s("1", ["1", "2"])) in (0.0, 1.0)
+        assert scorer("Answer: 1", sample) in (0.0, 1.0)
     with pytest.raises(ScoringError, match="unknown scorer"):
         get_scorer("bleu")
 
@@ -64,3 +64,16 @@ def test_scores_are_in_unit_interval_and_registry_is_complete() -> None:
 def test_final_answer_prefers_last_answer_marker() -> None:
     assert final_answer("Answer: 3\nwait\nAnswer: 4") == "4"
     assert final_answer("first\nlast") == "last"
+
+
+@pytest.mark.parametrize("target", [" (B)", "(B)", "B", "b"])
+def test_choice_target_written_the_model_written_evals_way(target: str) -> None:
+    """" (A)" is the convention of Anthropic's model-written evals: it used to score every answer 0."""
+    sample = s(target, ["1", "2", "3"])
+    assert choice_letter("Answer: B", sample) == 1.0 and choice_letter("(B)", sample) == 1.0
+    assert choice_letter("A", sample) == 0.0
+
+
+def test_choice_target_outside_the_choices_is_an_error_not_a_zero() -> None:
+    with pytest.raises(ScoringError, match=r"sample 'x': target ' \(E\)' is not the letter of one of its 3 choices"):
+        choice_letter("E", s(" (E)", ["1", "2", "3"]))

@@ -88,7 +88,8 @@ ALONE: list[tuple[str, list[str], Callable[[Path, pytest.MonkeyPatch], dict] | N
     ("hypothesis", ["spec.falsification=TODO"], None),
     ("metrics", ["spec.metrics=null"], None),
     ("metrics", ["scorer=choice"], None),  # arithmetic has no choices: it would fail mid-run
-    ("dataset", ["dataset.version=null"], None),
+    ("dataset", ["dataset.provenance.version=null"], None),
+    ("dataset", ["dataset.version=''"], None),
     ("dataset", ["dataset.split=''"], None),
     ("graphs", ["spec.graphs=[]"], None),
     ("caching", [], lambda tmp, mp: mp.setenv("EVALSWEEP_CACHE_PATH", str(_file(tmp) / "c.sqlite")) or {}),
@@ -219,6 +220,40 @@ def test_resource_warnings(tmp_path: Path) -> None:
     assert resources(exp).status == "pass"
 
 
+def _check(exp: ExperimentConfig, tmp_path: Path, key: str) -> CheckResult:
+    report = run_checks(exp, ctx_for(tmp_path))
+    assert report.passed, report.render()  # a warning never blocks
+    return next(c for c in report.checks if c.key == key)
+
+
+def test_prompt_showing_the_target_warns(tmp_path: Path) -> None:
+    leak = _check(compose_exp("prompt.user='{input} (the answer is {target})'"), tmp_path, "prompt_target")
+    assert leak.status == "warn" and "prompt.user: {target}" in leak.message and not leak.blocking
+    assert _check(compose_exp(), tmp_path, "prompt_target").status == "pass"
+    # The target's own column carried as metadata is the same leak.
+    via_metadata = compose_exp("dataset.fields.metadata=[difficulty,answer]", "prompt.system='Hint: {answer}'")
+    assert "prompt.system: {answer}" in _check(via_metadata, tmp_path, "prompt_target").message
+
+
+def test_bad_template_stops_validation_with_its_own_line(tmp_path: Path) -> None:
+    from evalsweep.errors import PromptError
+
+    with pytest.raises(PromptError, match=r"a single '\}' in prompt\.user"):
+        run_checks(compose_exp("prompt.user='{input} }'"), ctx_for(tmp_path))
+
+
+def test_items_sharing_a_prompt_warn(tmp_path: Path) -> None:
+    """The shipped file has two pairs of ids with the same question (arith-0025/0100, 0048/0168):
+    with the cache on they get one answer per seed and repeat, not two draws (docs/cache.md)."""
+    dup = _check(compose_exp("dataset.max_samples=null"), tmp_path, "duplicate_prompts")
+    assert dup.status == "warn" and dup.message.startswith("Distinct prompts: 4 items share a prompt with another item")
+    assert "at temperature 0.7 they get one cached answer per seed and repeat" in dup.message
+    assert "docs/cache.md" in (dup.fix or "")
+    greedy = _check(compose_exp("dataset.max_samples=null", "model.temperature=0"), tmp_path, "duplicate_prompts")
+    assert greedy.status == "warn" and "counted as several items" in greedy.message
+    assert _check(compose_exp(), tmp_path, "duplicate_prompts").status == "pass"  # the default 50 are distinct
+
+
 # ---- report, skip, save ----------------------------------------------------------------------
 
 def test_report_format() -> None:
@@ -248,7 +283,7 @@ def test_validate_job_saves_and_raises(tmp_path: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert out.startswith("Pre-Run Validation Report") and "❌ FAIL: Graphs planned: none" in out
     saved = json.loads((tmp_path / "out" / REPORT_JSON).read_text())
-    assert saved["passed"] is False and saved["n_blocking_passed"] == 8 and len(saved["checks"]) == 12
+    assert saved["passed"] is False and saved["n_blocking_passed"] == 8 and len(saved["checks"]) == 16
     assert (tmp_path / "out" / REPORT_TXT).read_text() == out
 
 
@@ -355,7 +390,7 @@ def test_run_records_validation_and_seed_sweep(tmp_path: Path, cache_env: dict[s
         summary = json.loads((sweep / job / "summary.json").read_text())
         v = summary["validation"]
         assert v["passed"] is True and v["skipped"] is False and v["n_blocking_passed"] == 9
-        assert v["n_warnings"] == 0 and len(v["checks"]) == 12
+        assert v["n_warnings"] == 0 and len(v["checks"]) == 16
         assert (sweep / job / REPORT_TXT).read_text().endswith("RESULT: 9/9 blocking checks passed, 0 warnings\n")
 
 
@@ -373,7 +408,7 @@ def test_skip_validation_runs_and_is_recorded(tmp_path: Path, cache_env: dict[st
 
 def test_multirun_with_an_unreadable_dataset_in_one_job(tmp_path: Path, cache_env: dict[str, str]) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "question": "What is 1 + 1?", "answer": "2"}\n{oops\n')
+    bad.write_text('{"id": "a", "question": "What is 1 + 1?", "answer": "2", "difficulty": "easy"}\n{oops\n')
     sweep = tmp_path / "sweep"
     r = run_cli(["-m", "tracker=none", "dataset.max_samples=3", f"dataset.path=data/arithmetic.jsonl,{bad}",
                  f"hydra.sweep.dir={sweep}"], env=cache_env)

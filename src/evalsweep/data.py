@@ -1,11 +1,14 @@
 """Datasets: load local JSONL or CSV through a field mapping, check every row, limit and
-shuffle deterministically by seed. A bad row is an error naming the file and line, never skipped."""
+shuffle deterministically by seed. A bad row is an error naming the file and line, never skipped.
+
+Files are read as UTF-8, with or without a byte-order mark (Excel writes one)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import random
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -75,8 +78,43 @@ class Samples(Sequence[Sample]):
         return f"Samples({len(self._rows)} samples)"
 
 
+# "utf-8-sig": a leading byte-order mark is dropped, not read as part of the first field's name.
+ENCODING = "utf-8-sig"
+# A multiple-choice target: a letter, alone or in parentheses, with spaces around (" (A)" is the
+# convention of Anthropic's model-written evals).
+_TARGET_LETTER = re.compile(r"^\s*\(?\s*([A-Za-z])\s*\)?\s*$")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def target_letter(target: str) -> str | None:
+    """The choice letter a target names ("A", "(A)", " (A)" -> "A"), or None when it names none."""
+    m = _TARGET_LETTER.match(target)
+    return m.group(1).upper() if m else None
+
+
+def _not_utf8(path: Path) -> DatasetError:
+    """The line, column and byte where a file stops being UTF-8 (read again only on this path)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(ENCODING)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return DatasetError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}); save the file as UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}")
+    return DatasetError(f"{path}: not UTF-8; save the file as UTF-8")
+
+
+def _decoded(path: Path, rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        yield from rows
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
 def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding=ENCODING) as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -91,12 +129,32 @@ def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
-def _rows_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as f:
+def _mapped_columns(cfg: DatasetConfig) -> list[tuple[str, str]]:
+    """(column, role) of every column the mapping reads from each row, optional metadata left out."""
+    fm = cfg.fields
+    cols = [(fm.id, "id"), (fm.input, "input"), (fm.target, "target")]
+    if isinstance(fm.choices, list):
+        cols += [(c, "choices") for c in fm.choices]
+    elif isinstance(fm.choices, str):
+        cols.append((fm.choices, "choices"))
+    return cols + [(m, "metadata") for m in fm.metadata if m not in fm.optional_metadata]
+
+
+def _rows_csv(path: Path, cfg: DatasetConfig) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding=ENCODING, newline="") as f:
         reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        absent = [(c, role) for c, role in _mapped_columns(cfg) if header and c not in header]
+        if absent:
+            col, role = absent[0]
+            where = "dataset.fields.metadata" if role == "metadata" else f"dataset.fields.{role}"
+            raise DatasetError(
+                f"{path}:1: no column '{col}' (the {role}) in the header; columns: {', '.join(header)}; "
+                f"map {where} to one of them")
         for row in reader:
             # line_num counts physical lines read so far, header included: the row's own line.
-            yield reader.line_num, row
+            # A short row's missing cells read as None: absent, as in a JSON row without the key.
+            yield reader.line_num, {k: v for k, v in row.items() if v is not None}
 
 
 def _field(row: dict[str, Any], name: str, path: Path, lineno: int, role: str) -> Any:
@@ -107,6 +165,28 @@ def _field(row: dict[str, Any], name: str, path: Path, lineno: int, role: str) -
             f"add it to the row or map dataset.fields.{role} to another field"
         )
     return value
+
+
+def _metadata(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int) -> dict[str, Any]:
+    fm = cfg.fields
+    for name in fm.metadata:
+        # Absent, not null: a JSON null is a value the file states.
+        if name not in row and name not in fm.optional_metadata:
+            raise DatasetError(
+                f"{path}:{lineno}: missing metadata field '{name}' (dataset.fields.metadata); add it to the row, "
+                f"remove it from the mapping, or mark it optional as '{name}?'")
+    return {k: row.get(k) for k in fm.metadata}
+
+
+def _choice_target(sample: Sample, path: Path, lineno: int) -> None:
+    """scorer=choice: the target must name one of the sample's choices by its letter."""
+    letters = LETTERS[: len(sample.choices or [])]
+    letter = target_letter(sample.target)
+    if not sample.choices or letter is None or letter not in letters:
+        has = f"choices {letters[0]}-{letters[-1]}" if letters else "no choices (dataset.fields.choices)"
+        raise DatasetError(
+            f"{path}:{lineno}: target {sample.target!r} of sample '{sample.id}' is not the letter of one of its "
+            f"choices ({has}); scorer=choice needs a target such as A, (A) or \" (A)\"")
 
 
 def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int) -> Sample:
@@ -125,12 +205,20 @@ def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int)
         input=str(_field(row, fm.input, path, lineno, "input")),
         target=str(_field(row, fm.target, path, lineno, "target")),
         choices=choices,
-        metadata={k: row.get(k) for k in fm.metadata},
+        metadata=_metadata(row, cfg, path, lineno),
     )
 
 
-def load_dataset(cfg: DatasetConfig, seed: int) -> Samples:
-    """All samples of the dataset, checked, shuffled by seed when asked, and limited."""
+def load_dataset(cfg: DatasetConfig, seed: int, scorer: str | None = None) -> Samples:
+    """All samples of the dataset, checked, shuffled by seed when asked, and limited.
+
+    scorer: the job's scorer when it is not the dataset's own (scorer=choice on a dataset whose
+    dataset.scorer is another): with choice, every target must be one of its choices' letters."""
+    return choose(read_dataset(cfg, scorer), cfg, seed)
+
+
+def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
+    """Every row of the file, checked, in file order (load_dataset, less the subset and shuffle)."""
     path = cfg.resolved_path
     if not path.is_file():
         raise DatasetError(
@@ -140,11 +228,15 @@ def load_dataset(cfg: DatasetConfig, seed: int) -> Samples:
     fmt = cfg.format or {".jsonl": "jsonl", ".csv": "csv"}.get(path.suffix.lower())
     if fmt is None:
         raise DatasetError(f"dataset '{cfg.name}': cannot tell the format of {path}; set dataset.format=jsonl|csv")
-    rows = _rows_jsonl(path) if fmt == "jsonl" else _rows_csv(path)
+    rows = _decoded(path, _rows_jsonl(path) if fmt == "jsonl" else _rows_csv(path, cfg))
+    # Without choices at all, scorer=choice is a failed validation check (check_metrics), not a bad row.
+    choice = (scorer or cfg.scorer) == "choice" and cfg.fields.choices is not None
     samples: list[_Row] = []
     seen: dict[str, int] = {}
     for lineno, row in rows:
         sample = _to_sample(row, cfg, path, lineno)
+        if choice:
+            _choice_target(sample, path, lineno)
         if sample.id in seen:
             raise DatasetError(
                 f"{path}:{lineno}: duplicate id '{sample.id}' (first on line {seen[sample.id]}); ids must be unique"
@@ -153,6 +245,12 @@ def load_dataset(cfg: DatasetConfig, seed: int) -> Samples:
         samples.append(_row(sample))
     if not samples:
         raise DatasetError(f"dataset '{cfg.name}': {path} has no rows; add samples or point dataset.path elsewhere")
+    return Samples(samples)
+
+
+def choose(all_samples: Samples, cfg: DatasetConfig, seed: int) -> Samples:
+    """The job's samples out of all of them: the max_samples subset, in the seed's order."""
+    samples = list(all_samples._rows)
     if cfg.max_samples is not None and cfg.max_samples < len(samples):
         if cfg.shuffle:
             random.Random(cfg.subset_seed).shuffle(samples)

@@ -52,7 +52,7 @@ def _seed_everything(seed: int) -> None:
 def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
-    samples = load_dataset(exp.dataset, exp.seed)
+    samples = load_dataset(exp.dataset, exp.seed, scorer=exp.scorer_type)  # scorer=choice checks targets at load
     get_scorer(exp.scorer_type)
     StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
     judge_model(exp)  # so does a bad judge option, rubric or a missing judge key

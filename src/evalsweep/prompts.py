@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from functools import lru_cache
 from typing import Any
 
 from evalsweep.config import PromptConfig
@@ -22,20 +23,76 @@ def _fields(sample: Sample) -> dict[str, Any]:
     return fields
 
 
+BRACES = "write {{ and }} for a literal { and } (e.g. JSON in a prompt)"
+
+
+@lru_cache(maxsize=256)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str | None, str | None], ...]:
+    """The template's parts (a pure function of the text: checking every sample parses it once)."""
+    return tuple(string.Formatter().parse(template))
+
+
 def placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return {name for _, name, _, _ in _parsed(template) if name}
+
+
+def _templates(prompt: PromptConfig) -> list[tuple[str, str]]:
+    return [(where, t) for where, t in (("system", prompt.system), ("user", prompt.user)) if t]
+
+
+def check_syntax(prompt: PromptConfig) -> None:
+    """Fail on a template str.format cannot fill at all: a lone { or }, or an empty {} (which
+    asks for a positional argument). Found here, not by the first render in the middle of a job."""
+    for where, template in _templates(prompt):
+        try:
+            parsed = _parsed(template)
+        except ValueError as exc:
+            brace = "}" if "Single '}'" in str(exc) else "{"
+            raise PromptError(f"prompt '{prompt.name}': a single '{brace}' in prompt.{where} "
+                              f"({exc}); {BRACES}") from None
+        if any(name is not None and name.strip() == "" or name is not None and name.isdigit()
+               for _, name, _, _ in parsed):
+            raise PromptError(f"prompt '{prompt.name}': a placeholder without a name ({{}} or {{0}}) in "
+                              f"prompt.{where}; name a field, e.g. {{input}}, or {BRACES}")
 
 
 def check_templates(prompt: PromptConfig, sample: Sample) -> None:
-    """Fail before any call when a template names a field no sample has."""
-    known = set(_fields(sample))
-    for where, template in (("system", prompt.system or ""), ("user", prompt.user)):
+    """Fail before any call when a template cannot be filled for this sample: bad brace syntax,
+    a placeholder naming a field no sample has, or a format spec the value does not take."""
+    check_syntax(prompt)
+    fields = _fields(sample)
+    known = set(fields)
+    for where, template in _templates(prompt):
         unknown = placeholders(template) - known
         if unknown:
+            name = sorted(unknown)[0]
+            # {"a": 1} or { "key": ... }: braces meant literally, not a field name with a typo.
+            hint = f"; {BRACES}" if not name.split(".")[0].split("[")[0].isidentifier() else ""
             raise PromptError(
-                f"prompt '{prompt.name}': unknown placeholder {{{sorted(unknown)[0]}}} in prompt.{where}; "
-                f"available: {', '.join('{' + k + '}' for k in sorted(known))}"
+                f"prompt '{prompt.name}': unknown placeholder {{{name}}} in prompt.{where}; "
+                f"available: {', '.join('{' + k + '}' for k in sorted(known))}{hint}"
             )
+        try:
+            template.format_map(fields)
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            raise PromptError(f"prompt '{prompt.name}': prompt.{where} cannot be filled for sample "
+                              f"'{sample.id}' ({type(exc).__name__}: {exc}); fix that placeholder, "
+                              f"or {BRACES}") from None
+
+
+def target_placeholders(prompt: PromptConfig, target_field: str | None = None) -> list[str]:
+    """Where a template shows the answer: '{target}' (or the target's own field carried as
+    metadata) in prompt.system / prompt.user, as 'prompt.user: {target}'."""
+    names = {"target"} | ({target_field} if target_field else set())
+    return [f"prompt.{where}: {{{name}}}" for where, template in _templates(prompt)
+            for name in sorted(placeholders(template)) if name.split(".")[0].split("[")[0] in names]
+
+
+def filled(prompt: PromptConfig, sample: Sample) -> tuple[str, str]:
+    """The filled system and user texts: with the few-shot examples (the same for every item),
+    what makes one item's messages differ from another's."""
+    fields = _fields(sample)
+    return (prompt.system or "").format_map(fields), prompt.user.format_map(fields)
 
 
 def render(prompt: PromptConfig, sample: Sample) -> list[Message]:

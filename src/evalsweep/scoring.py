@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from functools import partial
 
-from evalsweep.data import Sample
+from evalsweep.data import Sample, target_letter
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.registry import Registry
 
@@ -62,8 +62,14 @@ def choice_letter(output: str, sample: Sample) -> float:
     if not sample.choices:
         raise ScoringError(f"sample '{sample.id}' has no choices; scorer=choice needs dataset.fields.choices")
     valid = {chr(ord("A") + i) for i in range(len(sample.choices))}
+    # The target's letter, however written: "A", "(A)", " (A)" (model-written evals). Loading the
+    # dataset for scorer=choice refuses any other target, so this only fires on a skipped check.
+    target = target_letter(sample.target)
+    if target not in valid:
+        raise ScoringError(f"sample '{sample.id}': target {sample.target!r} is not the letter of one of its "
+                           f"{len(sample.choices)} choices; scorer=choice needs a target such as A, (A) or \" (A)\"")
     letters = [x for x in _LETTER.findall(final_answer(output).upper()) if x in valid]
-    return float(bool(letters) and letters[-1] == sample.target.strip().upper())
+    return float(bool(letters) and letters[-1] == target)
 
 
 @SCORERS.register("judge")

@@ -1,6 +1,6 @@
 """Pre-run validation: is the experiment specified well enough to be worth running?
 
-Nine blocking checks and three warnings, run before the first API call. What the config already
+Nine blocking checks and seven warnings, run before the first API call. What the config already
 says (output path, cache, concurrency, retries, seeds) is derived from it; what only a person can
 say (hypothesis, falsification, metrics, graphs, justifications, baseline) comes from `spec`."""
 
@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from evalsweep.generate import GENERATE_FIELDS, in_use
-from evalsweep.config import ExperimentConfig, ModelConfig
+from evalsweep.config import PROJECT_ROOT, ExperimentConfig, ModelConfig
 from evalsweep.errors import EvalsweepError
+
+if TYPE_CHECKING:
+    from evalsweep.data import Samples
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ CACHE_KEY_FIELDS = ("provider", "model", "base_url", "messages", *GENERATE_FIELD
 # Text that only holds a place for an answer does not count as one.
 _PLACEHOLDERS = {"", "todo", "tbd", "?", "n/a", "none", "null", "fixme"}
 GB = 1024**3
+# Failures that skipping the checks would not cure: the job could not write there either.
+UNSKIPPABLE = {"output_path", "caching"}
 
 
 class ValidationFailed(EvalsweepError):
@@ -67,6 +74,19 @@ class JobContext(BaseModel):
     # Swept override key -> the values it takes across the sweep (empty for a single run).
     swept: dict[str, list[str]] = Field(default_factory=dict)
     machine: Machine = Field(default_factory=Machine.probe)
+    # The dataset as read by this validation (all rows, then the job's), read once for every check.
+    _samples: tuple[str, Samples, Samples] | None = PrivateAttr(None)
+
+    def samples(self, exp: ExperimentConfig) -> tuple[Samples, Samples]:
+        """(every sample of the file, the job's samples); a file that does not load raises its
+        own DatasetError (file and line, exit 2)."""
+        from evalsweep.data import choose, read_dataset  # the data layer is only needed once validation runs
+
+        key = f"{exp.dataset.model_dump_json()}|{exp.seed}|{exp.scorer_type}"
+        if self._samples is None or self._samples[0] != key:
+            every = read_dataset(exp.dataset, exp.scorer_type)
+            self._samples = (key, every, choose(every, exp.dataset, exp.seed))
+        return self._samples[1], self._samples[2]
 
 
 class CheckResult(BaseModel):
@@ -145,7 +165,8 @@ def check_output_path(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
     why = _writable_dir(ctx.output_dir)
     if why:
         return _bad("output_path", f"Output path: {_show(ctx.output_dir)} cannot be written: {why}",
-                    "hydra.run.dir / hydra.sweep.dir (a writable directory)")
+                    f"make {_show(ctx.output_dir)} writable (fix its permissions or owner), or choose another dir "
+                    f"with hydra.run.dir=... (hydra.sweep.dir=... for a sweep)")
     note = ""
     results = ctx.output_dir / "results.jsonl"
     if results.is_file():
@@ -178,19 +199,23 @@ def check_metrics(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
 
 
 def check_dataset(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
-    from evalsweep.data import load_dataset  # the data layer is only needed once validation runs
-
     d = exp.dataset
-    missing = [k for k in ("version", "source", "split") if not said(getattr(d, k))]
+    # The split of a file that is not its option's own is not blocking: the provenance warning
+    # asks for it, together with whatever else was derived rather than stated.
+    missing = [k for k in ("version", "source", "split") if not said(getattr(d, k)) and k not in d.derived]
     # A file that does not load raises its own DatasetError (file and line, exit 2): bad input,
     # not a gap in the spec, and its one line says more than a report line could.
-    n_all = len(load_dataset(d.model_copy(update={"max_samples": None, "shuffle": False}), exp.seed))
+    every, mine = ctx.samples(exp)
     if missing:
+        where = (f"under provenance: in conf/dataset/{d.provenance.name}.yaml" if d.is_own_file and d.provenance
+                 else "in the dataset option, or on the command line")
         return _bad("dataset", f"Dataset: {d.name} has no {', '.join(missing)}",
-                    ", ".join(f"dataset.{k}" for k in missing) + f" (in conf/dataset/{d.name}.yaml)")
-    n = min(n_all, d.max_samples) if d.max_samples else n_all
+                    ", ".join(f"dataset.{k}" for k in missing) + f" ({where})")
+    n, n_all = len(mine), len(every)
     repeats = f" x {exp.repeats} repeats = {n * exp.repeats} requests" if exp.repeats > 1 else ""
-    return _ok("dataset", f"Dataset: {d.name} v{d.version}, split {d.split}, {n} of {n_all} samples{repeats}; "
+    split = f"split {d.split}" if said(d.split) else "split not stated"
+    version = d.version if str(d.version).startswith("sha256:") else f"v{d.version}"
+    return _ok("dataset", f"Dataset: {d.name} {version}, {split}, {n} of {n_all} samples{repeats}; "
                           f"source: {_quote(str(d.source), 80)}")
 
 
@@ -330,11 +355,140 @@ def check_baseline(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
     return _ok("baseline", f"Baseline: {_quote(base, 80)}", blocking=False)
 
 
+def check_provenance(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
+    d, p = exp.dataset, exp.dataset.provenance
+    if p is None:
+        return _ok("provenance", f"Dataset provenance: {d.name}, as configured (no provenance block)", blocking=False)
+    if d.is_own_file:
+        return _ok("provenance", f"Dataset provenance: the option's own file and mapping ({p.path})", blocking=False)
+    if not d.derived:
+        return _ok("provenance", f"Dataset provenance: {_show(d.resolved_path)} is not {p.name}'s file or mapping; "
+                                 f"labelled as given ({d.name} v{d.version}, split {d.split})", blocking=False)
+    how = ", ".join(f"{k} {getattr(d, k)!r} ({why})" if getattr(d, k) else f"{k} {why}"
+                    for k, why in d.derived.items())
+    return _bad("provenance", f"Dataset provenance: {_show(d.resolved_path)} is not the file or mapping of dataset "
+                              f"option {p.name} ({p.path}), so nothing of its provenance is used: {how}",
+                ", ".join(f"dataset.{k}" for k in d.derived) + " (what your file is)", blocking=False)
+
+
+def _conf_options(group: str) -> dict[str, dict[str, Any]]:
+    """The options of a conf/ group: stem -> its YAML (an unreadable file is left out)."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for f in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict):
+            out[f.stem] = data
+    return out
+
+
+def _related(name: str, others: set[str]) -> bool:
+    """One of the names others, or a family member: 'claude' and 'claude-sonnet-4-5', 'gpt-4o' and 'gpt-4o-mini'."""
+    n = name.lower()
+    return any(n == o or o.startswith((n + "-", n + "_")) or n.startswith((o + "-", o + "_")) for o in others)
+
+
+def _mentioned(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
+_SIMULATOR = re.compile(r"\bsimulat(?:or|ed)\b", re.IGNORECASE)
+
+
+def check_spec_subject(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
+    """Does the spec speak of what runs? A spec inherited from another experiment (the default job's,
+    about the simulator's 0.75 on arithmetic) reads as if it applied to any model or dataset."""
+    texts = {k: t for k in ("hypothesis", "falsification", "metrics") if (t := said(getattr(exp.spec, k)))}
+    models, datasets = _conf_options("model"), _conf_options("dataset")
+
+    def aliases(options: dict[str, dict[str, Any]], stems: list[str]) -> set[str]:
+        return {a.lower() for s in stems for a in (s, str(options.get(s, {}).get("name") or s))}
+
+    run_models = {exp.model.name.lower()} | {s.lower() for s, o in models.items() if o.get("name") == exp.model.name}
+    run_models |= aliases(models, ctx.swept.get("model", []) + ([exp.scorer.judge] if exp.scorer.judge else []))
+    run_models |= {v.lower() for v in ctx.swept.get("model.name", [])}
+    simulated = exp.model.simulated or any(models.get(s, {}).get("simulated") for s in ctx.swept.get("model", []))
+    run_data = {exp.dataset.name.lower()} | aliases(datasets, ctx.swept.get("dataset", []))
+    run_data |= {v.lower() for v in ctx.swept.get("dataset.name", [])}
+    if exp.dataset.is_own_file and exp.dataset.provenance is not None:
+        run_data.add(exp.dataset.provenance.name.lower())
+
+    named: list[str] = []
+    fields: set[str] = set()  # the spec fields that name them
+    for kind, options, run in (("model", models, run_models), ("dataset", datasets, run_data)):
+        known = aliases(options, list(options)) | {str((o.get("provenance") or {}).get("name", "")).lower()
+                                                    for o in options.values()} - {""}
+        hits = {a: [k for k, t in texts.items() if _mentioned(t, a)] for a in known if not _related(a, run)}
+        others = sorted(a for a, where in hits.items() if where)
+        if others:
+            fields.update(k for a in others for k in hits[a])
+            runs = exp.model.name if kind == "model" else exp.dataset.name
+            named.append(f"{kind} {', '.join(others)} (this job runs {runs})")
+    sim_fields = [k for k, t in texts.items() if _SIMULATOR.search(t)]
+    if not simulated and sim_fields:
+        fields.update(sim_fields)
+        named.append(f"the simulator ({exp.model.name} is a real model)")
+    if named:
+        where = ", ".join(f"spec.{k}" for k in texts if k in fields)
+        return _bad("spec_subject", f"Spec subject: {where} name{'s' if len(fields) == 1 else ''} "
+                                    f"{'; '.join(named)}: is this spec about this job?",
+                    "spec.hypothesis / spec.falsification / spec.metrics about what this job runs "
+                    "(an experiment file states its own)", blocking=False)
+    return _ok("spec_subject", f"Spec subject: names no model or dataset other than this job's "
+                               f"({exp.model.name} on {exp.dataset.name})", blocking=False)
+
+
+def check_prompt_target(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
+    from evalsweep import prompts
+
+    # Every template is filled for every sample here, so a template that cannot be (a lone brace,
+    # an unknown field) stops with its own PromptError before any job of a sweep starts.
+    _, mine = ctx.samples(exp)
+    for sample in mine:
+        prompts.check_templates(exp.prompt, sample)
+    fm = exp.dataset.fields
+    leaks = prompts.target_placeholders(exp.prompt, fm.target if fm.target in fm.metadata else None)
+    if leaks:
+        return _bad("prompt_target", f"Prompt shows the answer: {'; '.join(leaks)} puts each sample's target "
+                                     f"in what the model reads", "prompt.system / prompt.user without {target} "
+                                     "(it is for scorer rubrics, not for the model's prompt)", blocking=False)
+    return _ok("prompt_target", f"Prompt: the target is not in prompt '{exp.prompt.name}'", blocking=False)
+
+
+def check_duplicate_prompts(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
+    from evalsweep import prompts
+
+    _, mine = ctx.samples(exp)
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for sample in mine:
+        groups[prompts.filled(exp.prompt, sample)].append(sample.id)
+    shared = [ids for ids in groups.values() if len(ids) > 1]
+    if not shared:
+        return _ok("duplicate_prompts", f"Distinct prompts: each of the {len(mine)} items has a prompt of its own",
+                   blocking=False)
+    n = sum(len(ids) for ids in shared)
+    example = " and ".join(f"'{i}'" for i in shared[0][:2])
+    # The cache key is the request (messages, parameters, seed, repeat), never the sample id: the same
+    # prompt is one question, asked once per seed and repeat (docs/cache.md).
+    effect = (f"at temperature {exp.model.temperature:g} they get one cached answer per seed and repeat, "
+              f"not independent draws" if exp.model.temperature > 0 and exp.cache.enabled
+              else "the same question is counted as several items")
+    return _bad("duplicate_prompts", f"Distinct prompts: {n} items share a prompt with another item "
+                                     f"({len(shared)} group{'s' if len(shared) > 1 else ''}, e.g. {example}); {effect}",
+                "remove or merge the duplicates, or cache.enabled=false for independent draws (docs/cache.md)",
+                blocking=False)
+
+
 Check = Callable[[ExperimentConfig, JobContext], CheckResult]
 BLOCKING: tuple[Check, ...] = (check_hyperparameters, check_output_path, check_hypothesis, check_metrics,
                                check_dataset, check_graphs, check_caching, check_concurrency,
                                check_error_handling)
-WARNINGS: tuple[Check, ...] = (check_seeds, check_resources, check_baseline)
+WARNINGS: tuple[Check, ...] = (check_seeds, check_resources, check_baseline, check_provenance, check_spec_subject,
+                               check_prompt_target, check_duplicate_prompts)
 
 
 # ---- the report ----------------------------------------------------------------------------
@@ -388,6 +542,8 @@ class ValidationReport(BaseModel):
         spec = [c.fix.removeprefix("spec.") for c in self.failed if c.fix and c.fix.startswith("spec.")]
         other = [c.fix for c in self.failed if c.fix and not c.fix.startswith("spec.")]
         parts = ([f"add to spec: {'; '.join(spec)}"] if spec else []) + ([f"fix: {'; '.join(other)}"] if other else [])
+        if any(c.key in UNSKIPPABLE for c in self.failed):
+            return " | ".join(parts)  # skipping the checks would not make the dir or the cache writable
         return " | ".join(parts) + " (or skip the checks with spec.skip_validation=true)"
 
     def error(self, where: str = "") -> ValidationFailed:
