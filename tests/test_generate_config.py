@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from evalsweep.cache.keys import key_payload
+from evalsweep.cache.keys import ALWAYS_IN_KEY, key_payload
 from evalsweep.config import ModelConfig
 from evalsweep.generate import GENERATE_FIELDS, GenerateConfig
 from evalsweep.llm.types import Message, build_request
@@ -50,13 +50,15 @@ PROBE = textwrap.dedent("""
 
 
 def test_the_generation_fields_are_declared_once() -> None:
-    assert GENERATE_FIELDS == ("temperature", "max_tokens", "top_p", "stop")
+    assert GENERATE_FIELDS == ("temperature", "max_tokens", "top_p", "stop", "reasoning_effort")
     assert set(GENERATE_FIELDS) <= set(ModelConfig.model_fields)
     m = ModelConfig(provider="openai", name="m", simulated=True, temperature=0.3, top_p=0.9, stop=["\n"])
     request = build_request(m, [Message(role="user", content="q")], seed=7, repeat=2)
     assert request.generation() == m.generation() == GenerateConfig(temperature=0.3, top_p=0.9, stop=["\n"])
     payload = key_payload(request, simulated=True)
-    assert all(payload[name] == getattr(m, name) for name in GENERATE_FIELDS)
+    # Every field is in the key; one added after the key's first schema only when set (ALWAYS_IN_KEY).
+    assert all(payload.get(name) == getattr(m, name) for name in GENERATE_FIELDS)
+    assert set(ALWAYS_IN_KEY) <= set(payload)
 
 
 def test_a_new_field_reaches_request_key_resume_and_label(tmp_path: Path) -> None:

@@ -72,6 +72,12 @@ class ModelConfig(GenerateConfig):
     simulated: bool = False
     base_url: str | None = None
     api_key_env: str | None = None
+    # A reasoning model (OpenAI o-series, gpt-5): refuses temperature, top_p and stop, so they are not
+    # sent, not in its cache key and not in its variant labels (docs/providers.md).
+    reasoning: bool = False
+    # The request field that carries max_tokens: max_completion_tokens for current OpenAI reasoning
+    # models (it counts reasoning tokens too); max_tokens where a server ignores the other (llama.cpp).
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     max_concurrency: int = Field(16, ge=1, le=10_000)
     request_timeout_s: float = Field(60.0, gt=0)
     # Bytes read of one HTTP reply; a larger one is an error of its sample, never read whole

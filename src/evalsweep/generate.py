@@ -8,6 +8,8 @@ in the key. (A provider client still chooses how to send it: see evalsweep.llm.*
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -18,6 +20,8 @@ class GenerateConfig(BaseModel):
     max_tokens: int = Field(256, ge=1)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: list[str] | None = None
+    # Reasoning models (OpenAI o-series, gpt-5): how hard to think. None: the model's default.
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
 
     def generation(self) -> GenerateConfig:
         """Just the generation parameters (of a ModelConfig, or a request)."""

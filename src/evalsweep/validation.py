@@ -145,8 +145,12 @@ def _show(path: Path) -> str:
 # ---- blocking checks -----------------------------------------------------------------------
 
 def generation_params(m: ModelConfig) -> dict[str, Any]:
-    """The generation parameters this job sends with every request (evalsweep.generate)."""
-    return in_use(m)
+    """The generation parameters this job sends with every request (evalsweep.generate): those set,
+    less what its provider or a reasoning model is never sent (evalsweep.cache.keys.not_sent)."""
+    from evalsweep.cache.keys import not_sent
+
+    unsent = not_sent(m.provider, m.simulated, m.reasoning)
+    return {k: v for k, v in in_use(m).items() if k not in unsent}
 
 
 def check_hyperparameters(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:

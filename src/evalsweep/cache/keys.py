@@ -33,18 +33,23 @@ KEY_SCHEMA_VERSION = 1
 
 # Generation parameters a provider's real API is never sent (see evalsweep.llm.anthropic_client).
 NOT_SENT: dict[str, tuple[str, ...]] = {"anthropic": ("temperature", "top_p")}
+# What a reasoning model is never sent (model.reasoning=true; evalsweep.llm.openai_client).
+NOT_SENT_REASONING: tuple[str, ...] = ("temperature", "top_p", "stop")
+# The parameters every key has held since schema v1; one added later is in a key only when it is
+# set, so every entry written before it keeps its key.
+ALWAYS_IN_KEY: tuple[str, ...] = ("temperature", "max_tokens", "top_p", "stop")
 
 
-def not_sent(provider: str | None, simulated: bool | None) -> tuple[str, ...]:
+def not_sent(provider: str | None, simulated: bool | None, reasoning: bool = False) -> tuple[str, ...]:
     """The parameters that do not reach the model: none for a simulated model (the simulator
-    reads them all), NOT_SENT[provider] for a real one."""
+    reads them all), NOT_SENT[provider] for a real one, and more for a reasoning model."""
     if simulated or provider is None:
         return ()
-    return NOT_SENT.get(provider, ())
+    return tuple(dict.fromkeys(NOT_SENT.get(provider, ()) + (NOT_SENT_REASONING if reasoning else ())))
 
 
 def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *,
-                simulated: bool | None = None) -> dict[str, Any]:
+                simulated: bool | None = None, reasoning: bool = False) -> dict[str, Any]:
     """`simulated`: whether a simulator answers the request. None: a simulator's answer profile in
     `extra` says so (evalsweep.llm.service.key_extra). A simulated model with `simulator: null`
     has no profile there and would be taken for the real API: pass `simulated` where the model
@@ -60,12 +65,13 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *
         "base_url": None if simulated else request.base_url,
         "messages": [[m.role, m.content] for m in request.messages],
         # Every generation parameter, by construction (evalsweep.generate): a new one cannot be missed.
-        **{name: getattr(request, name) for name in GENERATE_FIELDS},
+        **{name: getattr(request, name) for name in GENERATE_FIELDS
+           if name in ALWAYS_IN_KEY or getattr(request, name) is not None},
         "seed": request.seed,
         "repeat": request.repeat,
         "extra": extra or {},
     }
-    for name in not_sent(request.provider, simulated):  # never sent: decides nothing
+    for name in not_sent(request.provider, simulated, reasoning):  # never sent: decides nothing
         payload.pop(name, None)
     fmt = getattr(request, "response_format", None)
     if fmt is not None:
@@ -75,7 +81,9 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *
     return payload
 
 
-def cache_key(request: GenerateRequest, extra: dict[str, Any] | None = None, *, simulated: bool | None = None) -> str:
-    canonical = json.dumps(key_payload(request, extra, simulated=simulated), sort_keys=True, separators=(",", ":"),
+def cache_key(request: GenerateRequest, extra: dict[str, Any] | None = None, *, simulated: bool | None = None,
+              reasoning: bool = False) -> str:
+    canonical = json.dumps(key_payload(request, extra, simulated=simulated, reasoning=reasoning), sort_keys=True,
+                           separators=(",", ":"),
                            ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -17,25 +17,32 @@ from evalsweep.structured.wire import openai_response_format
 
 class OpenAIClient:
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float, key_env: str | None,
-                 extra_headers: dict[str, str] | None = None, max_reply_bytes: int = 8 * 1024 * 1024) -> None:
+                 extra_headers: dict[str, str] | None = None, max_reply_bytes: int = 8 * 1024 * 1024,
+                 reasoning: bool = False, token_limit_field: str = "max_tokens") -> None:
         # max_retries=0: tenacity is the one layer that retries, so every retry is counted.
         http = capped_http_client(openai.DefaultAsyncHttpxClient, max_reply_bytes, timeout_s)
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s,
                                           http_client=http)
         self._key_env = key_env
         self._extra_headers = extra_headers or {}
+        # A reasoning model refuses temperature, top_p and stop; its token limit is max_completion_tokens.
+        self._reasoning = reasoning
+        self._token_limit_field = token_limit_field
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         kwargs: dict = {
             "model": request.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
+            self._token_limit_field: request.max_tokens,
         }
-        if request.top_p is not None:
-            kwargs["top_p"] = request.top_p
-        if request.stop:
-            kwargs["stop"] = request.stop
+        if not self._reasoning:
+            kwargs["temperature"] = request.temperature
+            if request.top_p is not None:
+                kwargs["top_p"] = request.top_p
+            if request.stop:
+                kwargs["stop"] = request.stop
+        if request.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = request.reasoning_effort
         if request.seed is not None:
             kwargs["seed"] = request.seed
         if request.response_format is not None:  # a typed answer (evalsweep.structured)

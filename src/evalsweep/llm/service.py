@@ -86,7 +86,8 @@ def make_client(cfg: ModelConfig, base_url: str | None) -> ProviderClient:
 
         url = f"{base_url.rstrip('/')}/v1" if cfg.simulated and base_url else base_url
         return OpenAIClient(api_key=key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
-                            max_reply_bytes=cfg.max_reply_bytes)
+                            max_reply_bytes=cfg.max_reply_bytes, reasoning=cfg.reasoning,
+                            token_limit_field=cfg.token_limit_field)
     from evalsweep.llm.anthropic_client import AnthropicClient
 
     return AnthropicClient(api_key=key, base_url=base_url, timeout_s=cfg.request_timeout_s,
@@ -148,6 +149,9 @@ class ModelService:
         if shared is not None and shared.enabled:
             self._shared = open_shared_limiter(cfg, shared)
 
+    def _key(self, request: GenerateRequest) -> str:
+        return cache_key(request, self._key_extra, simulated=self.cfg.simulated, reasoning=self.cfg.reasoning)
+
     def _tokens_estimate(self, request: GenerateRequest) -> float:
         """Tokens a request may use, known before sending: its input (~4 characters a token) plus
         every output token it may ask for. Capped at the bucket size, which aiolimiter requires."""
@@ -185,7 +189,7 @@ class ModelService:
             return
         await self.cache.open()  # an unusable cache file stops the job here, before any request
         if not self.cache_cfg.refresh:
-            await self.cache.prefetch([cache_key(r, self._key_extra) for r in requests])
+            await self.cache.prefetch([self._key(r) for r in requests])
 
     @overload
     async def generate(self, request: GenerateRequest) -> GenerateResponse: ...
@@ -200,7 +204,7 @@ class ModelService:
         if response_model is not None:
             return (await self.parse(request, response_model)).unwrap()
         cache = self.cache
-        key = cache_key(request, self._key_extra) if cache is not None else ""
+        key = self._key(request) if cache is not None else ""
         if cache is not None:
             if self.cache_cfg.refresh:
                 cache.count_miss()

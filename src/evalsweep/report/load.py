@@ -403,7 +403,7 @@ def _mark_not_sent(facets: dict[str, Any]) -> dict[str, Any]:
     if simulated is None:
         return {}  # an old or partial config: cannot tell a real model from the simulator
     unsent: dict[str, Any] = {}
-    for name in not_sent(str(facets.get("model.provider")), bool(simulated)):
+    for name in not_sent(str(facets.get("model.provider")), bool(simulated), bool(facets.get("model.reasoning"))):
         key = f"model.{name}"
         if key in facets:
             unsent[key] = facets[key]

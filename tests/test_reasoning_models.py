@@ -1,0 +1,95 @@
+"""Reasoning models: the token limit goes in max_completion_tokens, reasoning_effort is sent, and
+temperature/top_p/stop (which such models refuse) are neither sent nor in the cache key. Checked
+on the wire with a tiny local server that records each request body the real openai SDK sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from evalsweep.cache.keys import cache_key, key_payload
+from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.llm.service import ModelService
+from evalsweep.llm.types import Message, build_request
+from evalsweep.validation import generation_params
+
+REPLY = {"id": "c1", "object": "chat.completion", "created": 0, "model": "o4-mini",
+         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "4"}}],
+         "usage": {"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45}}
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[dict]]]:
+    bodies: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps(REPLY).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1", bodies
+    finally:
+        server.shutdown()
+
+
+def _model(url: str, **kw: object) -> ModelConfig:
+    return ModelConfig.model_validate({"provider": "openai", "name": "o4-mini", "base_url": url,
+                                       "api_key_env": "EVALSWEEP_TEST_KEY", "rpm": 1000, **kw})
+
+
+def _ask(model: ModelConfig) -> str:
+    async def go() -> str:
+        service = ModelService(model, CacheConfig(enabled=False), model.base_url)
+        try:
+            return (await service.generate(build_request(model, [Message(role="user", content="2+2?")], seed=1))).text
+        finally:
+            await service.aclose()
+
+    return asyncio.run(go())
+
+
+def test_a_reasoning_model_gets_max_completion_tokens_and_effort_and_no_sampling_params(
+        recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, bodies = recorder
+    monkeypatch.setenv("EVALSWEEP_TEST_KEY", "test-key-not-secret")
+    reasoning = _model(url, reasoning=True, token_limit_field="max_completion_tokens", max_tokens=4096,
+                       reasoning_effort="low", temperature=0.7, top_p=0.9, stop=["\n"])
+    assert _ask(reasoning) == "4"
+    body = bodies[-1]
+    assert body["max_completion_tokens"] == 4096 and body["reasoning_effort"] == "low"
+    assert not {"max_tokens", "temperature", "top_p", "stop"} & set(body)
+    plain = _model(url, temperature=0.7, stop=["\n"])
+    _ask(plain)
+    assert bodies[-1]["max_tokens"] == 256 and bodies[-1]["temperature"] == 0.7 and bodies[-1]["stop"] == ["\n"]
+    assert "reasoning_effort" not in bodies[-1] and "max_completion_tokens" not in bodies[-1]
+
+
+def test_what_a_reasoning_model_is_not_sent_is_not_in_its_key_nor_asked_to_be_justified() -> None:
+    ask = [Message(role="user", content="q")]
+    a = _model(None, reasoning=True, temperature=0.2)
+    b = _model(None, reasoning=True, temperature=0.9, top_p=0.5)
+    ra, rb = build_request(a, ask, seed=1), build_request(b, ask, seed=1)
+    assert cache_key(ra, simulated=False, reasoning=True) == cache_key(rb, simulated=False, reasoning=True)
+    c = _model(None, reasoning=True, reasoning_effort="high")
+    assert cache_key(build_request(c, ask, seed=1), simulated=False, reasoning=True) != \
+        cache_key(ra, simulated=False, reasoning=True)
+    # A parameter added after the key's first schema is in a key only when set: older keys stay.
+    assert "reasoning_effort" not in key_payload(build_request(_model(None), ask, seed=1), simulated=False)
+    assert set(generation_params(b)) == {"max_tokens"}
+    assert set(generation_params(c)) == {"max_tokens", "reasoning_effort"}
