@@ -14,7 +14,8 @@ QUIET = ["run.progress=false"]
 def job_overrides(*, url: str, dataset: Path, run_dir: Path, concurrency: int = 32, tracker: str = "none",
                   extra: list[str] | None = None) -> list[str]:
     return [
-        f"model.base_url={url}", f"dataset.path={dataset}", "dataset.max_samples=null",
+        # The bench's rows ({"id", "question", "answer"}) carry no metadata: map none.
+        f"model.base_url={url}", f"dataset.path={dataset}", "dataset.max_samples=null", "dataset.fields.metadata=[]",
         f"model.max_concurrency={concurrency}", f"tracker={tracker}", f"hydra.run.dir={run_dir}", *QUIET,
         *(extra or []),
     ]
