@@ -20,7 +20,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from evalsweep.simulator import judge, structured
+import evalsweep.simulator.judge as judge
+import evalsweep.simulator.structured as structured
 from evalsweep.simulator.answers import answer, apply_stop, count_tokens, truncate_to_tokens, wants_cot
 from evalsweep.simulator.config import FAULT_KINDS, SimulatorConfig
 
