@@ -48,7 +48,7 @@ def _random_looking(part: str) -> bool:
 
 
 def _keyish(token: str) -> bool:
-    """Some part of 16+ letters and digits that looks random ("sk-learn-benchmarks-2024" does not)."""
+    """Some part of 16+ letters and digits that looks random (a word-like name such as "sk-" + "learn-benchmarks-2024" does not)."""
     return any(_random_looking(m.group(0)) for m in _PART.finditer(token))
 
 
