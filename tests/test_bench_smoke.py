@@ -53,6 +53,33 @@ def test_peak_rss_is_the_childs_own(tmp_path: Path) -> None:
     assert big.peak_rss_mb > 300 > small.peak_rss_mb  # not the max over every child waited for
 
 
+def test_peak_rss_of_a_small_child_is_its_own_under_a_big_parent(tmp_path: Path) -> None:
+    # Linux keeps the parent's high-water mark across exec, so wait4's ru_maxrss alone says a
+    # trivial child of a 300 MB parent peaked above 300 MB. Run in a child of its own, so that
+    # this test process does not carry 300 MB into every later test.
+    script = (
+        "import json, resource, sys\n"
+        "from pathlib import Path\n"
+        "from evalsweep.bench.procs import run_measured\n"
+        "held = bytearray(b'x') * (300 * 2**20)\n"
+        f"log = Path({str(tmp_path)!r})\n"
+        "small = run_measured([sys.executable, '-c', 'pass'], log_dir=log, name='small')\n"
+        "grow = 'b = bytearray(200 * 2**20); b[::4096] = b\"x\" * len(b[::4096])'\n"
+        "mid = run_measured([sys.executable, '-c', grow], log_dir=log, name='mid')\n"
+        "print(json.dumps({'parent': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'small': small.model_dump(exclude={'stdout', 'stderr'}),\n"
+        "                  'mid': mid.model_dump(exclude={'stdout', 'stderr'})}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["parent"] > 300
+    small, mid = out["small"], out["mid"]
+    assert small["returncode"] == mid["returncode"] == 0
+    assert 0 < small["peak_rss_mb"] < 50, small
+    assert small["wait4_maxrss_mb"] > 300  # the floor wait4 alone would have reported
+    assert 200 < mid["peak_rss_mb"] < 300, mid  # below the parent's peak, and still seen
+
+
 def test_doc_table_is_replaced_between_markers_only(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text(f"# Benchmarks\nprose above\n{BEGIN}\nold table\n{END}\nprose below\n")

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from evalsweep.config import PROJECT_ROOT
+import evalsweep.wandb_tracker as wandb_tracker
+from evalsweep.config import PROJECT_ROOT, validate
+from evalsweep.repro import GitInfo
 from evalsweep.wandb_offline import BLOCK, OfflineRunError, find_run_files, read_run, scan
-from evalsweep.wandb_tracker import _scrub, run_group, run_name, wandb_mode
+from evalsweep.wandb_tracker import (_LAUNCH_INPUTS, TrackingError, WandbTracker, _scrub, load_wandb, run_group,
+                                     run_name, starts_in_background, wandb_mode)
 from _helpers_tracking import FAKE_KEY, cli, job_env, summary
 
 N = 6
@@ -158,3 +168,137 @@ def test_reader_drops_a_torn_tail(big_run: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"not a wandb file")
     with pytest.raises(OfflineRunError, match="not a wandb run file"):
         scan(bad)
+
+
+# -- the tracker's start beside the job (a stand-in wandb, so the order of events is the test's) --
+
+class _FakeRun:
+    def __init__(self, run_dir: Path) -> None:
+        self.id, self.dir, self.settings = "fake", str(run_dir), types.SimpleNamespace(mode="offline")
+        self.rows: list[dict[str, Any]] = []
+        self.exit_code: int | None = None
+
+    def define_metric(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+    def finish(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+
+
+def _fake_wandb(tmp_path: Path, *, fail: bool = False) -> tuple[types.SimpleNamespace, threading.Event]:
+    gate = threading.Event()  # wandb.init returns once the test opens it
+    fake = types.SimpleNamespace(Error=type("Error", (Exception,), {}), Settings=lambda **kw: kw,
+                                 setup=lambda settings: None, runs=[])
+
+    def init(**kwargs: Any) -> _FakeRun:
+        gate.wait(10)
+        if fail:
+            raise fake.Error("the service did not start")
+        run = _FakeRun(tmp_path)
+        fake.runs.append(run)
+        return run
+
+    fake.init = init
+    return fake, gate
+
+
+def _tracker(monkeypatch: pytest.MonkeyPatch, fake: types.SimpleNamespace, tmp_path: Path) -> WandbTracker:
+    monkeypatch.setattr(wandb_tracker, "load_wandb", lambda: fake)
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config", overrides=["wandb.log_every=2"]), resolve=True)
+    assert isinstance(cfg, dict)
+    return WandbTracker(validate(cfg), config=cfg, out_dir=tmp_path, job={"overrides": []},
+                        git=GitInfo(commit=None, dirty=None))
+
+
+def test_an_offline_run_starts_beside_the_job_and_gets_all_it_was_sent_in_order(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    fake, gate = _fake_wandb(tmp_path)
+    tracker = _tracker(monkeypatch, fake, tmp_path)  # returns while wandb.init is still blocked
+    tracker.log_text("validation_report", "all checks passed")
+    for done in range(1, 5):
+        tracker.log_record(None, {"done": done})  # type: ignore[arg-type]
+    assert not fake.runs
+    gate.set()
+    tracker.finish(failed=False)
+    (run,) = fake.runs
+    assert [r["running/done"] for r in run.rows] == [2, 4] and run.exit_code == 0
+    assert (tmp_path / "validation_report.txt").read_text() == "all checks passed"
+
+
+def test_a_failed_start_stops_the_job_at_its_next_call_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    fake, gate = _fake_wandb(tmp_path, fail=True)
+    gate.set()
+    tracker = _tracker(monkeypatch, fake, tmp_path)
+    tracker._thread.join(10)
+    with pytest.raises(TrackingError, match="the service did not start"):
+        tracker.log_record(None, {"done": 1})  # type: ignore[arg-type]
+    # The job's own error handling then writes its summary and finishes the tracker: nothing more to raise.
+    tracker.log_record(None, {"done": 2})  # type: ignore[arg-type]
+    tracker.log_summary({"status": "failed"}, tmp_path / "results.jsonl")
+    tracker.finish(failed=True)
+
+
+def test_finish_never_raises_a_failed_start_over_the_jobs_own_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    fake, gate = _fake_wandb(tmp_path, fail=True)
+    tracker = _tracker(monkeypatch, fake, tmp_path)
+    gate.set()
+    tracker.finish(failed=True)  # called in the job's `finally`, e.g. after a Ctrl-C
+    assert "wandb could not start a run" in caplog.text and "the service did not start" in caplog.text
+
+
+def test_an_online_run_is_up_before_the_job_sends_anything(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "x")
+    assert not starts_in_background(wandb_mode({"WANDB_API_KEY": "x"}), {})
+    assert starts_in_background(None, {"WANDB_MODE": "offline"}) and starts_in_background("offline", {})
+    fake, gate = _fake_wandb(tmp_path, fail=True)
+    gate.set()
+    with pytest.raises(TrackingError, match="the service did not start"):  # raised by the constructor
+        _tracker(monkeypatch, fake, tmp_path)
+
+
+def test_launch_inputs_are_only_looked_for_when_wandb_launch_staged_some(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_wandb()
+    from wandb.sdk import wandb_run
+
+    applied: list[object] = []
+    staged = types.ModuleType(_LAUNCH_INPUTS)
+    staged.StagedLaunchInputs = lambda: types.SimpleNamespace(apply=applied.append)  # type: ignore[attr-defined]
+    run = object()
+    monkeypatch.delitem(sys.modules, _LAUNCH_INPUTS, raising=False)
+    wandb_run.Run._detect_and_apply_job_inputs(run)  # type: ignore[arg-type]
+    assert _LAUNCH_INPUTS not in sys.modules and applied == []  # nothing imported, nothing applied
+    monkeypatch.setitem(sys.modules, _LAUNCH_INPUTS, staged)
+    wandb_run.Run._detect_and_apply_job_inputs(run)  # type: ignore[arg-type]
+    assert applied == [run]  # wandb's own method ran
+    load_wandb()  # patched once, not wrapped again
+    assert not getattr(wandb_run.Run._detect_and_apply_job_inputs.__wrapped__, "evalsweep_skips_unstaged", False)
+
+
+def test_the_service_is_looked_for_often_and_still_within_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_wandb()
+    from wandb.sdk.lib.service import service_port_file
+
+    assert service_port_file._SLEEP is wandb_tracker._poll_sleep
+    slept: list[float] = []
+    monkeypatch.setattr(wandb_tracker, "time", types.SimpleNamespace(sleep=slept.append))  # this module only
+    service_port_file._SLEEP(0.2)  # what wandb asks for between two looks at the port file
+    service_port_file._SLEEP(0.003)
+    assert slept == [wandb_tracker._POLL_S, 0.003]
+    monkeypatch.undo()
+    # The timeout is wandb's own loop's: a service that never writes its port file still fails.
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        with pytest.raises(service_port_file.ServicePollForTokenError, match="after 0.1 seconds"):
+            service_port_file.poll_for_token(Path("/nonexistent/port.txt"), proc, timeout=0.1)
+    finally:
+        proc.kill()
+        proc.wait()

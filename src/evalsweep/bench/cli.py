@@ -1,6 +1,6 @@
 """`make bench` / `python scripts/bench.py [--quick | --smoke] [--only NAME ...]`.
 
-full   the sizes of the issue (2,000 / 10,000 / 12 jobs / 10,000 vs 100,000): ~6 min; writes
+full   the sizes of the issue (2,000 / 10,000 / 12 jobs / 10,000 vs 100,000): ~7 min; writes
        docs/benchmarks.json and the table in docs/benchmarks.md
 quick  the same workloads at a tenth of the size or so: ~1 min; writes outputs/bench/quick.json
 smoke  tiny sizes, every code path once (tests/test_bench_smoke.py): < 30 s"""
@@ -73,8 +73,9 @@ def run(preset: str, only: list[str], work: Path) -> BenchRun:
         t = time.perf_counter()
         results.append(RUNNERS[name](work / name, **PRESETS[preset][name]))
         log.info("workload %s done in %.0f s", name, time.perf_counter() - t)
+    git = git_info()
     return BenchRun(preset=preset, started_utc=started, duration_s=time.perf_counter() - t0,
-                    git_commit=git_info().commit, machine=desc, workloads=results)
+                    git_commit=git.commit, git_dirty=git.dirty, machine=desc, workloads=results)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,15 @@ def run(work: Path, *, jobs: int, latency_ms: float, n_jobs_parallel: int, round
                 target=f"<= {TARGET_S:g} s", met=per_job <= TARGET_S,
                 note=f"{jobs} jobs x {SAMPLES} samples; (sweep wall {walls[label]:.2f} s - floor - "
                      f"API {api_total:.2f} s) / {jobs}"))
+    by_variant = {key: f.value for key, f in zip(variants, figures)}
+    if "basic-wandb" in by_variant and "basic-none" in by_variant:
+        with_wandb, without = by_variant["basic-wandb"], by_variant["basic-none"]
+        figures.append(Figure(
+            workload=NAME, name="wandb's cost: seconds per job beyond the API, basic launcher, wandb",
+            value=with_wandb, unit="s", baseline="the same sweep, tracker=none", baseline_value=without,
+            ratio=with_wandb / without,
+            note=f"wandb (offline) adds {with_wandb - without:+.3f} s per job; its import and service start "
+                 f"are paid once per sweep"))
     return WorkloadResult(workload=NAME, params={"jobs": jobs, "samples_per_job": SAMPLES, "latency_ms": latency_ms,
                                                  "n_jobs_parallel": n_jobs_parallel, "rounds_floor": rounds,
                                                  "variants": list(variants)},

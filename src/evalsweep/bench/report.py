@@ -22,6 +22,8 @@ class BenchRun(BaseModel):
     started_utc: str
     duration_s: float
     git_commit: str | None
+    # Uncommitted changes in the tree the jobs ran from (the commit alone does not name the code then).
+    git_dirty: bool | None = None
     machine: dict[str, Any]
     workloads: list[WorkloadResult]
 
@@ -53,8 +55,9 @@ def table(run: BenchRun) -> str:
 def machine_line(run: BenchRun) -> str:
     m = run.machine
     return (f"{m['nproc']} cores ({m['cpu_model']}), {m['memory_gb']} GB, Python {m['python']}, {m['platform']}; "
-            f"load average {m['load_avg_1m_at_start']} at start; preset `{run.preset}`, {run.duration_s:.0f} s, "
-            f"commit {(run.git_commit or 'unknown')[:10]}, {run.started_utc}")
+            f"load average {m['load_avg_1m_at_start']} at start; "
+            f"{'bytecode ' + m['bytecode'] + '; ' if m.get('bytecode') else ''}preset `{run.preset}`, {run.duration_s:.0f} s, "
+            f"commit {(run.git_commit or 'unknown')[:10]}{' + uncommitted changes' if run.git_dirty else ''}, {run.started_utc}")
 
 
 def write_json(run: BenchRun, path: Path) -> None:
