@@ -384,7 +384,9 @@ def test_run_records_validation_and_seed_sweep(tmp_path: Path, cache_env: dict[s
     r = run_cli(["-m", "tracker=none", "dataset.max_samples=3", "seed=1,2", "spec.baseline='seed=1'",
                  f"hydra.sweep.dir={sweep}"], env=cache_env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("Pre-Run Validation Report") == 2
+    # One report for the sweep, printed before the first job; each job saves its own.
+    assert r.stdout.count("Pre-Run Validation Report") == 1
+    assert "all 2 jobs of the sweep pass" in r.stdout
     assert "✅ PASS: Random seeds: 2 seeds across the sweep (1, 2)" in r.stdout
     for job in ("0", "1"):
         summary = json.loads((sweep / job / "summary.json").read_text())

@@ -154,11 +154,10 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo
     ci = f" 95% CI [{m.ci95[0]:.3f}, {m.ci95[1]:.3f}]" if m.ci95 else ""
     mean = f"{m.mean:.3f}" if m.mean is not None else "n/a"
     sim = " [SIMULATOR, not a real model]" if result.simulated else ""
-    log.info("%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d, retries %d, cache hits %d/%d%s -> %s",
+    progress = f" [{sweep_progress(info)}]" if info.multirun else ""
+    log.info("%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d, retries %d, cache hits %d/%d%s -> %s%s",
              result.model, result.dataset, result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors,
-             result.retries, result.cache.get("hits", 0), result.n_samples, sim, out_dir)
-    if info.multirun:
-        log.info("%s", sweep_progress(info))
+             result.retries, result.cache.get("hits", 0), result.n_samples, sim, out_dir, progress)
     if result.status == "failed":
         _jobs_with_errors.append(str(out_dir))
         if not info.multirun:

@@ -8,6 +8,7 @@ the sweeper will and stops the whole multirun, before any job, when one of them 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from evalsweep.validation import JobContext, Machine, ValidationFailed, Validati
 
 log = logging.getLogger(__name__)
 PREFLIGHT_TXT = "validation_preflight.txt"
+# Set to the sweep dir once every job of it passed: its jobs then print no report of their own.
+VALIDATED_SWEEP = "EVALSWEEP_VALIDATED_SWEEP"
 
 
 def _label(i: int, overrides: list[str]) -> str:
@@ -59,15 +62,21 @@ class ValidationPreflight(Callback):
                   "parallel_jobs": parallel_jobs(config.hydra.get("launcher"), len(jobs), machine.cores),
                   "swept": swept_values(jobs), "machine": machine}
         failures: list[tuple[str, ValidationReport]] = []
+        first: ValidationReport | None = None
         for i, overrides, exp in composed:
             try:
                 report = validate(exp, JobContext(output_dir=sweep_dir / str(i), **common))
             except EvalsweepError as exc:  # e.g. a dataset file that does not load: its own line and code
                 fail(type(exc)(f"job {_label(i, overrides)} of the sweep, so no job was run: {exc}"))
+            first = first or report
             if not report.passed:
                 failures.append((_label(i, overrides), report))
         if not failures:
-            log.info("pre-run validation: all %d jobs of the sweep pass; each prints its own report", len(jobs))
+            # One report for the sweep (its jobs differ only in the swept values); each job saves its own.
+            assert first is not None
+            print(f"Pre-run validation: all {len(jobs)} jobs of the sweep pass. The report of job #0 "
+                  f"(each job's own is saved in its dir):\n{first.render()}", end="", flush=True)
+            os.environ[VALIDATED_SWEEP] = str(sweep_dir.resolve())  # launchers' workers inherit it
             return
         self._stop(failures, len(jobs), sweep_dir, fail)
 

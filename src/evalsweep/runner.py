@@ -198,6 +198,7 @@ class Runner:
         # and an estimate from them reads like hours.
         bar = tqdm(total=total, desc=f"{self.cfg.model.name} {self.cfg.prompt.name} seed={self.cfg.seed}",
                    unit="sample", disable=not self.cfg.run.progress, dynamic_ncols=True, mininterval=0.5,
+                   leave=False,  # the end-of-job line replaces it: one line per job in a sweep
                    bar_format=_BAR_NO_ETA)
         warm = min(total, _WARM_SAMPLES)
 

@@ -5,6 +5,7 @@ sweep, the baseline among the variants) and the preflight validates every job be
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,9 @@ def context_for_job(exp: ExperimentConfig, output_dir: Path) -> JobContext:
     jobs, _ = job_sweep()
     if not jobs:
         return JobContext(output_dir=output_dir, seeds=[exp.seed], machine=machine)
+    from evalsweep.preflight import VALIDATED_SWEEP
+
+    validated = os.environ.get(VALIDATED_SWEEP) == str(Path(HydraConfig.get().sweep.dir).resolve())
     return JobContext(output_dir=output_dir, seeds=swept_seeds(jobs, exp.seed), n_jobs=len(jobs),
                       parallel_jobs=parallel_jobs(HydraConfig.get().launcher, len(jobs), machine.cores),
-                      swept=swept_values(jobs), machine=machine)
+                      swept=swept_values(jobs), machine=machine, print_report=not validated)

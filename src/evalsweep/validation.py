@@ -71,6 +71,8 @@ class JobContext(BaseModel):
     seeds: list[int]
     n_jobs: int = 1
     parallel_jobs: int = 1
+    # False when the sweep's pre-run validation already printed a report: the job only saves its own.
+    print_report: bool = True
     # Swept override key -> the values it takes across the sweep (empty for a single run).
     swept: dict[str, list[str]] = Field(default_factory=dict)
     machine: Machine = Field(default_factory=Machine.probe)
@@ -577,7 +579,7 @@ def validate_job(exp: ExperimentConfig, ctx: JobContext) -> ValidationReport:
     report = validate(exp, ctx)
     if report.skipped:
         log.warning("pre-run validation skipped (spec.skip_validation=true); summary.json records that")
-    else:
+    elif ctx.print_report or not report.passed:
         print(report.render(), end="", flush=True)
     save(report, ctx.output_dir)
     if not report.passed:
