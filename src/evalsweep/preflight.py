@@ -19,13 +19,11 @@ from omegaconf import DictConfig, open_dict
 
 from evalsweep.config import ExperimentConfig
 from evalsweep.errors import ConfigError, EvalsweepError
-from evalsweep.sweep import context_for_job, parallel_jobs, sweep_jobs, swept_values
+from evalsweep.sweep import VALIDATED_SWEEP, parallel_jobs, sweep_jobs, swept_values
 from evalsweep.validation import JobContext, Machine, ValidationFailed, ValidationReport, validate
 
 log = logging.getLogger(__name__)
 PREFLIGHT_TXT = "validation_preflight.txt"
-# Set to the sweep dir once every job of it passed: its jobs then print no report of their own.
-VALIDATED_SWEEP = "EVALSWEEP_VALIDATED_SWEEP"
 
 
 def _label(i: int, overrides: list[str]) -> str:

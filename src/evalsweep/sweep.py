@@ -19,6 +19,9 @@ from evalsweep.config import ExperimentConfig
 from evalsweep.validation import JobContext, Machine
 
 log = logging.getLogger(__name__)
+# Set by the pre-run validation (evalsweep.preflight) to the sweep dir once every job of it passed:
+# its jobs then print no report of their own (each still saves it).
+VALIDATED_SWEEP = "EVALSWEEP_VALIDATED_SWEEP"
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -93,8 +96,6 @@ def context_for_job(exp: ExperimentConfig, output_dir: Path) -> JobContext:
     jobs, _ = job_sweep()
     if not jobs:
         return JobContext(output_dir=output_dir, seeds=[exp.seed], machine=machine)
-    from evalsweep.preflight import VALIDATED_SWEEP
-
     validated = os.environ.get(VALIDATED_SWEEP) == str(Path(HydraConfig.get().sweep.dir).resolve())
     return JobContext(output_dir=output_dir, seeds=swept_seeds(jobs, exp.seed), n_jobs=len(jobs),
                       parallel_jobs=parallel_jobs(HydraConfig.get().launcher, len(jobs), machine.cores),
