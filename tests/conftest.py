@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from evalsweep.config import ExperimentConfig, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -33,3 +37,18 @@ def read_jsonl(path: Path) -> list[dict]:
 def cache_env(tmp_path: Path) -> dict[str, str]:
     """A private response cache, so no test reads another's (or the developer's) answers."""
     return {"EVALSWEEP_CACHE_PATH": str(tmp_path / "cache" / "responses.sqlite")}
+
+
+def compose_exp(*overrides: str) -> ExperimentConfig:
+    """conf/ with these overrides, composed, resolved and validated (no job runs)."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return validate(container)
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For in-process jobs and checks: a response cache of this test's own."""
+    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))

@@ -8,26 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
-from conftest import ROOT, run_cli
-from evalsweep.config import ExperimentConfig, ModelConfig
-from evalsweep.config import validate as validate_config
+from conftest import ROOT, compose_exp, run_cli
+from evalsweep.config import ModelConfig
 from evalsweep.errors import ConfigError
 from evalsweep.validation import JobContext, Machine, check_output_path, validate
 
 GB = 1024**3
 ROW = {"id": "a", "question": "What is 1 + 1?", "answer": "2", "difficulty": "easy"}
-
-
-def compose_exp(*overrides: str) -> ExperimentConfig:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides))
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    return validate_config(container)
 
 
 def _latin1_jsonl(tmp_path: Path) -> list[str]:

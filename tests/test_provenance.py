@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, read_jsonl, run_cli
+from conftest import ROOT, compose_exp, read_jsonl, run_cli
 from evalsweep.config import PROJECT_ROOT, DatasetConfig, ExperimentConfig, content_version, validate
 from evalsweep.validation import JobContext, Machine
 from evalsweep.validation import validate as run_checks
@@ -20,17 +20,7 @@ GB = 1024**3
 MINE = "dataset.fields.input=question dataset.fields.target=answer".split()
 
 
-def compose_exp(*overrides: str) -> ExperimentConfig:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides))
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    return validate(container)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def mine(tmp_path: Path, n: int = 4) -> Path:

@@ -24,13 +24,8 @@ from evalsweep.errors import ConfigError
 from evalsweep.records import OutputWriteError, ResultsFileError, JsonlWriter, json_line, read_done
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process jobs read the environment as run.py does: a cache of this test's own."""
-    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))
+# In-process jobs read the environment as run.py does: each test gets a cache of its own.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("private_cache")]
 
 
 @pytest.fixture

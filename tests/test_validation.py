@@ -9,11 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, run_cli
-from evalsweep.config import ExperimentConfig, validate
+from conftest import ROOT, compose_exp, run_cli
+from evalsweep.config import ExperimentConfig
 from evalsweep.errors import DatasetError
 from evalsweep.llm.cache import cache_key
 from evalsweep.llm.types import GenerateRequest, Message
@@ -29,17 +28,7 @@ BLOCKING_KEYS = ["hyperparameters", "output_path", "hypothesis", "metrics", "dat
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 
 
-def compose_exp(*overrides: str) -> ExperimentConfig:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides))
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    return validate(container)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def big_machine() -> Machine:
