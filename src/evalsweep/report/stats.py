@@ -235,17 +235,22 @@ class PairedResult:
     n_disagree: int
 
 
+def _paired_arrays(a: ArrayLike, b: ArrayLike, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two variants' per-item scores (in the same item order) and d_i = a_i - b_i."""
+    x, y = _arr(a), _arr(b)
+    if x.size != y.size:
+        raise ValueError(f"{who} needs equal lengths, got {x.size} and {y.size}")
+    return x, y, x - y
+
+
 def paired_difference(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA) -> PairedResult:
     """Paired comparison of per-item scores a_i, b_i (already averaged over seeds/repeats).
 
     d_i = a_i - b_i; SE = sd(d, ddof=1)/sqrt(n); CI and p from the normal (Miller 2024), with
     scipy's paired t-test (ttest_rel) beside it for small n.
     """
-    x, y = _arr(a), _arr(b)
-    if x.size != y.size:
-        raise ValueError(f"paired_difference needs equal lengths, got {x.size} and {y.size}")
-    n = int(x.size)
-    d = x - y
+    x, y, d = _paired_arrays(a, b, "paired_difference")
+    n = int(d.size)
     nan = math.nan
     delta = float(d.mean()) if n else nan
     se = float(d.std(ddof=1) / math.sqrt(n)) if n >= 2 else nan
@@ -455,11 +460,8 @@ def paired_test(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA, bounded: bool 
     sign-flip test (sign_flip_test). The z-test p (Miller 2024's large-sample form) and the t-test p
     are returned beside it for the CSV; the report's test, and the one corrected, is the sign-flip.
     """
-    x, y = _arr(a), _arr(b)
-    if x.size != y.size:
-        raise ValueError(f"paired_test needs equal lengths, got {x.size} and {y.size}")
-    n = int(x.size)
-    d = x - y
+    x, y, d = _paired_arrays(a, b, "paired_test")
+    n = int(d.size)
     nan = math.nan
     if n == 0:
         return PairedTest(0, nan, nan, 0, nan, nan, nan, nan, "n/a: no shared items", nan, "n/a", nan, nan,
