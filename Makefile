@@ -7,6 +7,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
+# Tests are isolated (own dirs, caches, ports), so they run one worker per core (pytest-xdist).
+PYTEST_ARGS ?= -n auto
 
 .PHONY: setup run test bench report clean
 

@@ -109,7 +109,8 @@ def test_variable_names_are_accepted(name: str) -> None:
 
 
 @pytest.mark.parametrize("value", [FAKE_KEY, "sk-ant-api03-" + "Ab9x" * 10, "sk-" + uuid.uuid4().hex,
-                                   "a1b2c3d4e5f6a7b8c9d0e1f2a3b4", "has space", "1STARTS_WITH_DIGIT", "x-y"])
+                                   "a1b2c3d4e5f6a7b8c9d0e1f2a3b4", "has space", "1STARTS_WITH_DIGIT", "x-y"],
+                         ids=["sk", "sk-ant", "sk-uuid", "hex", "space", "digit", "dash"])  # stable ids for xdist
 def test_anything_else_is_refused_without_being_shown(value: str) -> None:
     assert not is_env_name(value)
     cfg = {"model": {"provider": "openai", "name": "m", "api_key_env": value},
