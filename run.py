@@ -6,7 +6,7 @@
 
 import sys
 
-from evalsweep.app import run
+from evalsweep.app.main import run
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:]))

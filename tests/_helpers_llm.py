@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evalsweep.config import ExperimentConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.simulator import FaultConfig, SimulatorConfig, SimulatorServer
 
 ROOT = Path(__file__).resolve().parents[1]

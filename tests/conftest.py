@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from evalsweep.config import ExperimentConfig, validate
+from evalsweep.config.schema import ExperimentConfig, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from evalsweep.cache import ResponseCache, cache_key
-from evalsweep.config import CacheConfig, DatasetConfig, FieldMap, ModelConfig, PromptConfig
-from evalsweep.data import Sample, Samples, load_dataset
+from evalsweep.config.schema import CacheConfig, DatasetConfig, FieldMap, ModelConfig, PromptConfig
+from evalsweep.task.data import Sample, Samples, load_dataset
 from evalsweep.llm.service import ModelService, key_extra
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
-from evalsweep.prefetch import AheadPrefetch
-from evalsweep.runner import WorkItem
-from evalsweep.work import JobWork
+from evalsweep.job.prefetch import AheadPrefetch
+from evalsweep.job.runner import WorkItem
+from evalsweep.job.work import JobWork
 
 PROMPT = PromptConfig(name="p", system="Answer.", user="{input}")
 
@@ -160,7 +160,7 @@ def test_without_a_cache_the_work_goes_straight_to_the_workers(tmp_path: Path) -
 def test_fewer_collections_raises_the_young_threshold_and_restores_it() -> None:
     import gc
 
-    from evalsweep.gctune import fewer_collections
+    from evalsweep.job.gctune import fewer_collections
 
     before = gc.get_threshold()
     with fewer_collections(young=12_345):

@@ -14,7 +14,7 @@ import pytest
 
 from _helpers_tracking import PY, ROOT, count_lines, identities, job_env, kill, settle
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
-from evalsweep.wandb_offline import find_run_files, read_run
+from evalsweep.tracking.wandb_offline import find_run_files, read_run
 
 
 def classify(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

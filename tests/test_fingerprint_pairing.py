@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from evalsweep.cache.keys import cache_key, key_payload
-from evalsweep.data import Sample
-from evalsweep.fingerprint import dataset_fingerprint, short
+from evalsweep.task.data import Sample
+from evalsweep.task.fingerprint import dataset_fingerprint, short
 from evalsweep.llm.types import GenerateRequest, Message
 from evalsweep.report import load_runs, write_report
 
@@ -45,7 +45,7 @@ def test_fingerprint_is_of_the_contents_in_id_order() -> None:
 
 
 def test_summary_carries_the_fingerprint() -> None:
-    from evalsweep.summary import Summary
+    from evalsweep.job.summary import Summary
 
     assert Summary.model_fields["dataset_fingerprint"].default is None
     assert "dataset_fingerprint" in Summary.model_fields

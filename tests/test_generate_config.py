@@ -13,8 +13,8 @@ from pathlib import Path
 from conftest import ROOT
 
 from evalsweep.cache.keys import ALWAYS_IN_KEY, key_payload
-from evalsweep.config import ModelConfig
-from evalsweep.generate import GENERATE_FIELDS, GenerateConfig
+from evalsweep.config.schema import ModelConfig
+from evalsweep.config.generate import GENERATE_FIELDS, GenerateConfig
 from evalsweep.llm.types import Message, build_request
 
 NEW_FIELD = "    presence_penalty: float | None = Field(None, ge=-2, le=2)\n"
@@ -25,7 +25,7 @@ PROBE = textwrap.dedent("""
     from evalsweep.cache.keys import cache_key
     from evalsweep.llm.types import Message, build_request
     from evalsweep.report.load import differing_keys, flatten
-    from evalsweep.resume import fingerprint
+    from evalsweep.job.resume import fingerprint
 
     def job(*extra):
         container, exp = compose(["tracker=none", *extra])
@@ -66,7 +66,7 @@ def test_a_new_field_reaches_request_key_resume_and_label(tmp_path: Path) -> Non
     shutil.copytree(ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "conf", copy / "conf")
     (copy / "data").symlink_to(ROOT / "data")
-    generate = copy / "src" / "evalsweep" / "generate.py"
+    generate = copy / "src" / "evalsweep" / "config" / "generate.py"
     text = generate.read_text()
     anchor = "    stop: list[str] | None = None\n"
     assert anchor in text

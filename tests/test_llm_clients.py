@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evalsweep.config import CacheConfig, ModelConfig, RetryConfig
+from evalsweep.config.schema import CacheConfig, ModelConfig, RetryConfig
 from evalsweep.errors import AuthError
 from evalsweep.llm.errors import PermanentError, ProviderError, TransientError, classify_status, retry_after_seconds
 from evalsweep.llm.retry import _WaitWithRetryAfter

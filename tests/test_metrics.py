@@ -5,7 +5,7 @@ import math
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from evalsweep.metrics import RunningScores, wilson_interval
+from evalsweep.job.metrics import RunningScores, wilson_interval
 from evalsweep.report.stats import estimate_mean
 
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from evalsweep.config import FewShot, PromptConfig
-from evalsweep.data import Sample
+from evalsweep.config.schema import FewShot, PromptConfig
+from evalsweep.task.data import Sample
 from evalsweep.errors import PromptError
-from evalsweep.prompts import check_templates, render
+from evalsweep.task.prompts import check_templates, render
 
 SAMPLE = Sample(id="s1", input="What is 2 + 2?", target="4", metadata={"difficulty": "easy"})
 MC = Sample(id="s2", input="What is 2 + 2?", target="B", choices=["3", "4"])
@@ -35,7 +35,7 @@ def test_unknown_placeholder_is_a_clear_error() -> None:
 def test_shipped_prompts_render_for_both_datasets() -> None:
     import yaml
 
-    from evalsweep.config import PROJECT_ROOT
+    from evalsweep.config.schema import PROJECT_ROOT
     for f in sorted((PROJECT_ROOT / "conf" / "prompt").glob("*.yaml")):
         p = PromptConfig.model_validate(yaml.safe_load(f.read_text()))
         for sample in (SAMPLE, MC):
@@ -70,7 +70,7 @@ def test_typo_hint_has_no_brace_advice_and_literal_braces_render() -> None:
 
 
 def test_target_placeholders_are_found() -> None:
-    from evalsweep.prompts import target_placeholders
+    from evalsweep.task.prompts import target_placeholders
 
     assert target_placeholders(PromptConfig(name="p", user="{input}")) == []
     leak = PromptConfig(name="p", system="The answer is {target}.", user="{input} ({answer})")

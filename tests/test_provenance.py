@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_exp, read_jsonl, run_cli
-from evalsweep.config import PROJECT_ROOT, DatasetConfig, ExperimentConfig, content_version, validate
-from evalsweep.validation import JobContext, Machine
-from evalsweep.validation import validate as run_checks
+from evalsweep.config.schema import PROJECT_ROOT, DatasetConfig, ExperimentConfig, content_version, validate
+from evalsweep.job.validation import JobContext, Machine
+from evalsweep.job.validation import validate as run_checks
 
 GB = 1024**3
 MINE = "dataset.fields.input=question dataset.fields.target=answer".split()

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from evalsweep.cache.keys import cache_key, key_payload
-from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.config.schema import CacheConfig, ModelConfig
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import Message, build_request
-from evalsweep.validation import generation_params
+from evalsweep.job.validation import generation_params
 
 REPLY = {"id": "c1", "object": "chat.completion", "created": 0, "model": "o4-mini",
          "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "4"}}],

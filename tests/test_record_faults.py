@@ -21,7 +21,7 @@ from _helpers_tracking import PY, ROOT, cli, count_lines, identities, job_env, k
 
 import evalsweep
 from evalsweep.errors import ConfigError
-from evalsweep.records import OutputWriteError, ResultsFileError, JsonlWriter, json_line, read_done
+from evalsweep.results.rows import OutputWriteError, ResultsFileError, JsonlWriter, json_line, read_done
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 
 # In-process jobs read the environment as run.py does: each test gets a cache of its own.
@@ -191,12 +191,12 @@ def test_rows_of_samples_the_job_no_longer_runs_are_refused(tmp_path: Path, serv
 
 
 def test_check_rows_accepts_the_same_rows_and_refuses_a_changed_target(tmp_path: Path) -> None:
-    from evalsweep import prompts
-    from evalsweep.config import PromptConfig
-    from evalsweep.data import Sample
-    from evalsweep.records import ResultRecord
-    from evalsweep.resume import check_rows
-    from evalsweep.work import JobWork
+    from evalsweep.task import prompts
+    from evalsweep.config.schema import PromptConfig
+    from evalsweep.task.data import Sample
+    from evalsweep.results.rows import ResultRecord
+    from evalsweep.job.resume import check_rows
+    from evalsweep.job.work import JobWork
 
     prompt = PromptConfig(name="p", user="{input}")
     samples = [Sample(id=str(i), input=f"q{i}", target=str(i)) for i in range(3)]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, read_jsonl, run_cli
-from evalsweep import record
-from evalsweep.record import MAX_UNTRACKED_BYTES, git_state, recording
+from evalsweep.results import record
+from evalsweep.results.record import MAX_UNTRACKED_BYTES, git_state, recording
 
 # Built at run time, so this file (untracked while it is new) never holds the value itself.
 SECRET = "sk-" + uuid.uuid4().hex

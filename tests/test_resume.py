@@ -21,7 +21,7 @@ from _helpers_tracking import (cli, count_lines, identities, job_env, kill, sett
                                wait_for_lines)
 
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
-from evalsweep.wandb_offline import find_run_files, read_run
+from evalsweep.tracking.wandb_offline import find_run_files, read_run
 
 N = 40
 pytestmark = pytest.mark.slow
@@ -139,7 +139,7 @@ def test_sigint_saves_an_incomplete_summary_and_exits_130(tmp_path: Path, server
 # tracker or a cache waits on a stuck disk. A second Ctrl-C must not wait for it.
 SLOW_CLEANUP = """
 import asyncio, sys
-from evalsweep.interrupt import SigintGuard
+from evalsweep.job.interrupt import SigintGuard
 
 async def job():
     print("running", flush=True)

@@ -8,9 +8,9 @@ import pytest
 from conftest import read_jsonl
 
 import evalsweep
-from evalsweep.data import Sample
+from evalsweep.task.data import Sample
 from evalsweep.errors import ScoringError
-from evalsweep.scoring import SCORERS, get_scorer
+from evalsweep.task.scoring import SCORERS, get_scorer
 
 ARGS = ["dataset.max_samples=8", "tracker=none", "run.progress=false", "cache.enabled=false",
         "spec.skip_validation=true"]

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from evalsweep.data import Sample
+from evalsweep.task.data import Sample
 from evalsweep.errors import ScoringError
-from evalsweep.scoring import choice_letter, exact_match, final_answer, get_scorer, numeric_match
+from evalsweep.task.scoring import choice_letter, exact_match, final_answer, get_scorer, numeric_match
 
 
 def s(target: str, choices: list[str] | None = None) -> Sample:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.config.schema import CacheConfig, ModelConfig
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, Message
 from evalsweep.simulator import FaultConfig, SimulatorConfig, SimulatorServer

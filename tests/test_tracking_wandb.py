@@ -14,11 +14,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import evalsweep.wandb_tracker as wandb_tracker
-from evalsweep.config import PROJECT_ROOT, validate
-from evalsweep.repro import GitInfo
-from evalsweep.wandb_offline import BLOCK, OfflineRunError, find_run_files, read_run, scan
-from evalsweep.wandb_tracker import (_LAUNCH_INPUTS, TrackingError, WandbTracker, _scrub, load_wandb, run_group,
+import evalsweep.tracking.wandb_run as wandb_tracker
+from evalsweep.config.schema import PROJECT_ROOT, validate
+from evalsweep.results.provenance import GitInfo
+from evalsweep.tracking.wandb_offline import BLOCK, OfflineRunError, find_run_files, read_run, scan
+from evalsweep.tracking.wandb_run import (_LAUNCH_INPUTS, TrackingError, WandbTracker, _scrub, load_wandb, run_group,
                                      run_name, starts_in_background, wandb_mode)
 from _helpers_tracking import FAKE_KEY, cli, job_env, summary
 

@@ -12,15 +12,15 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_exp, run_cli
-from evalsweep.config import ExperimentConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import DatasetError
 from evalsweep.llm.cache import cache_key
 from evalsweep.llm.types import GenerateRequest, Message
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
-from evalsweep.sweep import BASIC_SWEEPER, parallel_jobs, sweep_jobs, swept_seeds, swept_values
-from evalsweep.validation import (BLOCKING, CACHE_KEY_FIELDS, REPORT_JSON, REPORT_TXT, CheckResult, JobContext,
+from evalsweep.app.sweep import BASIC_SWEEPER, parallel_jobs, sweep_jobs, swept_seeds, swept_values
+from evalsweep.job.validation import (BLOCKING, CACHE_KEY_FIELDS, REPORT_JSON, REPORT_TXT, CheckResult, JobContext,
                                   Machine, ValidationFailed, ValidationReport, said, validate_job)
-from evalsweep.validation import validate as run_checks
+from evalsweep.job.validation import validate as run_checks
 
 GB = 1024**3
 BLOCKING_KEYS = ["hyperparameters", "output_path", "hypothesis", "metrics", "dataset", "graphs", "caching",

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evalsweep.config import PROJECT_ROOT, ExperimentConfig, validate
-from evalsweep.summary import Summary
+from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig, validate
+from evalsweep.job.summary import Summary
 
 CONF_DIR = PROJECT_ROOT / "conf"
 _LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's job log
@@ -41,7 +41,7 @@ def compose(overrides: Sequence[str] = ()) -> tuple[dict[str, Any], ExperimentCo
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf, open_dict
 
-    from evalsweep.cli_errors import one_line
+    from evalsweep.app.cli_errors import one_line
     from evalsweep.errors import ConfigError
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="run"):
@@ -67,9 +67,9 @@ def default_out_dir() -> Path:
 
 def run_job(config: Sequence[str] | ExperimentConfig = (), *, out_dir: Path | str | None = None) -> JobResult:
     """Run one job into out_dir (default: a new outputs/ dir); re-running into the same dir resumes."""
-    from evalsweep.experiment import load_env
-    from evalsweep.job import JobInfo, run_in_dir
-    from evalsweep.validation import JobContext
+    from evalsweep.job.experiment import load_env
+    from evalsweep.job.in_dir import JobInfo, run_in_dir
+    from evalsweep.job.validation import JobContext
 
     load_env()
     if isinstance(config, ExperimentConfig):

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.config.schema import CacheConfig, ModelConfig
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, build_request
@@ -107,7 +107,7 @@ async def open_model(name: str = "sim", *, seed: int | None = 0, cache: CacheCon
                      **overrides: Any) -> AsyncIterator[Model]:
     """The model option `name` with field overrides, ready to ask (see the module doc)."""
     from evalsweep.api import compose
-    from evalsweep.experiment import load_env
+    from evalsweep.job.experiment import load_env
     from evalsweep.simulator.local import start_for
 
     load_env()

@@ -5,7 +5,7 @@ same entries with plain sqlite3 from the same file, one SELECT and json.loads pe
 Each round runs the job with tracker=none and with the default tracker (wandb, offline) back to
 back, in alternating order: wandb's cost is the difference between the two processes (wall and
 CPU), paired by round. It is not read from the job's own clock: wandb starts in a background
-thread (evalsweep.wandb_tracker), so part of its cost is paid after summary.json's wall_time_s."""
+thread (evalsweep.tracking.wandb_run), so part of its cost is paid after summary.json's wall_time_s."""
 
 from __future__ import annotations
 

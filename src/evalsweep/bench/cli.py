@@ -19,8 +19,8 @@ from typing import Any
 from evalsweep.bench import cached, fixed_cost, machine, memory, throughput
 from evalsweep.bench.procs import BenchError
 from evalsweep.bench.report import BenchRun, machine_line, table, update_doc, write_json
-from evalsweep.config import PROJECT_ROOT
-from evalsweep.repro import git_info
+from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.results.provenance import git_info
 
 log = logging.getLogger("evalsweep.bench")
 

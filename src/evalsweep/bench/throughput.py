@@ -13,9 +13,9 @@ from evalsweep.bench.datasets import write_arithmetic
 from evalsweep.bench.jobs import fresh, job_overrides, run_job
 from evalsweep.bench.procs import PYTHON, BenchError, check, read_summary, run_measured, simulator
 from evalsweep.bench.results import Figure, WorkloadResult, median
-from evalsweep.config import PROJECT_ROOT, PromptConfig
-from evalsweep.data import Sample
-from evalsweep.prompts import render
+from evalsweep.config.schema import PROJECT_ROOT, PromptConfig
+from evalsweep.task.data import Sample
+from evalsweep.task.prompts import render
 
 NAME = "uncached_throughput"
 TARGET_VS_SDK = 1.2

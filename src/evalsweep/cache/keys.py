@@ -1,7 +1,7 @@
 """The cache key: sha256 of canonical JSON of everything that decides a response, and nothing else.
 
 In the key: a schema version, provider, model, base_url, the messages, every generation parameter
-that changes the output (every field of evalsweep.generate.GenerateConfig), the seed and the repeat index, the
+that changes the output (every field of evalsweep.config.generate.GenerateConfig), the seed and the repeat index, the
 response model's schema of a typed answer, and `extra` (what else decides an answer, e.g. a simulator's answer profile). Never in the key:
 retries, timeouts, concurrency, rate limits or prices, which change how an answer is fetched,
 not what it is. (lm-eval once left the model out and served model A's answers to model B;
@@ -25,7 +25,7 @@ import hashlib
 import json
 from typing import Any
 
-from evalsweep.generate import GENERATE_FIELDS
+from evalsweep.config.generate import GENERATE_FIELDS
 from evalsweep.llm.types import GenerateRequest
 
 # Bump whenever the payload below changes meaning, so no old entry is ever served under a new one.
@@ -64,7 +64,7 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *
         # listen on: a simulator started per run (tests, scripts) would otherwise never hit.
         "base_url": None if simulated else request.base_url,
         "messages": [[m.role, m.content] for m in request.messages],
-        # Every generation parameter, by construction (evalsweep.generate): a new one cannot be missed.
+        # Every generation parameter, by construction (evalsweep.config.generate): a new one cannot be missed.
         **{name: getattr(request, name) for name in GENERATE_FIELDS
            if name in ALWAYS_IN_KEY or getattr(request, name) is not None},
         "seed": request.seed,

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from evalsweep.classify.stage import JobResult, StageSettings, classify_job
 from evalsweep.classify.store import ClassifyError, read_results
 from evalsweep.classify.tracking import NullStageTracker, StageTracker, WandbStageTracker
-from evalsweep.config import PROJECT_ROOT, CacheConfig
+from evalsweep.config.schema import PROJECT_ROOT, CacheConfig
 from evalsweep.errors import EvalsweepError
 from evalsweep.judge.grading import check_rubric
 from evalsweep.judge.options import load_model_option
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "openai", "anthropic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from evalsweep.experiment import load_env
+    from evalsweep.job.experiment import load_env
     from evalsweep.llm.service import api_key_for
 
     tracker: StageTracker = NullStageTracker()

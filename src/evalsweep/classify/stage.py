@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.classify.store import read_done, read_results
-from evalsweep.records import JsonlWriter, json_line
-from evalsweep.config import ModelConfig
+from evalsweep.results.rows import JsonlWriter, json_line
+from evalsweep.config.schema import ModelConfig
 from evalsweep.judge.scorer import JudgeScorer
-from evalsweep.records import JudgeInfo, ResultRecord
+from evalsweep.results.rows import JudgeInfo, ResultRecord
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsweep.errors import EvalsweepError
-from evalsweep.records import ResultRecord, complete_lines
+from evalsweep.results.rows import ResultRecord, complete_lines
 
 Identity = tuple[str, int, int]
 

@@ -40,7 +40,7 @@ class WandbStageTracker:
                  tags: list[str]) -> None:
         import wandb
 
-        from evalsweep.wandb_tracker import TrackingError, _settings, wandb_mode
+        from evalsweep.tracking.wandb_run import TrackingError, _settings, wandb_mode
 
         mode = wandb_mode(os.environ)
         if mode == "offline":

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from evalsweep.errors import ConfigError
-from evalsweep.prompts import placeholders
-from evalsweep.records import JudgeInfo
+from evalsweep.task.prompts import placeholders
+from evalsweep.results.rows import JudgeInfo
 from evalsweep.structured.ask import StructuredStats
 
 # {input} is the question as the model saw it (its last user message), so a rubric reads the same

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
-from evalsweep.config import PROJECT_ROOT, ModelConfig
+from evalsweep.config.schema import PROJECT_ROOT, ModelConfig
 from evalsweep.errors import ConfigError
 
 MODEL_DIR = PROJECT_ROOT / "conf" / "model"

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
 
-from evalsweep.config import CacheConfig, ModelConfig
+from evalsweep.config.schema import CacheConfig, ModelConfig
 from evalsweep.judge.grading import grade_model, render
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, Message, Usage, build_request
-from evalsweep.records import JudgeInfo
+from evalsweep.results.rows import JudgeInfo
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.ask import ask
 

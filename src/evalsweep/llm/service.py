@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.config import CacheConfig, ModelConfig, SharedLimitConfig
+from evalsweep.config.schema import CacheConfig, ModelConfig, SharedLimitConfig
 from evalsweep.errors import AuthError
 from evalsweep.cache import ResponseCache, cache_key, default_path
 from evalsweep.llm.base import ProviderClient

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.generate import GenerateConfig
+from evalsweep.config.generate import GenerateConfig
 
 Role = Literal["system", "user", "assistant"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from evalsweep.fingerprint import short as short_fingerprint
+from evalsweep.task.fingerprint import short as short_fingerprint
 import evalsweep.report.stats as stats
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
 from evalsweep.report.contrasts import PAIR_ALL_STATUS, PAIR_COLUMNS, pairwise_table as contrast_table

@@ -6,7 +6,7 @@ differ only in seed are replicates of one variant. A parameter the provider is n
 Anthropic API's temperature and top_p, evalsweep.cache.keys.NOT_SENT) makes no variant either.
 
 An item is a dataset's sample id. Jobs whose summaries record different dataset fingerprints
-(evalsweep.fingerprint) under one dataset name asked different questions under the same ids: their
+(evalsweep.task.fingerprint) under one dataset name asked different questions under the same ids: their
 items are told apart by the fingerprint, so they are never paired, and the report says why.
 """
 
@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from evalsweep.cache.keys import not_sent
-from evalsweep.fingerprint import short as short_fingerprint
+from evalsweep.task.fingerprint import short as short_fingerprint
 from evalsweep.report.errors import ReportError
 
 log = logging.getLogger(__name__)

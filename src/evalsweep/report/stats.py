@@ -132,8 +132,8 @@ def item_means_of(scores: ArrayLike, items: ArrayLike) -> tuple[np.ndarray, np.n
 
 def wilson_effective(mean: float, n_eff: float, alpha: float = ALPHA) -> tuple[float, float]:
     """The Wilson interval at a (possibly fractional) effective sample size: the same function as the
-    per-job summary's (evalsweep.metrics.wilson_interval), fed p * n_eff successes of n_eff."""
-    from evalsweep.metrics import wilson_interval
+    per-job summary's (evalsweep.job.metrics.wilson_interval), fed p * n_eff successes of n_eff."""
+    from evalsweep.job.metrics import wilson_interval
 
     return wilson_interval(mean * n_eff, n_eff, z_crit(alpha))  # type: ignore[arg-type]
 

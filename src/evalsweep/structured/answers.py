@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from evalsweep.config import ExperimentConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError
 from evalsweep.llm.types import GenerateRequest
-from evalsweep.records import StructuredInfo
+from evalsweep.results.rows import StructuredInfo
 from evalsweep.structured.ask import Mode, Structured, _Service, ask, first_ask
 from evalsweep.structured.load import import_model
 

@@ -15,7 +15,7 @@ from itertools import islice
 
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest
-from evalsweep.runner import WorkItem
+from evalsweep.job.runner import WorkItem
 
 WINDOW = 4096
 

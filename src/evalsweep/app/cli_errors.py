@@ -18,7 +18,7 @@ from hydra.errors import (CompactHydraException, ConfigCompositionException, Mis
 from evalsweep.errors import ExitCode
 
 EXIT_BAD_INPUT = ExitCode.BAD_INPUT
-EXIT_JOB_FAILED = ExitCode.JOB_FAILED  # a parallel sweep's failed job (evalsweep.launch.JobFailed)
+EXIT_JOB_FAILED = ExitCode.JOB_FAILED  # a parallel sweep's failed job (evalsweep.app.launch.JobFailed)
 
 
 def _missing(exc: MissingConfigException) -> str:

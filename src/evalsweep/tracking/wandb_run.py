@@ -24,10 +24,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from evalsweep.config import PROJECT_ROOT, ExperimentConfig, WandbConfig
+from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig, WandbConfig
 from evalsweep.errors import EvalsweepError
-from evalsweep.records import ResultRecord
-from evalsweep.repro import GitInfo
+from evalsweep.results.rows import ResultRecord
+from evalsweep.results.provenance import GitInfo
 
 if TYPE_CHECKING:
     import wandb

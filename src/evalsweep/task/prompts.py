@@ -6,8 +6,8 @@ import string
 from functools import lru_cache
 from typing import Any
 
-from evalsweep.config import PromptConfig
-from evalsweep.data import Sample
+from evalsweep.config.schema import PromptConfig
+from evalsweep.task.data import Sample
 from evalsweep.errors import PromptError
 from evalsweep.llm.types import Message
 

@@ -5,7 +5,7 @@ share. The Hydra app (entry.py) only says where the job is and turns errors into
     (Hydra's .hydra/ files) -> reproducibility record -> run -> summary
 
 A refused start (any EvalsweepError before the job is accepted) leaves the dir as it was
-(evalsweep.jobdir); after that, a failure is recorded in the job's own summary and record."""
+(evalsweep.job.jobdir); after that, a failure is recorded in the job's own summary and record."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep import record
-from evalsweep.config import ExperimentConfig
+from evalsweep.results import record
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import EvalsweepError
-from evalsweep.experiment import open_job, run_job
-from evalsweep.jobdir import JobDirLock, StartSnapshot
-from evalsweep.summary import Summary
-from evalsweep.validation import REPORT_JSON, REPORT_TXT, JobContext, ValidationFailed, validate_job
+from evalsweep.job.experiment import open_job, run_job
+from evalsweep.job.jobdir import JobDirLock, StartSnapshot
+from evalsweep.job.summary import Summary
+from evalsweep.job.validation import REPORT_JSON, REPORT_TXT, JobContext, ValidationFailed, validate_job
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run_in_dir(exp: ExperimentConfig, config: dict[str, Any], info: JobInfo, ctx
                on_accept: Callable[[], None] | None = None, log_file: Path | None = None) -> Summary | None:
     """Run the job into info.output_dir. None: nothing ran (validate_only=true, or the job was
     complete already). Raises EvalsweepError (a refused start leaves the dir unchanged) or
-    KeyboardInterrupt (evalsweep.interrupt.Interrupted: what was done is saved)."""
+    KeyboardInterrupt (evalsweep.job.interrupt.Interrupted: what was done is saved)."""
     out_dir = Path(info.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot = StartSnapshot.take(out_dir, log_file)

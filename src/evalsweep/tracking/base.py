@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from evalsweep.records import ResultRecord
-from evalsweep.repro import git_info
+from evalsweep.results.rows import ResultRecord
+from evalsweep.results.provenance import git_info
 
 if TYPE_CHECKING:
-    from evalsweep.config import ExperimentConfig
+    from evalsweep.config.schema import ExperimentConfig
 
 
 class Tracker(Protocol):
@@ -45,6 +45,6 @@ def make_tracker(exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path
     """config is the resolved config (OmegaConf.to_container(resolve=True)); job is entry.job_info()."""
     if exp.tracker == "none":
         return NullTracker()
-    from evalsweep.wandb_tracker import WandbTracker  # `import wandb` only when it is used
+    from evalsweep.tracking.wandb_run import WandbTracker  # `import wandb` only when it is used
 
     return WandbTracker(exp, config=config, out_dir=out_dir, job=job, git=git_info(), n_resumed=n_resumed)

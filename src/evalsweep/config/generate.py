@@ -2,7 +2,7 @@
 
 Everything else derives from these fields: ModelConfig (so `model.temperature=0.7` sets one),
 GenerateRequest (so every request carries them), the cache key (evalsweep.cache.keys), the resume
-check (evalsweep.resume), the parameters validation asks a justification for, and the report's
+check (evalsweep.job.resume), the parameters validation asks a justification for, and the report's
 variant labels (read from the config). A new parameter is one field here: it cannot be forgotten
 in the key. (A provider client still chooses how to send it: see evalsweep.llm.*_client.)"""
 

@@ -11,9 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.llm.service import ServiceStats
-from evalsweep.metrics import ScoreSummary
-from evalsweep.repro import GitInfo
-from evalsweep.runner import RunTotals
+from evalsweep.job.metrics import ScoreSummary
+from evalsweep.results.provenance import GitInfo
+from evalsweep.job.runner import RunTotals
 
 Status = Literal["complete", "incomplete", "failed"]
 SIMULATOR_NOTE = "Results from the evalsweep simulator, not from a real model."
@@ -29,7 +29,7 @@ class Summary(BaseModel):
     model: str
     provider: str
     dataset: str
-    # sha256 over the samples the job asked (evalsweep.fingerprint): the report pairs items of two
+    # sha256 over the samples the job asked (evalsweep.task.fingerprint): the report pairs items of two
     # jobs only when their datasets agree on it, not on the name alone. None: written before it existed.
     dataset_fingerprint: str | None = None
     prompt: str
@@ -108,7 +108,7 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
     """The job's summary, from its totals and what it knows of itself; git and packages are read here."""
     from evalsweep.cache import default_path
     from evalsweep.judge.setup import summary_section
-    from evalsweep.repro import git_info, package_versions, python_info
+    from evalsweep.results.provenance import git_info, package_versions, python_info
 
     stats = services.model
     scores = totals.scores.summary()
@@ -143,9 +143,9 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
 
 def write(summary: Summary, path: Path) -> None:
     """Write atomically: a crash never leaves half a summary. Keys (the values of the key
-    variables, key-shaped strings) are redacted, as in the job's record (evalsweep.redact)."""
-    from evalsweep.record import redact_json
-    from evalsweep.redact import secret_values
+    variables, key-shaped strings) are redacted, as in the job's record (evalsweep.config.redact)."""
+    from evalsweep.results.record import redact_json
+    from evalsweep.config.redact import secret_values
 
     data = redact_json(summary.model_dump(mode="json"), secret_values(summary.config))
     tmp = path.with_suffix(".json.tmp")

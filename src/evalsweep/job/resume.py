@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evalsweep import prompts
-from evalsweep.config import ExperimentConfig
+from evalsweep.task import prompts
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError
-from evalsweep.generate import GENERATE_FIELDS
-from evalsweep.records import ResultRecord
-from evalsweep.summary import Summary
-from evalsweep.work import JobWork
+from evalsweep.config.generate import GENERATE_FIELDS
+from evalsweep.results.rows import ResultRecord
+from evalsweep.job.summary import Summary
+from evalsweep.job.work import JobWork
 
 log = logging.getLogger(__name__)
 

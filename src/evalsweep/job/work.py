@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterator, Mapping, Sequence
 
-from evalsweep import prompts
-from evalsweep.config import PromptConfig
-from evalsweep.data import Sample, Samples
-from evalsweep.runner import WorkItem
+from evalsweep.task import prompts
+from evalsweep.config.schema import PromptConfig
+from evalsweep.task.data import Sample, Samples
+from evalsweep.job.runner import WorkItem
 
 Identity = tuple[str, int, int]  # (sample id, seed, repeat), as ResultRecord.identity
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from evalsweep.generate import GENERATE_FIELDS, in_use
-from evalsweep.config import PROJECT_ROOT, ExperimentConfig, ModelConfig
+from evalsweep.config.generate import GENERATE_FIELDS, in_use
+from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig, ModelConfig
 from evalsweep.errors import EvalsweepError
 
 if TYPE_CHECKING:
-    from evalsweep.data import Samples
+    from evalsweep.task.data import Samples
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class JobContext(BaseModel):
     def samples(self, exp: ExperimentConfig) -> tuple[Samples, Samples]:
         """(every sample of the file, the job's samples); a file that does not load raises its
         own DatasetError (file and line, exit 2)."""
-        from evalsweep.data import choose, read_dataset  # the data layer is only needed once validation runs
+        from evalsweep.task.data import choose, read_dataset  # the data layer is only needed once validation runs
 
         key = f"{exp.dataset.model_dump_json()}|{exp.seed}|{exp.scorer_type}"
         if self._samples is None or self._samples[0] != key:
@@ -147,7 +147,7 @@ def _show(path: Path) -> str:
 # ---- blocking checks -----------------------------------------------------------------------
 
 def generation_params(m: ModelConfig) -> dict[str, Any]:
-    """The generation parameters this job sends with every request (evalsweep.generate): those set,
+    """The generation parameters this job sends with every request (evalsweep.config.generate): those set,
     less what its provider or a reasoning model is never sent (evalsweep.cache.keys.not_sent)."""
     from evalsweep.cache.keys import not_sent
 
@@ -449,7 +449,7 @@ def check_spec_subject(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
 
 
 def check_prompt_target(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
-    from evalsweep import prompts
+    from evalsweep.task import prompts
 
     # Every template is filled for every sample here, so a template that cannot be (a lone brace,
     # an unknown field) stops with its own PromptError before any job of a sweep starts.
@@ -466,7 +466,7 @@ def check_prompt_target(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
 
 
 def check_duplicate_prompts(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
-    from evalsweep import prompts
+    from evalsweep.task import prompts
 
     _, mine = ctx.samples(exp)
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -14,13 +14,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from evalsweep.config import ExperimentConfig, validate
+from evalsweep.config.schema import ExperimentConfig, validate
 from evalsweep.errors import ConfigError, EvalsweepError, ExitCode
-from evalsweep.interrupt import Interrupted
-from evalsweep.launch import job_failed, runs_in_main_process
+from evalsweep.job.interrupt import Interrupted
+from evalsweep.app.launch import job_failed, runs_in_main_process
 
 if TYPE_CHECKING:
-    from evalsweep.job import JobInfo
+    from evalsweep.job.in_dir import JobInfo
 
 log = logging.getLogger("evalsweep")
 
@@ -32,7 +32,7 @@ _jobs_with_errors: list[str] = []
 
 
 def job_info() -> JobInfo:
-    from evalsweep.job import JobInfo  # the job machinery loads only once a job runs
+    from evalsweep.job.in_dir import JobInfo  # the job machinery loads only once a job runs
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
@@ -67,7 +67,7 @@ def write_hydra_files(cfg: DictConfig, out_dir: Path) -> None:
     """Hydra's own record of the job (.hydra/config.yaml, hydra.yaml, overrides.yaml), written once
     the job is accepted: hydra.output_subdir is null in conf/config.yaml so that a refused start
     never rewrites the files of the job that owns the dir. The same content Hydra writes."""
-    from evalsweep.redact import redact
+    from evalsweep.config.redact import redact
 
     hydra_dir = out_dir / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +75,7 @@ def write_hydra_files(cfg: DictConfig, out_dir: Path) -> None:
              ("overrides.yaml", HydraConfig.get().overrides.task))
     container = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(container, dict)
-    for name, node in files:  # a key pasted into any value is not saved (evalsweep.redact)
+    for name, node in files:  # a key pasted into any value is not saved (evalsweep.config.redact)
         (hydra_dir / name).write_text(redact(OmegaConf.to_yaml(node), container), encoding="utf-8")
 
 
@@ -99,10 +99,10 @@ def retry_command(info: JobInfo) -> str:
 def job_main(cfg: DictConfig) -> None:
     _quiet_http_logs()
     # Imported here so `run.py --help` and config errors stay fast.
-    from evalsweep.experiment import load_env
-    from evalsweep.job import run_in_dir
-    from evalsweep.records import OutputWriteError
-    from evalsweep.sweep import context_for_job
+    from evalsweep.job.experiment import load_env
+    from evalsweep.job.in_dir import run_in_dir
+    from evalsweep.results.rows import OutputWriteError
+    from evalsweep.app.sweep import context_for_job
 
     info = job_info()
     out_dir = Path(info.output_dir)
@@ -174,7 +174,7 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo
 def sweep_progress(info: JobInfo) -> str:
     """'sweep: 4/12 jobs done, ETA ~3m' after a job of a multirun, from the job dirs on disk (right for the
     basic launcher's jobs one after the other; for parallel launchers an estimate)."""
-    from evalsweep.sweep import job_sweep
+    from evalsweep.app.sweep import job_sweep
 
     jobs, _ = job_sweep()
     sweep_dir = Path(str(info.sweep_dir))
@@ -195,7 +195,7 @@ def sweep_progress(info: JobInfo) -> str:
 def final_exit_code() -> int:
     """After a multirun: non-zero when any job recorded failed samples (in this process, or,
     for launchers that run jobs elsewhere, as read from the sweep's summaries)."""
-    from evalsweep.callbacks import sweep_jobs_with_errors
+    from evalsweep.app.callbacks import sweep_jobs_with_errors
 
     bad = sorted(set(_jobs_with_errors) | set(sweep_jobs_with_errors))
     if bad:

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from functools import partial
 
-from evalsweep.data import Sample, target_letter
+from evalsweep.task.data import Sample, target_letter
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.registry import Registry
 

@@ -16,7 +16,7 @@ from importlib import import_module
 
 # name -> (module, function taking argv and returning an exit code, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("evalsweep.app", "run", "run a job or a sweep (Hydra overrides; -m for a multirun)"),
+    "run": ("evalsweep.app.main", "run", "run a job or a sweep (Hydra overrides; -m for a multirun)"),
     "report": ("evalsweep.report.cli", "main", "tables, plots and paired tests for finished runs"),
     "classify": ("evalsweep.classify.cli", "main", "grade finished runs' rows with a classifier model"),
     "cache": ("evalsweep.cache.__main__", "main", "inspect, prune, check the response cache"),

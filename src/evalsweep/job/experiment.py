@@ -16,23 +16,27 @@ from typing import Any
 import numpy as np
 from dotenv import load_dotenv
 
-from evalsweep import prompts, resume, summary
-from evalsweep.config import PROJECT_ROOT, ExperimentConfig
-from evalsweep.data import Samples, load_dataset
-from evalsweep.fingerprint import dataset_fingerprint
-from evalsweep.gctune import fewer_collections
-from evalsweep.interrupt import Interrupted, SigintGuard
+from evalsweep.task import prompts
+
+from evalsweep.job import resume
+
+from evalsweep.job import summary
+from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig
+from evalsweep.task.data import Samples, load_dataset
+from evalsweep.task.fingerprint import dataset_fingerprint
+from evalsweep.job.gctune import fewer_collections
+from evalsweep.job.interrupt import Interrupted, SigintGuard
 from evalsweep.llm.service import ModelService, ServiceStats, api_key_for
-from evalsweep.prefetch import AheadPrefetch
-from evalsweep.records import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
-from evalsweep.runner import Runner, RunTotals
+from evalsweep.job.prefetch import AheadPrefetch
+from evalsweep.results.rows import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
+from evalsweep.job.runner import Runner, RunTotals
 from evalsweep.judge.setup import judge_model, open_judge
-from evalsweep.scoring import get_scorer
+from evalsweep.task.scoring import get_scorer
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.answers import StructuredAnswers
-from evalsweep.tracking import make_tracker
-from evalsweep.validation import ValidationReport
-from evalsweep.work import Identity, JobWork
+from evalsweep.tracking.base import make_tracker
+from evalsweep.job.validation import ValidationReport
+from evalsweep.job.work import Identity, JobWork
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -77,7 +81,7 @@ class JobStart:
     retried: set[Identity]
     torn: bool
     previous: summary.Summary | None  # a finished job: nothing to do
-    dataset_fingerprint: str  # of the samples this job asks (evalsweep.fingerprint): the report pairs on it
+    dataset_fingerprint: str  # of the samples this job asks (evalsweep.task.fingerprint): the report pairs on it
 
     @property
     def results_path(self) -> Path:
@@ -142,7 +146,7 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
     run.runner = runner
     try:
         # Cache lookups a window ahead of the workers: a cached re-run never waits on sqlite per
-        # sample, and memory stays flat in the job size (evalsweep.prefetch).
+        # sample, and memory stays flat in the job size (evalsweep.job.prefetch).
         prefetch = AheadPrefetch(service, work, runner.first_request)
         try:
             await runner.run(await prefetch.start(), total=len(work))

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from evalsweep.errors import ConfigError
-from evalsweep.generate import GenerateConfig
+from evalsweep.config.generate import GenerateConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 class Strict(BaseModel):
@@ -112,8 +112,8 @@ class ModelConfig(GenerateConfig):
     @classmethod
     def _key_env(cls, v: str | None) -> str | None:
         # A key pasted here instead of its variable's name would be printed and written into every
-        # record of the job: refused, with a message that does not repeat it (evalsweep.redact).
-        from evalsweep.redact import check_key_env
+        # record of the job: refused, with a message that does not repeat it (evalsweep.config.redact).
+        from evalsweep.config.redact import check_key_env
 
         return check_key_env(v)
 
@@ -280,7 +280,7 @@ class PromptConfig(Strict):
 
 class ScorerConfig(Strict):
     # auto (the dataset's own scorer), a built-in (exact, numeric, choice, judge), or a dotted path
-    # to your own function, e.g. mylab.scorers:refusal (evalsweep.scoring.SCORERS).
+    # to your own function, e.g. mylab.scorers:refusal (evalsweep.task.scoring.SCORERS).
     type: str = Field("auto", min_length=1)
     tolerance: float = Field(1e-6, ge=0)
     # scorer=judge (docs/judge.md): a judge model (a conf/model/ option) grades each output
@@ -379,7 +379,7 @@ class SharedLimitConfig(Strict):
 
 class SpecConfig(Strict):
     """What only a person can say about the experiment; checked before the first API call
-    (evalsweep.validation). Everything the config already says is derived, not typed here."""
+    (evalsweep.job.validation). Everything the config already says is derived, not typed here."""
 
     hypothesis: str | None = None
     # The result that would prove the hypothesis wrong.

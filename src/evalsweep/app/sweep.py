@@ -15,11 +15,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from evalsweep.config import ExperimentConfig
-from evalsweep.validation import JobContext, Machine
+from evalsweep.config.schema import ExperimentConfig
+from evalsweep.job.validation import JobContext, Machine
 
 log = logging.getLogger(__name__)
-# Set by the pre-run validation (evalsweep.preflight) to the sweep dir once every job of it passed:
+# Set by the pre-run validation (evalsweep.app.preflight) to the sweep dir once every job of it passed:
 # its jobs then print no report of their own (each still saves it).
 VALIDATED_SWEEP = "EVALSWEEP_VALIDATED_SWEEP"
 

@@ -1,7 +1,7 @@
 """The Hydra app: `python run.py ARGS` and `evalsweep run ARGS` both land here.
 
-One thin layer above the job (evalsweep.job): Hydra composes the config, launches the sweep and
-calls job_main per job; Hydra's own usage errors become one line (evalsweep.cli_errors)."""
+One thin layer above the job (evalsweep.job.in_dir): Hydra composes the config, launches the sweep and
+calls job_main per job; Hydra's own usage errors become one line (evalsweep.app.cli_errors)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from evalsweep.cli_errors import run_hydra_app
-from evalsweep.config import PROJECT_ROOT
-from evalsweep.entry import final_exit_code, job_main
+from evalsweep.app.cli_errors import run_hydra_app
+from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.app.entry import final_exit_code, job_main
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")

@@ -10,7 +10,7 @@
 
 Rerun: cd <record.command.cwd> && <record.command.rerun> (add hydra.run.dir=... to choose the dir).
 
-No key is ever written: every file here goes through evalsweep.redact (the values of the key
+No key is ever written: every file here goes through evalsweep.config.redact (the values of the key
 variables, and anything shaped like a key, become <redacted>)."""
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any, Literal
 from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from evalsweep.config import PROJECT_ROOT
-from evalsweep.redact import looks_like_key, redact_text, secret_values
-from evalsweep.repro import python_info
+from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.config.redact import looks_like_key, redact_text, secret_values
+from evalsweep.results.provenance import python_info
 
 log = logging.getLogger(__name__)
 

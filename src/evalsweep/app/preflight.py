@@ -17,24 +17,24 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from evalsweep.config import ExperimentConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError, EvalsweepError
-from evalsweep.sweep import VALIDATED_SWEEP, parallel_jobs, sweep_jobs, swept_values
-from evalsweep.validation import JobContext, Machine, ValidationFailed, ValidationReport, validate
+from evalsweep.app.sweep import VALIDATED_SWEEP, parallel_jobs, sweep_jobs, swept_values
+from evalsweep.job.validation import JobContext, Machine, ValidationFailed, ValidationReport, validate
 
 log = logging.getLogger(__name__)
 PREFLIGHT_TXT = "validation_preflight.txt"
 
 
 def _label(i: int, overrides: list[str]) -> str:
-    from evalsweep.redact import safe_override  # a key typed into an override is never repeated
+    from evalsweep.config.redact import safe_override  # a key typed into an override is never repeated
 
     return f"#{i} [{' '.join(safe_override(o) for o in overrides) or 'no overrides'}]"
 
 
 class ValidationPreflight(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from evalsweep.entry import fail, resolve  # entry imports the job machinery: only load it here
+        from evalsweep.app.entry import fail, resolve  # entry imports the job machinery: only load it here
 
         _check_launcher(config, fail)
         jobs = sweep_jobs(config)

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from evalsweep.config import ExperimentConfig
-from evalsweep.data import Sample
+from evalsweep.config.schema import ExperimentConfig
+from evalsweep.task.data import Sample
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
-from evalsweep.metrics import RunningScores
-from evalsweep.records import ErrorInfo, JsonlWriter, JudgeInfo, ResultRecord
+from evalsweep.job.metrics import RunningScores
+from evalsweep.results.rows import ErrorInfo, JsonlWriter, JudgeInfo, ResultRecord
 from evalsweep.judge.grading import JudgeTotals
-from evalsweep.scoring import Scorer
+from evalsweep.task.scoring import Scorer
 from evalsweep.structured.ask import Structured, StructuredStats
 
 if TYPE_CHECKING:

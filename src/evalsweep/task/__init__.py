@@ -1,0 +1,1 @@
+"""What a job asks and how it is scored: datasets, prompt templates, scorers, the items' fingerprint."""
