@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from conftest import PY, ROOT, run_cli
-from evalsweep import record
-from evalsweep.config import ModelConfig, validate
+from evalsweep.results import record
+from evalsweep.config.schema import ModelConfig, validate
 from evalsweep.errors import ConfigError
-from evalsweep.redact import REDACTED, is_env_name, looks_like_key, redact_text, safe_override, secret_values
+from evalsweep.config.redact import REDACTED, is_env_name, looks_like_key, redact_text, safe_override, secret_values
 
 # Put together at run time: this file itself never holds the fake key in one piece.
-FAKE_KEY = "sk-test-" + "THISISAFAKEKEY123456"
+# Its middle, the needle searched for, is split too: a job run while this file is edited records
+# the edit in repro/git.patch, which must not then hold the needle itself.
+KEY_PART = "THISIS" + "AFAKEKEY"
+FAKE_KEY = "sk-test-" + KEY_PART + "123456"
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -67,7 +70,7 @@ def test_untracked_files_with_a_key_reach_no_job_output(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert FAKE_KEY not in proc.stdout + proc.stderr
     assert _files_holding(out, FAKE_KEY) == []
-    assert _files_holding(out, "THISISAFAKEKEY") == []
+    assert _files_holding(out, KEY_PART) == []
     rec = record.load(out)
     assert rec.git.commit == _git(repo, "rev-parse", "HEAD").strip()  # the copy's record, not ROOT's
     listed = {"notes.txt", "conf/local_keys.yaml", "scripts/try_it.py"}
@@ -87,8 +90,8 @@ def test_a_key_given_as_api_key_env_is_refused_and_never_repeated(tmp_path: Path
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "api_key_env" in lines[0] and "not shown" in lines[0]
     for text in (r.stdout, r.stderr):
-        assert FAKE_KEY not in text and "THISISAFAKEKEY" not in text
-    assert _files_holding(tmp_path, "THISISAFAKEKEY") == []
+        assert FAKE_KEY not in text and KEY_PART not in text
+    assert _files_holding(tmp_path, KEY_PART) == []
     assert not (where / ".hydra").exists() and not (where / "0" / ".hydra").exists()
 
 
@@ -96,8 +99,8 @@ def test_a_judge_key_given_as_its_api_key_env_is_refused(tmp_path: Path, cache_e
     r = run_cli(["scorer=judge", f"+scorer.judge_overrides.api_key_env={FAKE_KEY}", "tracker=none",
                  "dataset.max_samples=2", f"hydra.run.dir={tmp_path / 'job'}"], env=cache_env)
     assert r.returncode == 2, r.stderr
-    assert "THISISAFAKEKEY" not in r.stdout + r.stderr and "api_key_env" in r.stderr
-    assert _files_holding(tmp_path, "THISISAFAKEKEY") == []
+    assert KEY_PART not in r.stdout + r.stderr and "api_key_env" in r.stderr
+    assert _files_holding(tmp_path, KEY_PART) == []
 
 
 # ---- the pieces --------------------------------------------------------------------------------
@@ -151,7 +154,7 @@ def test_every_record_file_is_redacted(tmp_path: Path, monkeypatch: pytest.Monke
     with record.recording(seed=1, cfg_container=cfg, job=job, hydra_overrides=[], out_dir=tmp_path / "out"):
         pass
     repro = tmp_path / "out" / "repro"
-    for needle in (env_value, FAKE_KEY, "THISISAFAKEKEY"):
+    for needle in (env_value, FAKE_KEY, KEY_PART):
         assert _files_holding(repro, needle) == [], needle
     saved = json.loads((repro / "record.json").read_text())
     assert REDACTED in " ".join(saved["command"]["argv"]) and saved["status"] == "complete"
@@ -159,7 +162,7 @@ def test_every_record_file_is_redacted(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_summary_json_is_redacted(tmp_path: Path, cache_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from evalsweep import summary
+    from evalsweep.job import summary
 
     out = tmp_path / "job"
     r = run_cli(["tracker=none", "dataset.max_samples=2", f"hydra.run.dir={out}"], env=cache_env)
@@ -168,4 +171,4 @@ def test_summary_json_is_redacted(tmp_path: Path, cache_env: dict[str, str], mon
     s.config["spec"]["hypothesis"] = f"see {FAKE_KEY}"
     summary.write(s, tmp_path / "again.json")
     text = (tmp_path / "again.json").read_text()
-    assert "THISISAFAKEKEY" not in text and REDACTED in text
+    assert KEY_PART not in text and REDACTED in text
