@@ -17,7 +17,8 @@ from conftest import PY, ROOT, run_cli
 from evalsweep.results import record
 from evalsweep.config.schema import ModelConfig, validate
 from evalsweep.errors import ConfigError
-from evalsweep.config.redact import REDACTED, is_env_name, looks_like_key, redact_text, safe_override, secret_values
+from evalsweep.config.key_shapes import is_env_name, looks_like_key
+from evalsweep.results.redact import REDACTED, redact_text, safe_override, secret_values
 
 # Put together at run time: this file itself never holds the fake key in one piece.
 # Its middle, the needle searched for, is split too: a job run while this file is edited records

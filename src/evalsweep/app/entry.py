@@ -67,7 +67,7 @@ def write_hydra_files(cfg: DictConfig, out_dir: Path) -> None:
     """Hydra's own record of the job (.hydra/config.yaml, hydra.yaml, overrides.yaml), written once
     the job is accepted: hydra.output_subdir is null in conf/config.yaml so that a refused start
     never rewrites the files of the job that owns the dir. The same content Hydra writes."""
-    from evalsweep.config.redact import redact
+    from evalsweep.results.redact import redact
 
     hydra_dir = out_dir / ".hydra"
     hydra_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +75,7 @@ def write_hydra_files(cfg: DictConfig, out_dir: Path) -> None:
              ("overrides.yaml", HydraConfig.get().overrides.task))
     container = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(container, dict)
-    for name, node in files:  # a key pasted into any value is not saved (evalsweep.config.redact)
+    for name, node in files:  # a key pasted into any value is not saved (evalsweep.results.redact)
         (hydra_dir / name).write_text(redact(OmegaConf.to_yaml(node), container), encoding="utf-8")
 
 

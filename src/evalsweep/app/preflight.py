@@ -27,7 +27,7 @@ PREFLIGHT_TXT = "validation_preflight.txt"
 
 
 def _label(i: int, overrides: list[str]) -> str:
-    from evalsweep.config.redact import safe_override  # a key typed into an override is never repeated
+    from evalsweep.results.redact import safe_override  # a key typed into an override is never repeated
 
     return f"#{i} [{' '.join(safe_override(o) for o in overrides) or 'no overrides'}]"
 

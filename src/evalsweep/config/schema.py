@@ -112,8 +112,8 @@ class ModelConfig(GenerateConfig):
     @classmethod
     def _key_env(cls, v: str | None) -> str | None:
         # A key pasted here instead of its variable's name would be printed and written into every
-        # record of the job: refused, with a message that does not repeat it (evalsweep.config.redact).
-        from evalsweep.config.redact import check_key_env
+        # record of the job: refused, with a message that does not repeat it (evalsweep.config.key_shapes).
+        from evalsweep.config.key_shapes import check_key_env
 
         return check_key_env(v)
 

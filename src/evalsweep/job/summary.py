@@ -143,9 +143,9 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
 
 def write(summary: Summary, path: Path) -> None:
     """Write atomically: a crash never leaves half a summary. Keys (the values of the key
-    variables, key-shaped strings) are redacted, as in the job's record (evalsweep.config.redact)."""
+    variables, key-shaped strings) are redacted, as in the job's record (evalsweep.results.redact)."""
     from evalsweep.results.record import redact_json
-    from evalsweep.config.redact import secret_values
+    from evalsweep.results.redact import secret_values
 
     data = redact_json(summary.model_dump(mode="json"), secret_values(summary.config))
     tmp = path.with_suffix(".json.tmp")

@@ -10,7 +10,7 @@
 
 Rerun: cd <record.command.cwd> && <record.command.rerun> (add hydra.run.dir=... to choose the dir).
 
-No key is ever written: every file here goes through evalsweep.config.redact (the values of the key
+No key is ever written: every file here goes through evalsweep.results.redact (the values of the key
 variables, and anything shaped like a key, become <redacted>)."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from evalsweep.config.schema import PROJECT_ROOT
-from evalsweep.config.redact import looks_like_key, redact_text, secret_values
+from evalsweep.config.key_shapes import looks_like_key
+from evalsweep.results.redact import redact_text, secret_values
 from evalsweep.results.provenance import python_info
 
 log = logging.getLogger(__name__)

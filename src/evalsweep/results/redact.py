@@ -7,18 +7,16 @@ whose name ends in _API_KEY, _TOKEN, _SECRET or _PASSWORD), and strings shaped l
 their source: `sk-...` / `sk-ant-...` / `sk-proj-...`, a long random-looking token right after
 a word such as key, token, secret or password (`api_key: 9f3Kx...`), and PEM private keys.
 
-`api_key_env` names a variable; a value that is not a variable name (or looks like a key) is
-refused by the config schema with a line that does not repeat it (`check_key_env`).
+What is shaped like a key, and which names are variables, is evalsweep.config.key_shapes.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from evalsweep.config.key_shapes import AFTER_KEY_WORD, ENV_NAME, PEM_KEY, SK_KEY, is_env_name, keyish
 
 REDACTED = "<redacted>"
 # The variables the providers read by default, besides the ones a config names.
@@ -26,53 +24,6 @@ KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 _SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 # Shorter values are left alone: replacing "abc" everywhere would wreck the text and hide nothing.
 MIN_SECRET_LEN = 8
-
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A provider key: sk-, then a run with at least one long random-looking part (checked in _keyish).
-_SK = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}")
-# key/token/secret/password (as a word or inside a name such as api_key), then : or =, then a token.
-_AFTER_WORD = re.compile(
-    r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_\-]*(?:key|token|secret|passw(?:or)?d)[A-Za-z0-9_\-]*)"
-    r"([\"']?\s*[:=]\s*[\"']?)([A-Za-z0-9_\-./+=]{20,})")
-_PART = re.compile(r"[A-Za-z0-9]{16,}")
-_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S)
-
-
-def _random_looking(part: str) -> bool:
-    """Letters and digits mixed, with enough entropy: a key, not a word, a number or a name."""
-    if not (any(c.isalpha() for c in part) and any(c.isdigit() for c in part)):
-        return False
-    counts = Counter(part)
-    entropy = -sum(n / len(part) * math.log2(n / len(part)) for n in counts.values())
-    return entropy >= 3.0
-
-
-def _keyish(token: str) -> bool:
-    """Some part of 16+ letters and digits that looks random (a word-like name such as "sk-" + "learn-benchmarks-2024" does not)."""
-    return any(_random_looking(m.group(0)) for m in _PART.finditer(token))
-
-
-def looks_like_key(text: str) -> bool:
-    """True for text that holds something shaped like an API key: sk-..., a random-looking token
-    after key/token/secret/password, a PEM private key. (A bare hash or id is not one.)"""
-    if _PEM.search(text) or any(_keyish(m.group(0)) for m in _SK.finditer(text)):
-        return True
-    return any(_keyish(m.group(3)) for m in _AFTER_WORD.finditer(text))
-
-
-def is_env_name(value: str) -> bool:
-    """A variable name such as OPENAI_API_KEY, and not a key that happens to be one (a long
-    random-looking run of letters and digits)."""
-    return bool(ENV_NAME.match(value)) and not looks_like_key(value) and not _keyish(value)
-
-
-def check_key_env(value: str | None) -> str | None:
-    """For the config schema: the name, or ValueError whose message never holds the value."""
-    if value is not None and not is_env_name(value):
-        raise ValueError("must be the name of the environment variable that holds the key (e.g. "
-                         "OPENAI_API_KEY), never the key itself; the value given is not shown. Put the "
-                         "key in the environment or .env and name its variable here")
-    return value
 
 
 def _key_env_names(cfg: Mapping[str, Any] | None) -> list[str]:
@@ -120,12 +71,12 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> tuple[str, bool]:
             out = out.replace(s, REDACTED)
 
     def _sk(m: re.Match[str]) -> str:
-        return REDACTED if _keyish(m.group(0)) else m.group(0)
+        return REDACTED if keyish(m.group(0)) else m.group(0)
 
     def _after(m: re.Match[str]) -> str:
-        return m.group(1) + m.group(2) + REDACTED if _keyish(m.group(3)) else m.group(0)
+        return m.group(1) + m.group(2) + REDACTED if keyish(m.group(3)) else m.group(0)
 
-    out = _AFTER_WORD.sub(_after, _SK.sub(_sk, _PEM.sub(REDACTED, out)))
+    out = AFTER_KEY_WORD.sub(_after, SK_KEY.sub(_sk, PEM_KEY.sub(REDACTED, out)))
     return out, out != text
 
 
