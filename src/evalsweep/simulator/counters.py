@@ -1,0 +1,90 @@
+"""The simulator's counters (`SimStats`, served at /_sim/stats) and the fault RNG they share a lock with."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from pydantic import BaseModel, Field
+
+from evalsweep.simulator.config import FAULT_KINDS
+
+
+class SimStats(BaseModel):
+    """Counters of the two model endpoints since start or the last reset."""
+
+    requests_total: int = 0
+    responses_ok: int = 0
+    faults: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+    by_model: dict[str, int] = Field(default_factory=dict)
+    max_in_flight: int = 0
+    in_flight: int = 0
+    # Structured answers spoiled on purpose (FaultConfig.invalid_structured_*).
+    invalid_structured: int = 0
+
+
+class SimState:
+    """Counters and the fault RNG; mutated on the server loop, read from any thread."""
+
+    def __init__(self, fault_seed: int) -> None:
+        self._lock = threading.Lock()
+        self._fault_seed = fault_seed
+        self.in_flight = 0
+        self._zero()
+
+    def _zero(self) -> None:
+        self.requests_total = 0
+        self.responses_ok = 0
+        self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.by_model: dict[str, int] = {}
+        self.max_in_flight = self.in_flight
+        self.invalid_structured_count = 0
+        self.rng = random.Random(self._fault_seed)
+
+    def reset(self) -> None:
+        # Also restarts the fault sequence, so a reset server replays the same faults.
+        with self._lock:
+            self._zero()
+
+    def begin(self) -> None:
+        with self._lock:
+            self.requests_total += 1
+            self.in_flight += 1
+            if self.in_flight > self.max_in_flight:
+                self.max_in_flight = self.in_flight
+
+    def end(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def saw_model(self, model: str) -> None:
+        with self._lock:
+            self.by_model[model] = self.by_model.get(model, 0) + 1
+
+    def ok(self) -> None:
+        with self._lock:
+            self.responses_ok += 1
+
+    def invalid_structured(self) -> None:
+        with self._lock:
+            self.invalid_structured_count += 1
+
+    def fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def draw(self) -> float:
+        with self._lock:
+            return self.rng.random()
+
+    def snapshot(self) -> SimStats:
+        with self._lock:
+            return SimStats(
+                requests_total=self.requests_total,
+                responses_ok=self.responses_ok,
+                faults=dict(self.faults),
+                by_model=dict(self.by_model),
+                max_in_flight=self.max_in_flight,
+                in_flight=self.in_flight,
+                invalid_structured=self.invalid_structured_count,
+            )

@@ -1,0 +1,270 @@
+"""The one request path of both model endpoints: checks, API key, injected faults, then the answer.
+
+`Simulator` owns the config, the counters and the fault draw; the wire modules turn its answer into
+each format's JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+import evalsweep.simulator.judge as judge
+import evalsweep.simulator.structured as structured
+from evalsweep.simulator.answers import answer, apply_stop, count_tokens, truncate_to_tokens, wants_cot
+from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
+from evalsweep.simulator.config import SimulatorConfig
+from evalsweep.simulator.counters import SimState
+from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
+from evalsweep.simulator.parsing import BadRequest, ParsedRequest
+from evalsweep.simulator.replies import json_response, send_chunked
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
+
+_FAULT_MESSAGES: dict[int, str] = {
+    429: "Rate limit reached (simulated by evalsweep).",
+    500: "The server had an error while processing your request (simulated by evalsweep).",
+    503: "The service is temporarily unavailable (simulated by evalsweep).",
+    529: "Overloaded (simulated by evalsweep).",
+}
+
+
+# Status-200 replies that are not the API's JSON (drawn like the other faults).
+_REPLY_FAULTS = frozenset({"invalid_json", "empty_body", "error_body_200", "oversize"})
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.state = SimState(config.faults.fault_seed)
+        self._thresholds = config.faults.thresholds()
+        self._latency_s = config.latency_ms / 1000.0
+        self._jitter_s = config.latency_jitter_ms / 1000.0
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _error(
+        self, fmt: str, status: int, message: str, headers: dict[str, str], code: str | None = None
+    ) -> web.Response:
+        if status in (429, 529) and self.config.faults.retry_after_s is not None:
+            s = self.config.faults.retry_after_s
+            headers["retry-after"] = f"{s:g}"
+            headers["retry-after-ms"] = f"{s * 1000:g}"
+        if fmt == OPENAI:
+            etype, default_code = OPENAI_ERRORS[status]
+            body: dict[str, Any] = {
+                "error": {"message": message, "type": etype, "param": None, "code": code or default_code}
+            }
+        else:
+            body = {"type": "error", "error": {"type": ANTHROPIC_ERRORS[status], "message": message}}
+        self.state.fault(str(status))
+        return json_response(body, status, headers)
+
+    async def _sleep(self, raw: bytes) -> None:
+        delay = self._latency_s
+        if self._jitter_s:
+            # Deterministic per request body, so a rerun sees the same timings.
+            h = int.from_bytes(hashlib.sha256(raw).digest()[:8], "big") / 2.0**64
+            delay += h * self._jitter_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    # -- the one request path for both formats ---------------------------------------------
+
+    async def handle(self, request: web.Request, fmt: str) -> web.Response:
+        state = self.state
+        state.begin()
+        request_id = secrets.token_hex(12)
+        headers = {"x-request-id" if fmt == OPENAI else "request-id": request_id}
+        try:
+            raw = await request.read()
+            await self._sleep(raw)
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self._error(fmt, 400, f"Malformed JSON body: {exc}", headers)
+            if not isinstance(body, dict):
+                return self._error(fmt, 400, "The request body must be a JSON object.", headers)
+            model = body.get("model")
+            if not isinstance(model, str) or not model:
+                return self._error(fmt, 400, "`model` is required and must be a string.", headers)
+            state.saw_model(model)
+
+            expected = self.config.faults.require_api_key
+            if expected is not None and _api_key(request, fmt) != expected:
+                return self._error(fmt, 401, "Invalid API key (evalsweep simulator).", headers)
+
+            if body.get("stream"):
+                return self._error(fmt, 400, "The evalsweep simulator does not support streaming.", headers)
+            try:
+                parsed = parse_openai(body) if fmt == OPENAI else parse_anthropic(body, request)
+            except BadRequest as exc:
+                return self._error(fmt, 400, str(exc), headers)
+
+            faults = self.config.faults
+            if faults.max_prompt_chars is not None and parsed.chars > faults.max_prompt_chars:
+                return self._error(
+                    fmt,
+                    400,
+                    f"The prompt is too long: {parsed.chars} characters, "
+                    f"the maximum is {faults.max_prompt_chars}.",
+                    headers,
+                    code="context_length_exceeded",
+                )
+            if faults.poison_substring is not None and faults.poison_substring in parsed.last_user:
+                return self._error(fmt, 500, _FAULT_MESSAGES[500], headers)
+            if self._thresholds:
+                r = state.draw()
+                for upper, kind in self._thresholds:
+                    if r < upper:
+                        if kind == "drop":
+                            state.fault("drop")
+                            # Closing the transport makes aiohttp skip the response quietly.
+                            if request.transport is not None:
+                                request.transport.close()
+                            return web.Response(status=500)
+                        if kind in _REPLY_FAULTS:
+                            state.fault(kind)
+                            return await self._bad_reply(kind, request, fmt, model, parsed, headers)
+                        status = int(kind)
+                        return self._error(fmt, status, _FAULT_MESSAGES[status], headers)
+
+            response = self._respond(fmt, model, parsed, headers)
+            state.ok()
+            return response
+        finally:
+            state.end()
+
+    async def _bad_reply(self, kind: str, request: web.Request, fmt: str, model: str, p: ParsedRequest,
+                         headers: dict[str, str]) -> web.StreamResponse:
+        """A status-200 reply that is not what the API sends (FaultConfig.rate_invalid_json, ...)."""
+        if kind == "empty_body":
+            return web.Response(body=b"", status=200, headers=headers, content_type="application/json")
+        if kind == "error_body_200":
+            message = "The server had an error while processing your request (simulated by evalsweep, sent with 200)."
+            body: dict[str, Any] = (
+                {"error": {"message": message, "type": "server_error", "param": None, "code": None}} if fmt == OPENAI
+                else {"type": "error", "error": {"type": "api_error", "message": message}})
+            return json_response(body, 200, headers)
+        if kind == "invalid_json":
+            raw = self._respond(fmt, model, p, headers).body
+            assert isinstance(raw, bytes)
+            return web.Response(body=raw[: len(raw) // 2], status=200, headers=headers, content_type="application/json")
+        # oversize: a well-formed answer padded to oversize_bytes, max_tokens ignored.
+        faults = self.config.faults
+        full = self._respond(fmt, model, p, headers, pad_to=faults.oversize_bytes)
+        if not faults.oversize_chunked:
+            return full
+        return await send_chunked(request, full)
+
+    def _respond(self, fmt: str, model: str, p: ParsedRequest, headers: dict[str, str],
+                 pad_to: int | None = None) -> web.Response:
+        profile = self.config.profile_for(model)
+        task = judge.parse_task(p.question)
+        verdict: judge.Verdict | None = None
+        correct: bool | None = None
+        if task is not None:
+            verdict = judge.judge(task, accuracy=profile.effective_judge_accuracy(), seed=p.seed,
+                                  temperature=p.temperature)
+            text = judge.text_reply(task, verdict)
+        else:
+            cot = wants_cot(p.cot_texts)
+            reply = answer(
+                p.question,
+                accuracy=profile.effective_accuracy(cot),
+                cot=cot,
+                seed=p.seed,
+                temperature=p.temperature,
+            )
+            text, correct = reply.text, reply.correct
+        if p.structured is not None:
+            obj = self._structured_object(p, text, correct, verdict)
+            return self._structured_payload(fmt, model, p, obj, headers)
+        text, stopped_by = apply_stop(text, p.stop)
+        truncated = False
+        if p.max_tokens is not None:
+            text, truncated = truncate_to_tokens(text, p.max_tokens)
+        input_tokens = max(1, p.input_tokens)
+        if pad_to is not None:  # the oversize fault: the answer, then filler up to pad_to characters
+            filler = " and so on"
+            text = (text + filler * (max(0, pad_to - len(text)) // len(filler) + 1))[:pad_to]
+            output_tokens, truncated, stopped_by = max(1, len(text) // 4), False, None
+        else:
+            output_tokens = max(1, count_tokens(text))
+        if fmt == OPENAI:
+            return json_response(openai_payload(model, headers, text, "length" if truncated else "stop",
+                                                input_tokens, output_tokens), 200, headers)
+        if truncated:
+            stop_reason = "max_tokens"
+        elif stopped_by is not None:
+            stop_reason = "stop_sequence"
+        else:
+            stop_reason = "end_turn"
+        payload = anthropic_payload(model, headers, [{"type": "text", "text": text}], stop_reason,
+                                    input_tokens, output_tokens)
+        payload["stop_sequence"] = stopped_by if stop_reason == "stop_sequence" else None
+        return json_response(payload, 200, headers)
+
+    # -- structured answers ----------------------------------------------------------------
+
+    def _structured_object(self, p: ParsedRequest, text: str, correct: bool | None,
+                           verdict: judge.Verdict | None) -> Any:
+        """The object the simulated model returns: valid, or spoiled on purpose (see FaultConfig)."""
+        ask = p.structured
+        assert ask is not None
+        u, pick = structured.invalid_draw(p.question, ask.name, p.seed, p.temperature)
+        if verdict is not None:
+            ctx = structured.FillContext(answer="correct" if verdict.says_correct else "incorrect",
+                                         reasoning=verdict.explanation,
+                                         confidence=structured.confidence_for(True, pick),
+                                         verdict=verdict.says_correct)
+        else:
+            final = text.rsplit("Answer:", 1)[-1].strip()
+            working = text.split("\n")[0] if "\n" in text else f"The answer is {final}."
+            ctx = structured.FillContext(answer=final, reasoning=working,
+                                         confidence=structured.confidence_for(correct, pick))
+        obj = structured.fill(ask.schema, ctx)
+        faults = self.config.faults
+        never = faults.invalid_structured_substring is not None and any(
+            faults.invalid_structured_substring in t for t in p.all_texts)
+        if never or (not p.reask and u < faults.invalid_structured_rate):
+            self.state.invalid_structured()
+            return structured.spoil(obj, ask.schema, pick)
+        return obj
+
+    def _structured_payload(self, fmt: str, model: str, p: ParsedRequest, obj: Any,
+                            headers: dict[str, str]) -> web.Response:
+        ask = p.structured
+        assert ask is not None
+        body = json.dumps(obj, ensure_ascii=False)
+        input_tokens = max(1, p.input_tokens)
+        output_tokens = max(1, count_tokens(body.replace(",", ", ")))
+        if ask.wire == "text":
+            # The JSON-from-text fallback: answer the way chat models often do, in a fenced block.
+            body = f"```json\n{body}\n```"
+        if fmt == OPENAI:
+            return json_response(openai_payload(model, headers, body, "stop", input_tokens, output_tokens), 200,
+                                 headers)
+        if ask.wire == "anthropic_tool":
+            block = {"type": "tool_use", "id": f"toolu_sim_{headers['request-id']}", "name": ask.name, "input": obj}
+            payload = anthropic_payload(model, headers, [block], "tool_use", input_tokens, output_tokens)
+        else:
+            payload = anthropic_payload(model, headers, [{"type": "text", "text": body}], "end_turn",
+                                        input_tokens, output_tokens)
+        return json_response(payload, 200, headers)
+
+
+def _api_key(request: web.Request, fmt: str) -> str | None:
+    if fmt == ANTHROPIC:
+        key = request.headers.get("x-api-key")
+        if key is not None:
+            return key
+    auth = request.headers.get("Authorization", "")
+    return auth[7:] if auth.startswith("Bearer ") else None
