@@ -24,7 +24,8 @@ PROBE = textwrap.dedent("""
     from evalsweep.api import compose
     from evalsweep.cache.keys import cache_key
     from evalsweep.llm.types import Message, build_request
-    from evalsweep.report.load import differing_keys, flatten
+    from evalsweep.report.labels import differing_keys
+    from evalsweep.report.readjob import flatten
     from evalsweep.job.resume import fingerprint
 
     def job(*extra):

@@ -236,7 +236,7 @@ def test_a_refused_start_in_a_new_dir_leaves_no_dir(tmp_path: Path) -> None:
 
 def test_validate_only_jobs_are_not_counted_by_reports(tmp_path: Path) -> None:
     from evalsweep.report.errors import ReportError
-    from evalsweep.report.load import find_job_dirs
+    from evalsweep.report.jobdirs import find_job_dirs
 
     sweep = tmp_path / "sweep"
     r = cli(["-m", "seed=1,2", "validate_only=true", "tracker=none", f"hydra.sweep.dir={sweep}"], job_env(tmp_path))

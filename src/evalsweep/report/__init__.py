@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from evalsweep.report.build import ReportResult, write_report
     from evalsweep.report.compare import Comparison, compare
     from evalsweep.report.errors import ReportError
-    from evalsweep.report.load import JobInfo, LoadedRuns, load_runs
+    from evalsweep.report.load import LoadedRuns, load_runs
+    from evalsweep.report.readjob import JobInfo
 
 _HOME = {"ReportResult": "build", "write_report": "build", "Comparison": "compare", "compare": "compare",
-         "ReportError": "errors", "JobInfo": "load", "LoadedRuns": "load", "load_runs": "load"}
+         "ReportError": "errors", "JobInfo": "readjob", "LoadedRuns": "load", "load_runs": "load"}
 __all__ = sorted(_HOME)
 
 

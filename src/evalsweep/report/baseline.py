@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from evalsweep.report.errors import ReportError
-from evalsweep.report.load import JobInfo, LoadedRuns
+from evalsweep.report.load import LoadedRuns
+from evalsweep.report.readjob import JobInfo
 
 log = logging.getLogger(__name__)
 

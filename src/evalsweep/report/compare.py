@@ -18,7 +18,8 @@ from evalsweep.task.fingerprint import short as short_fingerprint
 import evalsweep.report.stats as stats
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
 from evalsweep.report.contrasts import PAIR_ALL_STATUS, PAIR_COLUMNS, pairwise_table as contrast_table
-from evalsweep.report.load import LoadedRuns, format_label
+from evalsweep.report.labels import format_label
+from evalsweep.report.load import LoadedRuns
 from evalsweep.report.variants import variant_table
 
 __all__ = ["PAIR_ALL_STATUS", "PAIR_COLUMNS", "Comparison", "compare", "pairwise_table", "variant_table"]
