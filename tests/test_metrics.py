@@ -6,7 +6,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from evalsweep.job.metrics import RunningScores, wilson_interval
-from evalsweep.report.stats import estimate_mean
+from evalsweep.report.stats.intervals import estimate_mean
 
 
 @pytest.mark.parametrize("k,n", [(0, 30), (7, 10), (30, 30), (1, 2), (123, 400)])

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from evalsweep.report import stats as S
+from evalsweep.report.stats import base, intervals, paired
 
 REPS = 1000  # Monte-Carlo SE: sqrt(0.95 * 0.05 / 1000) = 0.0069 for coverage, 0.0069 for an FPR of 0.05
 ITEMS = (10, 20, 50)
@@ -68,14 +68,14 @@ def simulate(n: int, k: int, target: str, seed: int = 0) -> Figures:
     items = np.repeat(np.arange(n), k)
     cover_mean = cover0 = cover1 = reject0 = out = 0
     for r in range(REPS):
-        est = S.estimate_mean(ya[r].ravel(), items)
+        est = intervals.estimate_mean(ya[r].ravel(), items)
         cover_mean += est.ci_low <= truth_a[r] <= est.ci_high
         out += not (0 <= est.ci_low <= est.ci_high <= 1)
         ma, m0, m1 = ya[r].mean(axis=1), yb0[r].mean(axis=1), yb1[r].mean(axis=1)
-        t0 = S.paired_test(ma, m0)
+        t0 = paired.paired_test(ma, m0)
         cover0 += t0.ci_low <= 0 <= t0.ci_high
-        reject0 += t0.p < S.ALPHA
-        t1 = S.paired_test(ma, m1)
+        reject0 += t0.p < base.ALPHA
+        t1 = paired.paired_test(ma, m1)
         cover1 += t1.ci_low <= truth_d1[r] <= t1.ci_high
     return Figures(cover_mean / REPS, cover0 / REPS, cover1 / REPS, reject0 / REPS, out)
 

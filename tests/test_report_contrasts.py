@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from evalsweep.report import ReportError, write_report
-from evalsweep.report import stats as S
+from evalsweep.report.stats import power
 
 _spec = importlib.util.spec_from_file_location("_report_helpers", Path(__file__).with_name("test_report_load.py"))
 H = importlib.util.module_from_spec(_spec)
@@ -86,8 +86,8 @@ def test_spec_baseline_gives_k_minus_1_contrasts_that_lead_the_report(tmp_path: 
     # the correction and the power are for 3 contrasts, not 6 pairs
     assert (p["n_contrasts"] == 3).all() and p["alpha_corrected"].iloc[0] == pytest.approx(0.05 / 3)
     r = p.iloc[0]
-    assert r["mde"] == pytest.approx(S.mde_t(r["omega2"], int(r["n_shared"]), 0.05 / 3))
-    assert r["n_needed"] == S.items_needed(r["omega2"], 0.05, 0.05 / 3)
+    assert r["mde"] == pytest.approx(power.mde_t(r["omega2"], int(r["n_shared"]), 0.05 / 3))
+    assert r["n_needed"] == power.items_needed(r["omega2"], 0.05, 0.05 / 3)
     md = result.markdown.read_text()
     contrasts = md.index("## Contrasts with the baseline (model=sim-weak prompt=direct, from spec.baseline)")
     assert contrasts < md.index("## Variants")

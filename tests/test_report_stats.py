@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from evalsweep.report import stats as S
+from evalsweep.report.stats import base, clustered, equivalence, intervals, multitest, paired, power, signflip
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats_vectors.json"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -38,49 +38,50 @@ def _need_vectors() -> None:
 
 def _single_proportion(v: dict) -> dict:
     s = np.array(v["scores"], dtype=float)
-    return {"mean": s.mean(), "stderr_clt": S.stderr_clt(s), "stderr_binomial": S.stderr_binomial(s),
-            "wilson_95": S.proportion_ci(int(s.sum()), s.size, "wilson"),
-            "clopper_pearson_95": S.proportion_ci(int(s.sum()), s.size, "beta")}
+    return {"mean": s.mean(), "stderr_clt": intervals.stderr_clt(s),
+            "stderr_binomial": intervals.stderr_binomial(s),
+            "wilson_95": intervals.proportion_ci(int(s.sum()), s.size, "wilson"),
+            "clopper_pearson_95": intervals.proportion_ci(int(s.sum()), s.size, "beta")}
 
 
 def _zero_of_thirty(v: dict) -> dict:
-    return {"wilson_95": S.proportion_ci(v["count"], v["nobs"], "wilson"),
-            "clopper_pearson_upper": S.proportion_ci(v["count"], v["nobs"], "beta")[1]}
+    return {"wilson_95": intervals.proportion_ci(v["count"], v["nobs"], "wilson"),
+            "clopper_pearson_upper": intervals.proportion_ci(v["count"], v["nobs"], "beta")[1]}
 
 
 def _clustered(v: dict) -> dict:
     s, c = v["scores"], v["clusters"]
-    return {"mean": float(np.mean(s)), "stderr_clt": S.stderr_clt(s),
-            "stderr_clustered": S.stderr_clustered(s, c),
-            "stderr_clustered_statsmodels_ols": S.stderr_clustered_ols(s, c),
-            "stderr_clustered_miller_no_correction": S.stderr_clustered_miller(s, c)}
+    return {"mean": float(np.mean(s)), "stderr_clt": intervals.stderr_clt(s),
+            "stderr_clustered": clustered.stderr_clustered(s, c),
+            "stderr_clustered_statsmodels_ols": clustered.stderr_clustered_ols(s, c),
+            "stderr_clustered_miller_no_correction": clustered.stderr_clustered_miller(s, c)}
 
 
 def _paired(v: dict) -> dict:
-    r = S.paired_difference(v["a"], v["b"])
-    table = S.mcnemar_table(v["a"], v["b"])
+    r = paired.paired_difference(v["a"], v["b"])
+    table = paired.mcnemar_table(v["a"], v["b"])
     return {"delta": r.delta, "stderr_a": r.se_a, "stderr_b": r.se_b, "stderr_unpaired": r.se_unpaired,
             "stderr_paired": r.se_paired, "correlation": r.correlation, "z": r.z,
             "p_z_two_sided": r.p_z, "p_ttest_rel": r.p_t, "ci95_ttest_rel": [r.ci_t_low, r.ci_t_high],
-            "mcnemar_table": table, "p_mcnemar_exact": S.mcnemar_test(table, exact=True)[1]}
+            "mcnemar_table": table, "p_mcnemar_exact": paired.mcnemar_test(table, exact=True)[1]}
 
 
 def _mcnemar(v: dict) -> dict:
-    chi2, p_chi2 = S.mcnemar_test(v["table"], exact=False)
-    return {"p_exact": S.mcnemar_test(v["table"], exact=True)[1], "chi2_corrected": chi2,
+    chi2, p_chi2 = paired.mcnemar_test(v["table"], exact=False)
+    return {"p_exact": paired.mcnemar_test(v["table"], exact=True)[1], "chi2_corrected": chi2,
             "p_chi2_corrected": p_chi2}
 
 
 def _multiple(v: dict) -> dict:
-    return {m: S.adjust_pvalues(v["pvalues"], m) for m in ("holm", "fdr_bh", "bonferroni")}
+    return {m: multitest.adjust_pvalues(v["pvalues"], m) for m in ("holm", "fdr_bh", "bonferroni")}
 
 
 def _power(v: dict) -> dict:
     a, pw = v["alpha"], v["power"]
-    return {"n_needed_omega2_0.1_delta_0.03": S.n_needed(0.1, 0.03, a, pw),
-            "n_needed_omega2_0.25_delta_0.05": S.n_needed(0.25, 0.05, a, pw),
-            "mde_omega2_0.1_n_1000": S.mde(0.1, 1000, a, pw),
-            "power_n_500_omega2_0.1_delta_0.03": S.power_at_n(0.1, 500, 0.03, a)}
+    return {"n_needed_omega2_0.1_delta_0.03": power.n_needed(0.1, 0.03, a, pw),
+            "n_needed_omega2_0.25_delta_0.05": power.n_needed(0.25, 0.05, a, pw),
+            "mde_omega2_0.1_n_1000": power.mde(0.1, 1000, a, pw),
+            "power_n_500_omega2_0.1_delta_0.03": power.power_at_n(0.1, 500, 0.03, a)}
 
 
 CHECKERS: dict[str, Callable[[dict], dict]] = {
@@ -111,23 +112,24 @@ def test_clustered_se_equals_statsmodels_ols_cluster(seed: int) -> None:
     rng = np.random.default_rng(seed)
     clusters = rng.integers(0, 15, 90)
     scores = rng.uniform(size=90) < 0.3 + 0.04 * clusters  # items of different difficulty
-    assert S.stderr_clustered(scores, clusters) == pytest.approx(S.stderr_clustered_ols(scores, clusters), abs=1e-12)
+    assert clustered.stderr_clustered(scores, clusters) == pytest.approx(
+        clustered.stderr_clustered_ols(scores, clusters), abs=1e-12)
 
 
 def test_clustered_se_with_one_obs_per_item_is_the_naive_se() -> None:
     s = np.random.default_rng(0).uniform(size=25)
-    assert S.stderr_clustered(s, np.arange(25)) == pytest.approx(S.stderr_clt(s), abs=1e-12)
+    assert clustered.stderr_clustered(s, np.arange(25)) == pytest.approx(intervals.stderr_clt(s), abs=1e-12)
 
 
 def test_clustered_se_is_wider_when_seeds_repeat_items() -> None:
     items = np.repeat(np.arange(20), 3)  # three seeds that agree on every item
     scores = np.repeat(np.arange(20) % 2, 3).astype(float)
-    assert S.stderr_clustered(scores, items) > 1.5 * S.stderr_clt(scores)
-    assert math.isnan(S.stderr_clustered([1.0, 0.0], [0, 0]))  # one cluster: undefined
+    assert clustered.stderr_clustered(scores, items) > 1.5 * intervals.stderr_clt(scores)
+    assert math.isnan(clustered.stderr_clustered([1.0, 0.0], [0, 0]))  # one cluster: undefined
 
 
 def test_estimate_single_binary_run_uses_wilson() -> None:
-    est = S.estimate_mean(np.zeros(30), np.arange(30))
+    est = intervals.estimate_mean(np.zeros(30), np.arange(30))
     assert est.ci_method == "wilson"
     assert est.ci_low == 0.0 and est.ci_high == pytest.approx(0.113513, abs=1e-6)
 
@@ -136,14 +138,14 @@ def test_estimate_several_seeds_uses_wilson_at_the_design_effect_n() -> None:
     rng = np.random.default_rng(1)
     items = np.repeat(np.arange(30), 3)
     scores = (rng.uniform(size=90) < 0.6).astype(float)
-    est = S.estimate_mean(scores, items)
+    est = intervals.estimate_mean(scores, items)
     assert est.ci_method == "wilson, design effect" and est.n_items == 30 and est.n_obs == 90
     # equal asks per item: the item-level SE is the clustered SE
-    assert est.se == pytest.approx(S.stderr_clustered(scores, items), abs=1e-12)
+    assert est.se == pytest.approx(clustered.stderr_clustered(scores, items), abs=1e-12)
     p = est.mean
     n_eff = min(90, p * (1 - p) / est.se**2)
     assert est.n_eff == pytest.approx(n_eff)
-    z = S.z_crit()  # Wilson at the same (fractional) n, written out
+    z = base.z_crit()  # Wilson at the same (fractional) n, written out
     centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
     half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff**2)) / (1 + z * z / n_eff)
     assert (est.ci_low, est.ci_high) == pytest.approx((centre - half, centre + half), abs=1e-12)
@@ -153,66 +155,66 @@ def test_estimate_several_seeds_uses_wilson_at_the_design_effect_n() -> None:
 
 
 def test_ci_never_leaves_0_1_and_the_lower_bound_falls_when_the_model_gets_worse() -> None:
-    perfect = S.estimate_mean(np.ones(150), np.arange(150))
-    one_wrong = S.estimate_mean(np.r_[np.ones(149), 0.0], np.arange(150))
+    perfect = intervals.estimate_mean(np.ones(150), np.arange(150))
+    one_wrong = intervals.estimate_mean(np.r_[np.ones(149), 0.0], np.arange(150))
     assert 0 <= one_wrong.ci_low < one_wrong.ci_high <= 1 and one_wrong.ci_low < perfect.ci_low
     rng = np.random.default_rng(3)
     for _ in range(50):  # near the ceiling, 30 items x 3 seeds
         p_item = rng.beta(19, 1, 30)
         s = (rng.uniform(size=(3, 30)) < p_item).astype(float).ravel()
-        est = S.estimate_mean(s, np.tile(np.arange(30), 3))
+        est = intervals.estimate_mean(s, np.tile(np.arange(30), 3))
         assert 0 <= est.ci_low <= est.mean <= est.ci_high <= 1
 
 
 def test_estimate_is_item_weighted() -> None:
     # item 0 asked three times (all right), item 1 once (wrong): items weigh the same
-    est = S.estimate_mean([1, 1, 1, 0], [0, 0, 0, 1])
+    est = intervals.estimate_mean([1, 1, 1, 0], [0, 0, 0, 1])
     assert est.mean == 0.5 and est.mean_obs == 0.75
 
 
 def test_unbounded_scores_get_a_t_interval() -> None:
     s = np.array([2.0, 5.0, 3.5, 4.0, 7.0])
-    est = S.estimate_mean(s, np.arange(5))
+    est = intervals.estimate_mean(s, np.arange(5))
     ci = sps.ttest_1samp(s, 0).confidence_interval(0.95)
     assert est.ci_method == "t" and (est.ci_low, est.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-9)
 
 
 def test_estimate_all_wrong_over_seeds_still_has_an_upper_bound() -> None:
-    est = S.estimate_mean(np.zeros(60), np.repeat(np.arange(20), 3))
+    est = intervals.estimate_mean(np.zeros(60), np.repeat(np.arange(20), 3))
     assert est.ci_method == "wilson" and est.ci_high > 0
 
 
 def test_estimate_no_rows() -> None:
-    est = S.estimate_mean([], [])
+    est = intervals.estimate_mean([], [])
     assert math.isnan(est.mean) and est.ci_method.startswith("n/a")
 
 
 def test_seed_spread() -> None:
-    sd, note = S.seed_spread([1, 0, 1, 1], [1, 1, 2, 2])
+    sd, note = intervals.seed_spread([1, 0, 1, 1], [1, 1, 2, 2])
     assert sd == pytest.approx(np.std([0.5, 1.0], ddof=1)) and note == ""
-    sd, note = S.seed_spread([1, 0], [7, 7])
+    sd, note = intervals.seed_spread([1, 0], [7, 7])
     assert math.isnan(sd) and "one seed" in note
 
 
 def test_paired_identical_and_constant_gap() -> None:
-    same = S.paired_difference([1, 0, 1], [1, 0, 1])
+    same = paired.paired_difference([1, 0, 1], [1, 0, 1])
     assert same.delta == 0 and same.p_z == 1.0 and same.n_disagree == 0
-    gap = S.paired_difference([1, 1, 1], [0, 0, 0])
+    gap = paired.paired_difference([1, 1, 1], [0, 0, 0])
     assert gap.delta == 1 and math.isnan(gap.p_z) and gap.n_disagree == 3
 
 
 def test_paired_is_tighter_than_unpaired_when_correlated() -> None:
-    r = S.paired_difference([1, 1, 0, 0, 1, 0, 1, 1], [1, 1, 0, 0, 1, 0, 0, 1])
+    r = paired.paired_difference([1, 1, 0, 0, 1, 0, 1, 1], [1, 1, 0, 0, 1, 0, 0, 1])
     assert r.se_paired < r.se_unpaired
 
 
 def test_binarize_majority_leaves_ties_out() -> None:
-    out = S.binarize_majority([1.0, 2 / 3, 0.5, 1 / 3, 0.0])
+    out = paired.binarize_majority([1.0, 2 / 3, 0.5, 1 / 3, 0.0])
     assert out[:2].tolist() == [1.0, 1.0] and math.isnan(out[2]) and out[3:].tolist() == [0.0, 0.0]
 
 
 def test_adjust_pvalues_skips_nan_and_names_method() -> None:
-    out = S.adjust_pvalues([0.01, math.nan, 0.04], "holm")
+    out = multitest.adjust_pvalues([0.01, math.nan, 0.04], "holm")
     assert math.isnan(out[1])
     np.testing.assert_allclose(out[[0, 2]], [0.02, 0.04])
     # statsmodels' default would be holm-sidak: 1-(1-0.01)^2 = 0.0199, not 0.02
@@ -220,10 +222,10 @@ def test_adjust_pvalues_skips_nan_and_names_method() -> None:
 
 
 def test_power_functions_agree_with_each_other() -> None:
-    n = S.n_needed(0.2, 0.04)
-    assert S.mde(0.2, n) == pytest.approx(0.04)
-    assert S.power_at_n(0.2, n, 0.04) == pytest.approx(0.8, abs=1e-3)
-    assert math.isnan(S.n_needed(0.2, 0.0)) and math.isnan(S.mde(math.nan, 10))
+    n = power.n_needed(0.2, 0.04)
+    assert power.mde(0.2, n) == pytest.approx(0.04)
+    assert power.power_at_n(0.2, n, 0.04) == pytest.approx(0.8, abs=1e-3)
+    assert math.isnan(power.n_needed(0.2, 0.0)) and math.isnan(power.mde(math.nan, 10))
 
 
 # --- the paired test -----------------------------------------------------------------------------
@@ -239,14 +241,14 @@ def test_sign_flip_is_exact_and_matches_scipy(seed: int) -> None:
     lattice = rng.integers(-3, 4, 14) / 3  # item means over three seeds
     continuous = rng.normal(0.3, 1, 11)
     for d in (lattice, continuous):
-        got = S.sign_flip_test(d)
+        got = signflip.sign_flip_test(d)
         assert got.method == "exact sign-flip"
         assert got.p == pytest.approx(_scipy_signflip(d), abs=1e-12)
 
 
 def test_sign_flip_on_many_continuous_items_is_monte_carlo() -> None:
     d = np.random.default_rng(5).normal(0.35, 1, 40)
-    got = S.sign_flip_test(d)
+    got = signflip.sign_flip_test(d)
     assert got.method.startswith("Monte-Carlo")
     ref = sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=200_000,
                                random_state=1).pvalue
@@ -256,32 +258,32 @@ def test_sign_flip_on_many_continuous_items_is_monte_carlo() -> None:
 def test_sign_flip_lattice_with_many_items_matches_the_binomial_sign_test() -> None:
     # d in {-1, 0, 1}: the sign-flip test is the two-sided exact sign test on the non-zero items
     d = np.r_[np.ones(140), -np.ones(100), np.zeros(60)]
-    assert S.sign_flip_test(d).p == pytest.approx(sps.binomtest(140, 240).pvalue, rel=1e-9)
+    assert signflip.sign_flip_test(d).p == pytest.approx(sps.binomtest(140, 240).pvalue, rel=1e-9)
 
 
 def test_issue_example_five_items_differing_by_a_third() -> None:
     a = np.r_[np.full(5, 2 / 3), np.full(25, 0.5)]
     b = np.r_[np.full(5, 1 / 3), np.full(25, 0.5)]
-    r = S.paired_test(a, b)
+    r = paired.paired_test(a, b)
     assert r.p == pytest.approx(0.0625) and r.test == "exact sign-flip"
-    assert S.adjust_pvalues([r.p, 0.5], "holm")[0] == pytest.approx(0.125)
+    assert multitest.adjust_pvalues([r.p, 0.5], "holm")[0] == pytest.approx(0.125)
     ci = sps.ttest_rel(a, b).confidence_interval(0.95)
     assert (r.ci_low, r.ci_high) == pytest.approx((ci.low, ci.high), abs=1e-12) and r.df == 29
     assert r.p_t == pytest.approx(sps.ttest_rel(a, b).pvalue)
 
 
 def test_constant_gap_is_significant_by_the_exact_test() -> None:
-    r = S.paired_test(np.ones(30), np.zeros(30))
+    r = paired.paired_test(np.ones(30), np.zeros(30))
     assert r.p == pytest.approx(2 / 2**30) and math.isnan(r.t) and r.omega2 == 0
     # the CI bounds the share of items that could differ: Clopper-Pearson's 0-of-30 upper bound
-    q = S.proportion_ci(0, 30, "beta")[1]
+    q = intervals.proportion_ci(0, 30, "beta")[1]
     assert (r.ci_low, r.ci_high) == pytest.approx((1 - 2 * q, 1.0), abs=1e-9)
-    same = S.paired_test(np.ones(30), np.ones(30))
+    same = paired.paired_test(np.ones(30), np.ones(30))
     assert same.p == 1.0 and (same.ci_low, same.ci_high) == pytest.approx((-q, q), abs=1e-9)
 
 
 def test_paired_ci_clipped_to_the_range_of_a_difference() -> None:
-    r = S.paired_test([1, 1, 1, 1], [0, 0, 0, 0.5])
+    r = paired.paired_test([1, 1, 1, 1], [0, 0, 0, 0.5])
     assert -1 <= r.ci_low and r.ci_high <= 1
 
 
@@ -292,14 +294,14 @@ def test_power_is_statsmodels_t_power_and_items_needed_rounds_up() -> None:
     from statsmodels.stats.power import TTestPower
 
     omega2, delta, alpha = 0.2, 0.05, 0.05 / 6
-    n = S.items_needed(omega2, delta, alpha)
-    assert n == int(n) and S.mde_t(omega2, int(n), alpha) <= delta < S.mde_t(omega2, int(n) - 1, alpha)
+    n = power.items_needed(omega2, delta, alpha)
+    assert n == int(n) and power.mde_t(omega2, int(n), alpha) <= delta < power.mde_t(omega2, int(n) - 1, alpha)
     ref = TTestPower().power(effect_size=delta / math.sqrt(omega2), nobs=n, alpha=alpha)
-    assert S.power_t(omega2, int(n), delta, alpha) == pytest.approx(ref, abs=1e-9)
-    assert S.power_t(omega2, int(n), delta, alpha) >= 0.8 - 0.01
-    assert n > S.n_needed(omega2, delta, alpha)  # never rounded down
-    assert S.corrected_alpha(0.05, 4) == 0.0125
-    assert math.isnan(S.mde_t(0.0, 30)) and math.isnan(S.items_needed(0.0, 0.05))
+    assert power.power_t(omega2, int(n), delta, alpha) == pytest.approx(ref, abs=1e-9)
+    assert power.power_t(omega2, int(n), delta, alpha) >= 0.8 - 0.01
+    assert n > power.n_needed(omega2, delta, alpha)  # never rounded down
+    assert multitest.corrected_alpha(0.05, 4) == 0.0125
+    assert math.isnan(power.mde_t(0.0, 30)) and math.isnan(power.items_needed(0.0, 0.05))
 
 
 def test_tost_matches_statsmodels() -> None:
@@ -308,5 +310,5 @@ def test_tost_matches_statsmodels() -> None:
     rng = np.random.default_rng(2)
     a = rng.uniform(size=40)
     b = a + rng.normal(0.01, 0.05, 40)
-    r = S.paired_test(a, b)
-    assert S.tost(r.delta, r.se, r.df, 0.05) == pytest.approx(ttost_paired(a, b, -0.05, 0.05)[0], abs=1e-9)
+    r = paired.paired_test(a, b)
+    assert equivalence.tost(r.delta, r.se, r.df, 0.05) == pytest.approx(ttost_paired(a, b, -0.05, 0.05)[0], abs=1e-9)

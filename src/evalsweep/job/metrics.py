@@ -2,7 +2,7 @@
 item is asked several times), a 95% CI and, for binary scores, the Wilson interval.
 
 The CI never leaves the scores' range [0, 1], and is the report's interval
-(evalsweep.report.stats.estimate_mean; docs/statistics.md): for 0/1 scores with one ask per item (or
+(evalsweep.report.stats.intervals.estimate_mean; docs/statistics.md): for 0/1 scores with one ask per item (or
 all equal) the Wilson interval; for scores in [0, 1] asked several times per item, Wilson at the
 design-effect n (n_eff = p(1-p)/SE^2, capped at the observations); otherwise the normal interval.
 ci95_method says which."""

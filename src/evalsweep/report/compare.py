@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from evalsweep.task.fingerprint import short as short_fingerprint
-import evalsweep.report.stats as stats
+from evalsweep.report.stats.base import ALPHA
+from evalsweep.report.stats.multitest import Correction
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
 from evalsweep.report.contrasts import PAIR_ALL_STATUS, PAIR_COLUMNS, pairwise_table as contrast_table
 from evalsweep.report.labels import format_label
@@ -36,7 +37,7 @@ class Comparison:
     mde_delta: float = 0.05
     notes: list[str] = field(default_factory=list)
     baseline: Baseline | None = None  # None: every pair is a contrast
-    alpha: float = stats.ALPHA
+    alpha: float = ALPHA
     equivalence_margin: float | None = None
 
     @property
@@ -127,16 +128,16 @@ def disagreements(df: pd.DataFrame, means: pd.DataFrame, a: str, b: str) -> pd.D
 
 
 def pairwise_table(df: pd.DataFrame, variants: pd.DataFrame, means: pd.DataFrame,
-                   correction: stats.Correction = "holm", mde_delta: float = 0.05,
-                   alpha: float = stats.ALPHA, baselines: dict[str, str] | None = None,
+                   correction: Correction = "holm", mde_delta: float = 0.05,
+                   alpha: float = ALPHA, baselines: dict[str, str] | None = None,
                    equivalence_margin: float | None = None) -> pd.DataFrame:
     """The contrasts (every pair, or each variant against its baseline): evalsweep.report.contrasts."""
     return contrast_table(means, variants, lambda a, b: _not_paired_reason(df, a, b), baselines, correction,
                           mde_delta, alpha, equivalence_margin)
 
 
-def compare(loaded: LoadedRuns, correction: stats.Correction = "holm", mde_delta: float = 0.05,
-            alpha: float = stats.ALPHA, baseline: str | None = None, all_pairs: bool = False,
+def compare(loaded: LoadedRuns, correction: Correction = "holm", mde_delta: float = 0.05,
+            alpha: float = ALPHA, baseline: str | None = None, all_pairs: bool = False,
             equivalence_margin: float | None = None) -> Comparison:
     """The report's tables. baseline (else the jobs' spec.baseline) makes the contrasts each variant
     against it; all_pairs compares every pair even then."""

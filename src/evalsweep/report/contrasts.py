@@ -2,7 +2,7 @@
 
 The contrast set is the baseline's k - 1 comparisons when a baseline is named (spec.baseline or
 --baseline; evalsweep.report.baseline), else every pair. Each row has one headline p-value: the
-exact sign-flip test on the item-level differences (stats.paired_test), corrected across the
+exact sign-flip test on the item-level differences (stats.paired.paired_test), corrected across the
 contrast set; its CI is the t interval on n - 1 degrees of freedom. The z and t p-values and
 McNemar's test on each item's majority are kept in the CSV for comparison, never as the headline.
 Power (MDE, items needed) is at the corrected alpha, the level a single real effect must reach.
@@ -17,7 +17,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from evalsweep.report import stats
+from evalsweep.report.stats.base import ALPHA
+from evalsweep.report.stats.equivalence import tost
+from evalsweep.report.stats.intervals import stderr_clt
+from evalsweep.report.stats.multitest import Correction, adjust_pvalues, corrected_alpha
+from evalsweep.report.stats.paired import binarize_majority, mcnemar_table, mcnemar_test, paired_test
+from evalsweep.report.stats.power import items_needed, mde_t, power_t
 
 PAIR_ALL_STATUS = "paired"
 
@@ -43,11 +48,11 @@ def contrast_pairs(order: list[str], baselines: dict[str, str] | None) -> list[t
 def _mcnemar(x: np.ndarray, y: np.ndarray) -> tuple[dict, str]:
     """McNemar's exact test on each item's majority over seeds (0/1 scores), for the CSV: it tests
     majority-vote accuracy, not the mean the delta estimates, and drops items tied across seeds."""
-    ba, bb = stats.binarize_majority(x), stats.binarize_majority(y)
+    ba, bb = binarize_majority(x), binarize_majority(y)
     keep = ~(np.isnan(ba) | np.isnan(bb))
-    table = stats.mcnemar_table(ba[keep], bb[keep])
+    table = mcnemar_table(ba[keep], bb[keep])
     discordant = int(table[0, 1] + table[1, 0])
-    p_mc = stats.mcnemar_test(table, exact=True)[1] if discordant else 1.0
+    p_mc = mcnemar_test(table, exact=True)[1] if discordant else 1.0
     ties = int((~keep).sum())
     note = f"McNemar leaves out {ties} items tied across seeds" if ties else ""
     return {"a_only": int(table[0, 1]), "b_only": int(table[1, 0]), "p_mcnemar": p_mc, "mcnemar_ties": ties}, note
@@ -65,8 +70,8 @@ def pair_row(means: pd.DataFrame, a: str, b: str, binary: dict[str, bool], bound
         row["status"] = not_paired(a, b)
         return row
     x, y = col_a[shared].to_numpy(), col_b[shared].to_numpy()
-    res = stats.paired_test(x, y, alpha, bounded=bounded.get(a, False) and bounded.get(b, False))
-    se_a, se_b = stats.stderr_clt(x), stats.stderr_clt(y)
+    res = paired_test(x, y, alpha, bounded=bounded.get(a, False) and bounded.get(b, False))
+    se_a, se_b = stderr_clt(x), stderr_clt(y)
     corr = float(np.corrcoef(x, y)[0, 1]) if n >= 2 and x.std() > 0 and y.std() > 0 else math.nan
     notes = []
     if n < max(n_a, n_b):
@@ -97,13 +102,13 @@ def _power(row: dict, mde_delta: float, alpha_c: float) -> dict:
     if not omega2 > 0:
         return {"mde_note": "n/a: the item differences have no variance (the same gap on every item), "
                             "so the power formula has nothing to scale by"}
-    return {"mde": stats.mde_t(omega2, n, alpha_c), "n_needed": stats.items_needed(omega2, mde_delta, alpha_c),
-            "power": stats.power_t(omega2, n, mde_delta, alpha_c), "mde_note": ""}
+    return {"mde": mde_t(omega2, n, alpha_c), "n_needed": items_needed(omega2, mde_delta, alpha_c),
+            "power": power_t(omega2, n, mde_delta, alpha_c), "mde_note": ""}
 
 
 def pairwise_table(means: pd.DataFrame, variants: pd.DataFrame, not_paired: Callable[[str, str], str],
-                   baselines: dict[str, str] | None = None, correction: stats.Correction = "holm",
-                   mde_delta: float = 0.05, alpha: float = stats.ALPHA,
+                   baselines: dict[str, str] | None = None, correction: Correction = "holm",
+                   mde_delta: float = 0.05, alpha: float = ALPHA,
                    equivalence_margin: float | None = None) -> pd.DataFrame:
     """The contrast set's rows, p corrected across the tested ones, power at the corrected alpha."""
     order = variants["variant"].tolist()
@@ -115,11 +120,11 @@ def pairwise_table(means: pd.DataFrame, variants: pd.DataFrame, not_paired: Call
     if out.empty:
         return out
     out["contrast"] = "baseline" if baselines is not None else "all pairs"
-    out["p_adj"] = stats.adjust_pvalues(out["p"].to_numpy(dtype=float), correction, alpha)
+    out["p_adj"] = adjust_pvalues(out["p"].to_numpy(dtype=float), correction, alpha)
     out["correction"] = correction
     out["significant"] = out["p_adj"] < alpha
     m = int(np.isfinite(out["p"].to_numpy(dtype=float)).sum())
-    alpha_c = stats.corrected_alpha(alpha, m)
+    alpha_c = corrected_alpha(alpha, m)
     out["n_contrasts"] = m
     out["alpha_corrected"] = alpha_c
     out["mde_delta"] = mde_delta
@@ -130,11 +135,11 @@ def pairwise_table(means: pd.DataFrame, variants: pd.DataFrame, not_paired: Call
                 out.at[i, k] = v
     if equivalence_margin is not None:
         out["equivalence_margin"] = equivalence_margin
-        p_tost = [stats.tost(r.delta, r.se, int(r.df), equivalence_margin) if r.status == PAIR_ALL_STATUS
+        p_tost = [tost(r.delta, r.se, int(r.df), equivalence_margin) if r.status == PAIR_ALL_STATUS
                   else math.nan for r in out.itertuples(index=False)]
         out["p_tost"] = p_tost
         # TOST at the same corrected level as the difference tests (Holm on the TOST p-values).
-        out["equivalent"] = stats.adjust_pvalues(np.asarray(p_tost, dtype=float), correction, alpha) < alpha
+        out["equivalent"] = adjust_pvalues(np.asarray(p_tost, dtype=float), correction, alpha) < alpha
     return out
 
 

@@ -3,7 +3,7 @@
 Each item's mean over its seeds and repeats first, then the mean over items: an item asked more
 often (extra seeds on easy items, errors on hard ones) weighs no more than any other, so the
 ranking here and the sign of a paired delta (evalsweep.report.contrasts) cannot disagree on the
-same items. The CI stays inside [0, 1] for bounded scores (stats.estimate_mean).
+same items. The CI stays inside [0, 1] for bounded scores (stats.intervals.estimate_mean).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from evalsweep.report import stats
+from evalsweep.report.stats.base import ALPHA, is_binary
+from evalsweep.report.stats.intervals import MeanEstimate, estimate_mean, item_means_of, seed_spread
 
 
 def _join(values: pd.Series) -> str:
@@ -24,7 +25,7 @@ def variance_split(scores: np.ndarray, items: np.ndarray) -> dict[str, float]:
     """Within-item (seed/repeat) and between-item variance of the item-weighted mean (Miller 2024,
     section 3: Var(mean) = (sigma2_between + sigma2_within / K) / n), and the SE with one more ask
     per item or with ten more items. NaN where an item was asked only once (no within-item part)."""
-    ybar, counts = stats.item_means_of(scores, items)
+    ybar, counts = item_means_of(scores, items)
     n = ybar.size
     out = dict.fromkeys(("var_within", "var_between", "se_one_more_seed", "se_ten_more_items"), math.nan)
     if n < 2 or np.all(counts < 2):
@@ -41,23 +42,23 @@ def variance_split(scores: np.ndarray, items: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _worst_case(g: pd.DataFrame, alpha: float) -> stats.MeanEstimate:
+def _worst_case(g: pd.DataFrame, alpha: float) -> MeanEstimate:
     """The same estimate with errored samples scored as the metric's worst value (0 for scores in
     [0, 1], else the lowest score seen): how much the ranking leans on leaving errors out."""
     s = g["score"]
     seen = s.dropna()
     worst = 0.0 if seen.empty or (seen.min() >= 0 and seen.max() <= 1) else float(seen.min())
-    return stats.estimate_mean(s.fillna(worst).to_numpy(dtype=float), g["item"].to_numpy(), alpha)
+    return estimate_mean(s.fillna(worst).to_numpy(dtype=float), g["item"].to_numpy(), alpha)
 
 
-def variant_table(df: pd.DataFrame, alpha: float = stats.ALPHA) -> pd.DataFrame:
+def variant_table(df: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """One row per variant, best item-weighted mean first."""
     rows = []
     for variant, g in df.groupby("variant", sort=True):
         scored = g[g["score"].notna()]
         s, items = scored["score"].to_numpy(dtype=float), scored["item"].to_numpy()
-        est = stats.estimate_mean(s, items, alpha)
-        seed_sd, seed_note = stats.seed_spread(s, scored["seed"].to_numpy())
+        est = estimate_mean(s, items, alpha)
+        seed_sd, seed_note = seed_spread(s, scored["seed"].to_numpy())
         notes = [n for n in (seed_note,) if n]
         if est.ci_method.startswith("n/a") and est.ci_method[len("n/a: "):] not in notes:
             notes.append(est.ci_method[len("n/a: "):])
@@ -84,7 +85,7 @@ def variant_table(df: pd.DataFrame, alpha: float = stats.ALPHA) -> pd.DataFrame:
             "n_seeds": int(g["seed"].nunique()),
             "seeds": ",".join(str(x) for x in sorted(g["seed"].unique())),
             "seed_sd": seed_sd,
-            "binary": stats.is_binary(s),
+            "binary": is_binary(s),
             "cost_usd": float(np.nansum(g["cost_usd"].to_numpy())),
             "mean_obs": est.mean_obs,
             "n_eff": est.n_eff,

@@ -1,0 +1,36 @@
+"""What every stats file shares: the default alpha and power, array coercion, critical values,
+and whether scores are 0/1."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+ArrayLike = Sequence[float] | np.ndarray
+
+ALPHA = 0.05
+POWER = 0.8
+
+
+def as_array(x: ArrayLike) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+def z_crit(alpha: float = ALPHA) -> float:
+    """Two-sided normal critical value: 1.959964 for alpha 0.05."""
+    return float(sps.norm.ppf(1 - alpha / 2))
+
+
+def is_binary(scores: ArrayLike) -> bool:
+    s = as_array(scores)
+    return s.size > 0 and bool(np.all((s == 0) | (s == 1)))
+
+
+def t_crit(alpha: float, df: float) -> float:
+    """Two-sided Student t critical value with df degrees of freedom (normal when df is infinite)."""
+    if not math.isfinite(df):
+        return z_crit(alpha)
+    return float(sps.t.ppf(1 - alpha / 2, df))
