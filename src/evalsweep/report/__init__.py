@@ -2,6 +2,18 @@
 multiple-comparison correction, power. Runnable on its own (Hydra skips on_multirun_end when a job
 fails), and callable from a callback via write_report.
 
+Which file owns what:
+- loading job dirs into one tidy frame: load (load_runs, LoadedRuns, use_score_column) calls
+  jobdirs (finding job dirs), readjob (reading one job dir: JobInfo, config facets, extra columns),
+  jobrows (results.jsonl lines -> rows) and labels (which config keys differ; variant labels)
+- statistics, pure functions on arrays, in stats/: base (alpha, critical values), intervals (one
+  variant's mean, SEs, CIs), clustered (SEs clustered by item), paired (the paired test, McNemar),
+  signflip (its p), multitest (corrections), equivalence (TOST), power (MDE, items needed)
+- the tables: compare (Comparison, compare) over variants (the variants table), contrasts (paired
+  tests, corrected) and baseline (which variant is the baseline)
+- the output: build (write_report, ReportResult), render (Markdown and HTML), plots (PNGs)
+- cli (python scripts/report.py, evalsweep report) and errors (ReportError)
+
 The names below are imported on first use: `import evalsweep.report` stays cheap, and pandas,
 statsmodels and matplotlib load only when a report is made."""
 
