@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from evalsweep.cache import ResponseCache, cache_key
-from evalsweep.config.schema import CacheConfig, DatasetConfig, FieldMap, ModelConfig, PromptConfig
+from evalsweep.config.dataset import DatasetConfig, FieldMap
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.run import CacheConfig
+from evalsweep.config.task import PromptConfig
 from evalsweep.task.data import Sample, Samples, load_dataset
 from evalsweep.llm.service import ModelService, key_extra
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message

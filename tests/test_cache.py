@@ -18,7 +18,8 @@ import pytest
 
 from evalsweep.cache import ResponseCache, cache_key
 from evalsweep.cache.store import TABLE, open_dict
-from evalsweep.config.schema import CacheConfig, ModelConfig, RetryConfig
+from evalsweep.config.model import ModelConfig, RetryConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import CacheError
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.service import ModelService, key_extra

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import evalsweep
-from evalsweep.config.schema import CacheConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import AuthError
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsweep.config.schema import DatasetConfig, FieldMap
+from evalsweep.config.dataset import DatasetConfig, FieldMap
 from evalsweep.task.data import load_dataset
 from evalsweep.errors import DatasetError
 
@@ -31,7 +31,7 @@ def test_loads_jsonl_with_field_mapping(tmp_path: Path) -> None:
 
 
 def test_loads_shipped_csv_with_choices() -> None:
-    from evalsweep.config.schema import PROJECT_ROOT
+    from evalsweep.config.base import PROJECT_ROOT
     d = DatasetConfig(name="mc", path="data/arithmetic_mc.csv", max_samples=5,
                       fields=FieldMap(id="qid", input="prompt", target="label",
                                       choices=["option_a", "option_b", "option_c", "option_d"]))
@@ -159,7 +159,7 @@ def test_optional_metadata_is_null_when_absent_and_a_json_null_is_a_value(tmp_pa
 
 
 def test_shipped_datasets_have_their_metadata() -> None:
-    from evalsweep.config.schema import PROJECT_ROOT
+    from evalsweep.config.base import PROJECT_ROOT
     import yaml
 
     for f in sorted((PROJECT_ROOT / "conf" / "dataset").glob("*.yaml")):

@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import ROOT
 
 from evalsweep.cache.keys import ALWAYS_IN_KEY, key_payload
-from evalsweep.config.schema import ModelConfig
+from evalsweep.config.model import ModelConfig
 from evalsweep.config.generate import GENERATE_FIELDS, GenerateConfig
 from evalsweep.llm.types import Message, build_request
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, compose_exp, run_cli
-from evalsweep.config.schema import ModelConfig
+from evalsweep.config.model import ModelConfig
 from evalsweep.errors import ConfigError
 from evalsweep.job.validation import JobContext, Machine, check_output_path, validate
 

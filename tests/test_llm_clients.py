@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from evalsweep.config.schema import CacheConfig, ModelConfig, RetryConfig
+from evalsweep.config.model import ModelConfig, RetryConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import AuthError
 from evalsweep.llm.errors import PermanentError, ProviderError, TransientError, classify_status, retry_after_seconds
 from evalsweep.llm.retry import _WaitWithRetryAfter

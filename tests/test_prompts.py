@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalsweep.config.schema import FewShot, PromptConfig
+from evalsweep.config.task import FewShot, PromptConfig
 from evalsweep.task.data import Sample
 from evalsweep.errors import PromptError
 from evalsweep.task.prompts import check_templates, render
@@ -35,7 +35,7 @@ def test_unknown_placeholder_is_a_clear_error() -> None:
 def test_shipped_prompts_render_for_both_datasets() -> None:
     import yaml
 
-    from evalsweep.config.schema import PROJECT_ROOT
+    from evalsweep.config.base import PROJECT_ROOT
     for f in sorted((PROJECT_ROOT / "conf" / "prompt").glob("*.yaml")):
         p = PromptConfig.model_validate(yaml.safe_load(f.read_text()))
         for sample in (SAMPLE, MC):

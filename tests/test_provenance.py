@@ -12,7 +12,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_exp, read_jsonl, run_cli
-from evalsweep.config.schema import PROJECT_ROOT, DatasetConfig, ExperimentConfig, content_version, validate
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.dataset import DatasetConfig, content_version
+from evalsweep.config.schema import ExperimentConfig, validate
 from evalsweep.job.validation import JobContext, Machine
 from evalsweep.job.validation import validate as run_checks
 

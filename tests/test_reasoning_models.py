@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from evalsweep.cache.keys import cache_key, key_payload
-from evalsweep.config.schema import CacheConfig, ModelConfig
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import Message, build_request
 from evalsweep.job.validation import generation_params

@@ -192,7 +192,7 @@ def test_rows_of_samples_the_job_no_longer_runs_are_refused(tmp_path: Path, serv
 
 def test_check_rows_accepts_the_same_rows_and_refuses_a_changed_target(tmp_path: Path) -> None:
     from evalsweep.task import prompts
-    from evalsweep.config.schema import PromptConfig
+    from evalsweep.config.task import PromptConfig
     from evalsweep.task.data import Sample
     from evalsweep.results.rows import ResultRecord
     from evalsweep.job.resume import check_rows

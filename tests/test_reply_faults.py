@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from evalsweep.config.schema import CacheConfig, ModelConfig, RetryConfig
+from evalsweep.config.model import ModelConfig, RetryConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import AuthError
 from evalsweep.llm.errors import PermanentError, TransientError
 from evalsweep.llm.service import ModelService, api_key_for
@@ -251,7 +252,7 @@ def test_a_job_with_a_key_spanning_lines_stops_before_any_request(tmp_path: Path
 
 
 def test_the_reply_fault_kinds_are_config_errors_when_misspelt() -> None:
-    from evalsweep.config.schema import SimulatorSettings
+    from evalsweep.config.model import SimulatorSettings
 
     SimulatorSettings(faults={"rate_invalid_json": 0.2, "rate_oversize": 0.1, "oversize_bytes": 1000})
     with pytest.raises(ValueError, match="unknown fault setting 'rate_invalid_jsn'"):

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import PY, ROOT, run_cli
 from evalsweep.results import record
-from evalsweep.config.schema import ModelConfig, validate
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.schema import validate
 from evalsweep.errors import ConfigError
 from evalsweep.config.key_shapes import is_env_name, looks_like_key
 from evalsweep.results.redact import REDACTED, redact_text, safe_override, secret_values

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from _helpers_scaling import job_dirs, run_cli
-from evalsweep.config.schema import ModelConfig, SharedLimitConfig
+from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.llm.shared_limit import SharedLimiter, default_path, limit_key, open_shared_limiter
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from evalsweep.config.schema import CacheConfig, ModelConfig
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, Message
 from evalsweep.simulator import FaultConfig, SimulatorConfig, SimulatorServer

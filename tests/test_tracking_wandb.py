@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import evalsweep.tracking.wandb_run as wandb_tracker
-from evalsweep.config.schema import PROJECT_ROOT, validate
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.schema import validate
 from evalsweep.results.provenance import GitInfo
 from evalsweep.tracking.wandb_offline import BLOCK, OfflineRunError, find_run_files, read_run, scan
 from evalsweep.tracking.wandb_run import (_LAUNCH_INPUTS, TrackingError, WandbTracker, _scrub, load_wandb, run_group,

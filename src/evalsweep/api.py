@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig, validate
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.schema import ExperimentConfig, validate
 from evalsweep.job.summary import Summary
 
 CONF_DIR = PROJECT_ROOT / "conf"

@@ -25,7 +25,8 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from evalsweep.config.schema import CacheConfig, ModelConfig
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, build_request

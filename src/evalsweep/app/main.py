@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from evalsweep.app.cli_errors import run_hydra_app
-from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.app.entry import final_exit_code, job_main
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from evalsweep.bench import cached, fixed_cost, machine, memory, throughput
 from evalsweep.bench.procs import BenchError
 from evalsweep.bench.report import BenchRun, machine_line, table, update_doc, write_json
-from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.results.provenance import git_info
 
 log = logging.getLogger("evalsweep.bench")

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.config.base import PROJECT_ROOT
 
 PYTHON = sys.executable
 START_TIMEOUT_S = 30.0

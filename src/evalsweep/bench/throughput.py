@@ -13,7 +13,8 @@ from evalsweep.bench.datasets import write_arithmetic
 from evalsweep.bench.jobs import fresh, job_overrides, run_job
 from evalsweep.bench.procs import PYTHON, BenchError, check, read_summary, run_measured, simulator
 from evalsweep.bench.results import Figure, WorkloadResult, median
-from evalsweep.config.schema import PROJECT_ROOT, PromptConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.task import PromptConfig
 from evalsweep.task.data import Sample
 from evalsweep.task.prompts import render
 

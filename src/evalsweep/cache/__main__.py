@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from evalsweep.cache import admin
 from evalsweep.cache.store import ENV_PATH, default_path
-from evalsweep.config.schema import CacheConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import CacheError
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from evalsweep.config.schema import PROJECT_ROOT, CacheConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import CacheError
 
 log = logging.getLogger(__name__)

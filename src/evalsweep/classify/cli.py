@@ -18,7 +18,8 @@ from omegaconf import OmegaConf
 from evalsweep.classify.stage import JobResult, StageSettings, classify_job
 from evalsweep.classify.store import ClassifyError, read_results
 from evalsweep.classify.tracking import NullStageTracker, StageTracker, WandbStageTracker
-from evalsweep.config.schema import PROJECT_ROOT, CacheConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import EvalsweepError
 from evalsweep.judge.grading import check_rubric
 from evalsweep.judge.options import load_model_option

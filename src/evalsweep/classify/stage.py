@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.classify.store import read_done, read_results
 from evalsweep.results.rows import JsonlWriter, json_line
-from evalsweep.config.schema import ModelConfig
+from evalsweep.config.model import ModelConfig
 from evalsweep.judge.scorer import JudgeScorer
 from evalsweep.results.rows import JudgeInfo, ResultRecord
 

@@ -21,7 +21,8 @@ from evalsweep.task import prompts
 from evalsweep.job import resume
 
 from evalsweep.job import summary
-from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.task.data import Samples, load_dataset
 from evalsweep.task.fingerprint import dataset_fingerprint
 from evalsweep.job.gctune import fewer_collections

@@ -19,7 +19,9 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from evalsweep.config.generate import GENERATE_FIELDS, in_use
-from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig, ModelConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import EvalsweepError
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterator, Mapping, Sequence
 
 from evalsweep.task import prompts
-from evalsweep.config.schema import PromptConfig
+from evalsweep.config.task import PromptConfig
 from evalsweep.task.data import Sample, Samples
 from evalsweep.job.runner import WorkItem
 

@@ -9,7 +9,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
-from evalsweep.config.schema import PROJECT_ROOT, ModelConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.model import ModelConfig
 from evalsweep.errors import ConfigError
 
 MODEL_DIR = PROJECT_ROOT / "conf" / "model"

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
 
-from evalsweep.config.schema import CacheConfig, ModelConfig
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.judge.grading import grade_model, render
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evalsweep.config.schema import ExperimentConfig, ModelConfig
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.judge.grading import check_rubric
 from evalsweep.judge.options import load_model_option
 from evalsweep.llm.service import ServiceStats, api_key_for

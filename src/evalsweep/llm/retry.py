@@ -17,7 +17,7 @@ from tenacity import (
     stop_before_delay,
 )
 
-from evalsweep.config.schema import RetryConfig
+from evalsweep.config.model import RetryConfig
 from evalsweep.llm.errors import ProviderError, TransientError
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.config.schema import CacheConfig, ModelConfig, SharedLimitConfig
+from evalsweep.config.model import ModelConfig, SharedLimitConfig
+from evalsweep.config.run import CacheConfig
 from evalsweep.errors import AuthError
 from evalsweep.cache import ResponseCache, cache_key, default_path
 from evalsweep.llm.base import ProviderClient

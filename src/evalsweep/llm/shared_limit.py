@@ -41,7 +41,7 @@ from pathlib import Path
 
 import psutil
 
-from evalsweep.config.schema import ModelConfig, SharedLimitConfig
+from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.errors import ConfigError
 
 log = logging.getLogger(__name__)

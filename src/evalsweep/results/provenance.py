@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.config.base import PROJECT_ROOT
 
 PACKAGES = ("evalsweep", "hydra-core", "omegaconf", "pydantic", "openai", "anthropic", "tenacity",
             "sqlitedict", "wandb", "pandas", "statsmodels", "numpy", "aiohttp", "tqdm")

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from evalsweep.config.schema import PROJECT_ROOT
+from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.key_shapes import looks_like_key
 from evalsweep.results.redact import redact_text, secret_values
 from evalsweep.results.provenance import python_info

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 
-from evalsweep.config.schema import ModelConfig
+from evalsweep.config.model import ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.config.schema import DatasetConfig
+from evalsweep.config.dataset import DatasetConfig
 from evalsweep.errors import DatasetError
 
 

@@ -6,7 +6,7 @@ import string
 from functools import lru_cache
 from typing import Any
 
-from evalsweep.config.schema import PromptConfig
+from evalsweep.config.task import PromptConfig
 from evalsweep.task.data import Sample
 from evalsweep.errors import PromptError
 from evalsweep.llm.types import Message

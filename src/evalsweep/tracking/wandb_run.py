@@ -24,7 +24,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from evalsweep.config.schema import PROJECT_ROOT, ExperimentConfig, WandbConfig
+from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.run import WandbConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import EvalsweepError
 from evalsweep.results.rows import ResultRecord
 from evalsweep.results.provenance import GitInfo

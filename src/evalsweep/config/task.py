@@ -1,0 +1,53 @@
+"""What each sample asks and how its answer is scored: the prompt template (with few-shot turns),
+the scorer and its judge settings, and typed answers of the model under test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from evalsweep.config.base import Strict
+
+
+class FewShot(Strict):
+    user: str
+    assistant: str
+
+
+class PromptConfig(Strict):
+    name: str = Field(min_length=1)
+    system: str | None = None
+    user: str
+    few_shot: list[FewShot] = Field(default_factory=list)
+
+
+class ScorerConfig(Strict):
+    # auto (the dataset's own scorer), a built-in (exact, numeric, choice, judge), or a dotted path
+    # to your own function, e.g. mylab.scorers:refusal (evalsweep.task.scoring.SCORERS).
+    type: str = Field("auto", min_length=1)
+    tolerance: float = Field(1e-6, ge=0)
+    # scorer=judge (docs/judge.md): a judge model (a conf/model/ option) grades each output
+    # with the rubric; each grade maps to a score.
+    judge: str | None = None
+    # Applied to the judge's model config, e.g. {temperature: 0.0}.
+    judge_overrides: dict[str, Any] = Field(default_factory=dict)
+    rubric: str | None = None
+    grades: dict[str, float] = Field(default_factory=lambda: {"C": 1.0, "I": 0.0})
+
+    @model_validator(mode="after")
+    def _judge_settings(self) -> "ScorerConfig":
+        if self.type == "judge" and not (self.judge and self.rubric):
+            raise ValueError("scorer=judge needs scorer.judge (a model option, e.g. sim_strong) and scorer.rubric")
+        if len(self.grades) < 2 or any(not 0 <= v <= 1 for v in self.grades.values()):
+            raise ValueError("scorer.grades needs at least two grades, each mapped to a score in [0, 1]")
+        return self
+
+
+class StructuredConfig(Strict):
+    """Typed answers of the model under test (docs/structured.md)."""
+
+    # Dotted path of a pydantic model, e.g. evalsweep.structured.models.Answer; null: plain text.
+    response_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    # The object's field the scorer reads instead of the raw text (e.g. answer); null: the raw text.
+    score_field: str | None = None
