@@ -8,7 +8,7 @@ ratio against a baseline from the same run (docs/benchmarks.md).
 
 import sys
 
-from evalsweep.bench.cli import main
+from benchlib.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from evalsweep.bench.procs import run_measured
-from evalsweep.bench.report import BEGIN, END, BenchRun, update_doc
+from benchlib.procs import run_measured
+from benchlib.report import BEGIN, END, BenchRun, update_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def test_peak_rss_of_a_small_child_is_its_own_under_a_big_parent(tmp_path: Path)
     script = (
         "import json, resource, sys\n"
         "from pathlib import Path\n"
-        "from evalsweep.bench.procs import run_measured\n"
+        "from benchlib.procs import run_measured\n"
         "held = bytearray(b'x') * (300 * 2**20)\n"
         f"log = Path({str(tmp_path)!r})\n"
         "small = run_measured([sys.executable, '-c', 'pass'], log_dir=log, name='small')\n"
@@ -69,7 +70,9 @@ def test_peak_rss_of_a_small_child_is_its_own_under_a_big_parent(tmp_path: Path)
         "print(json.dumps({'parent': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'small': small.model_dump(exclude={'stdout', 'stderr'}),\n"
         "                  'mid': mid.model_dump(exclude={'stdout', 'stderr'})}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}  # benchlib lives beside scripts/bench.py
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["parent"] > 300

@@ -1,6 +1,6 @@
 """Workload 1, uncached throughput: n samples at a fixed simulated latency, against two baselines
 from the same run: the latency-bound ideal (n x latency / concurrency) and a minimal loop of
-asyncio + semaphore + the raw openai SDK sending the same requests (evalsweep.bench.rawloop)."""
+asyncio + semaphore + the raw openai SDK sending the same requests (benchlib.rawloop)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from evalsweep.bench.datasets import write_arithmetic
-from evalsweep.bench.jobs import fresh, job_overrides, run_job
-from evalsweep.bench.procs import PYTHON, BenchError, check, read_summary, run_measured, simulator
-from evalsweep.bench.results import Figure, WorkloadResult, median
+from benchlib.datasets import write_arithmetic
+from benchlib.jobs import fresh, job_overrides, run_job
+from benchlib.procs import PYTHON, BenchError, check, read_summary, run_measured, simulator
+from benchlib.results import Figure, WorkloadResult, median
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.task import PromptConfig
 from evalsweep.task.data import Sample
@@ -34,7 +34,7 @@ def write_requests(dataset: Path, out: Path) -> Path:
 
 
 def _raw_loop(url: str, requests: Path, concurrency: int, work: Path, name: str) -> tuple[float, float]:
-    cmd = [PYTHON, "-m", "evalsweep.bench.rawloop", "--url", url, "--requests", str(requests),
+    cmd = [PYTHON, str(Path(__file__).with_name("rawloop.py")), "--url", url, "--requests", str(requests),
            "--concurrency", str(concurrency)]
     res = check(run_measured(cmd, log_dir=work / "logs", name=name), "raw SDK loop")
     out = json.loads(res.stdout.strip().splitlines()[-1])

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalsweep.bench.datasets import write_arithmetic
-from evalsweep.bench.jobs import fresh, job_overrides, run_job
-from evalsweep.bench.procs import BenchError, ProcResult, read_summary, simulator
-from evalsweep.bench.results import Figure, WorkloadResult
+from benchlib.datasets import write_arithmetic
+from benchlib.jobs import fresh, job_overrides, run_job
+from benchlib.procs import BenchError, ProcResult, read_summary, simulator
+from benchlib.results import Figure, WorkloadResult
 
 NAME = "memory"
 TARGET_MB = 400.0

@@ -9,8 +9,8 @@ import math
 import shutil
 from pathlib import Path
 
-from evalsweep.bench.procs import BenchError, check, job_command, read_summary, run_measured, simulator
-from evalsweep.bench.results import Figure, WorkloadResult, median
+from benchlib.procs import BenchError, check, job_command, read_summary, run_measured, simulator
+from benchlib.results import Figure, WorkloadResult, median
 
 NAME = "per_job_fixed_cost"
 TARGET_S = 1.5

@@ -1,6 +1,6 @@
 """Baseline: the least code that sends the same requests: asyncio, a semaphore, the raw openai SDK.
 
-    python -m evalsweep.bench.rawloop --url URL --requests FILE --concurrency 100
+    python scripts/benchlib/rawloop.py --url URL --requests FILE --concurrency 100
 
 FILE holds one JSON list of chat messages per line. Prints one JSON line with two wall times:
 `wall_s` from `import openai` to the last answer (the job's eval_time_s also holds its SDK import
@@ -48,7 +48,7 @@ async def _loop(url: str, messages: list[list[dict[str, str]]], concurrency: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m evalsweep.bench.rawloop", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python scripts/benchlib/rawloop.py", description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True)
     p.add_argument("--requests", type=Path, required=True)
     p.add_argument("--concurrency", type=int, default=100)

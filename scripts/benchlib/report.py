@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from evalsweep.bench.results import Figure, WorkloadResult
+from benchlib.results import Figure, WorkloadResult
 
 BEGIN, END = "<!-- bench:table:begin -->", "<!-- bench:table:end -->"
 

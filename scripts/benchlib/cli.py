@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalsweep.bench import cached, fixed_cost, machine, memory, throughput
-from evalsweep.bench.procs import BenchError
-from evalsweep.bench.report import BenchRun, machine_line, table, update_doc, write_json
+from benchlib import cached, fixed_cost, machine, memory, throughput
+from benchlib.procs import BenchError
+from benchlib.report import BenchRun, machine_line, table, update_doc, write_json
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.results.provenance import git_info
 

@@ -15,10 +15,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from evalsweep.bench.datasets import write_arithmetic
-from evalsweep.bench.jobs import fresh, job_overrides, run_job
-from evalsweep.bench.procs import BenchError, read_summary, simulator
-from evalsweep.bench.results import Figure, WorkloadResult, median
+from benchlib.datasets import write_arithmetic
+from benchlib.jobs import fresh, job_overrides, run_job
+from benchlib.procs import BenchError, read_summary, simulator
+from benchlib.results import Figure, WorkloadResult, median
 from evalsweep.cache import TABLE
 
 NAME = "cached_rerun"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from evalsweep.bench.procs import ProcResult, check, job_command, run_measured
+from benchlib.procs import ProcResult, check, job_command, run_measured
 
 # Benchmarks measure the runner, not the terminal: no progress bar. Validation stays on (a default job runs it).
 QUIET = ["run.progress=false"]
