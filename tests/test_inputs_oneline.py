@@ -11,7 +11,9 @@ import pytest
 from conftest import ROOT, compose_exp, run_cli
 from evalsweep.config.model import ModelConfig
 from evalsweep.errors import ConfigError
-from evalsweep.job.validation import JobContext, Machine, check_output_path, validate
+from evalsweep.job.validation import validate
+from evalsweep.job.validation_blocking import check_output_path
+from evalsweep.job.validation_context import JobContext, Machine
 
 GB = 1024**3
 ROW = {"id": "a", "question": "What is 1 + 1?", "answer": "2", "difficulty": "easy"}
@@ -85,7 +87,7 @@ def test_unwritable_job_dir_says_permissions_not_skip(tmp_path: Path, monkeypatc
     job.mkdir()
     (job / "results.jsonl").write_text("{}\n")
     real_access = __import__("os").access
-    monkeypatch.setattr("evalsweep.job.validation.os.access",
+    monkeypatch.setattr("evalsweep.job.validation_helpers.os.access",
                         lambda p, mode: False if Path(p) == job else real_access(p, mode))
     ctx = JobContext(output_dir=job, seeds=[42], machine=Machine(cores=8, memory_available=32 * GB,
                                                                  memory_total=64 * GB, process_rss=GB // 8))

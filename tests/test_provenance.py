@@ -15,7 +15,7 @@ from conftest import ROOT, compose_exp, read_jsonl, run_cli
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.dataset import DatasetConfig, content_version
 from evalsweep.config.schema import ExperimentConfig, validate
-from evalsweep.job.validation import JobContext, Machine
+from evalsweep.job.validation_context import JobContext, Machine
 from evalsweep.job.validation import validate as run_checks
 
 GB = 1024**3

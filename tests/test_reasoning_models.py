@@ -17,7 +17,7 @@ from evalsweep.config.model import ModelConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import Message, build_request
-from evalsweep.job.validation import generation_params
+from evalsweep.job.validation_blocking import generation_params
 
 REPLY = {"id": "c1", "object": "chat.completion", "created": 0, "model": "o4-mini",
          "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "4"}}],

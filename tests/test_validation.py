@@ -18,8 +18,11 @@ from evalsweep.llm.cache import cache_key
 from evalsweep.llm.types import GenerateRequest, Message
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 from evalsweep.app.sweep import BASIC_SWEEPER, parallel_jobs, sweep_jobs, swept_seeds, swept_values
-from evalsweep.job.validation import (BLOCKING, CACHE_KEY_FIELDS, REPORT_JSON, REPORT_TXT, CheckResult, JobContext,
-                                  Machine, ValidationFailed, ValidationReport, said, validate_job)
+from evalsweep.job.validation import REPORT_JSON, REPORT_TXT, validate_job
+from evalsweep.job.validation_blocking import BLOCKING, CACHE_KEY_FIELDS
+from evalsweep.job.validation_context import JobContext, Machine
+from evalsweep.job.validation_helpers import said
+from evalsweep.job.validation_report import CheckResult, ValidationFailed, ValidationReport
 from evalsweep.job.validation import validate as run_checks
 
 GB = 1024**3

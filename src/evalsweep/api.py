@@ -70,7 +70,7 @@ def run_job(config: Sequence[str] | ExperimentConfig = (), *, out_dir: Path | st
     """Run one job into out_dir (default: a new outputs/ dir); re-running into the same dir resumes."""
     from evalsweep.job.experiment import load_env
     from evalsweep.job.in_dir import JobInfo, run_in_dir
-    from evalsweep.job.validation import JobContext
+    from evalsweep.job.validation_context import JobContext
 
     load_env()
     if isinstance(config, ExperimentConfig):

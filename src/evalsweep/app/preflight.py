@@ -20,7 +20,9 @@ from omegaconf import DictConfig, open_dict
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError, EvalsweepError
 from evalsweep.app.sweep import VALIDATED_SWEEP, parallel_jobs, sweep_jobs, swept_values
-from evalsweep.job.validation import JobContext, Machine, ValidationFailed, ValidationReport, validate
+from evalsweep.job.validation import validate
+from evalsweep.job.validation_context import JobContext, Machine
+from evalsweep.job.validation_report import ValidationFailed, ValidationReport
 
 log = logging.getLogger(__name__)
 PREFLIGHT_TXT = "validation_preflight.txt"

@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from evalsweep.config.schema import ExperimentConfig
-from evalsweep.job.validation import JobContext, Machine
+from evalsweep.job.validation_context import JobContext, Machine
 
 log = logging.getLogger(__name__)
 # Set by the pre-run validation (evalsweep.app.preflight) to the sweep dir once every job of it passed:

@@ -36,7 +36,7 @@ from evalsweep.task.scoring import get_scorer
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking.base import make_tracker
-from evalsweep.job.validation import ValidationReport
+from evalsweep.job.validation_report import ValidationReport
 from evalsweep.job.work import Identity, JobWork
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,9 @@ from evalsweep.errors import EvalsweepError
 from evalsweep.job.experiment import open_job, run_job
 from evalsweep.job.jobdir import JobDirLock, StartSnapshot
 from evalsweep.job.summary import Summary
-from evalsweep.job.validation import REPORT_JSON, REPORT_TXT, JobContext, ValidationFailed, validate_job
+from evalsweep.job.validation import REPORT_JSON, REPORT_TXT, validate_job
+from evalsweep.job.validation_context import JobContext
+from evalsweep.job.validation_report import ValidationFailed
 
 log = logging.getLogger(__name__)
 
