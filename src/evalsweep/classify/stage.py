@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalsweep.classify.store import read_done, read_results
+from evalsweep.classify.store import read_done, read_results, read_rows
 from evalsweep.results.rows import JsonlWriter, json_line
 from evalsweep.config.model import ModelConfig
 from evalsweep.judge.scorer import JudgeScorer
@@ -119,11 +119,7 @@ async def classify_job(job_dir: Path, judge: JudgeScorer, settings: StageSetting
 def tally(job_dir: Path, records: list[ResultRecord], out: Path, settings: StageSettings, *, already: int,
           classified: int, torn: bool) -> JobResult:
     p = settings.prefix
-    rows: dict[tuple[str, int, int], dict[str, Any]] = {}
-    for line in out.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows[(str(r["sample_id"]), int(r["seed"]), int(r["repeat"]))] = r
+    rows, _ = read_rows(out)
     grades: dict[str, int] = {}
     scores: list[float] = []
     agree: list[bool] = []

@@ -6,7 +6,7 @@ import asyncio
 import errno
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -235,6 +235,22 @@ def complete_lines(path: Path, *, cut_torn_tail: bool) -> tuple[list[tuple[int, 
     return lines, torn
 
 
+def _parse(path: Path, lineno: int, line: bytes, fix: str) -> ResultRecord:
+    try:
+        return ResultRecord.model_validate_json(line)
+    except ValueError as exc:
+        raise ResultsFileError(f"{path}:{lineno}: not a valid result record ({str(exc).splitlines()[0]}); {fix}") from None
+
+
+def iter_records(path: Path, *, limit: int | None = None) -> Iterator[ResultRecord]:
+    """The complete records of a results.jsonl in file order, read only: a torn last line (a crash
+    mid-write) is not a record and is left in place. The one reader of results rows besides resume's
+    read_done (classify, the wandb table)."""
+    lines, _ = complete_lines(path, cut_torn_tail=False)
+    for lineno, line in lines[:limit]:
+        yield _parse(path, lineno, line, "is this a results.jsonl written by evalsweep?")
+
+
 def read_done(path: Path, *, cut_torn_tail: bool = True) -> tuple[dict[tuple[str, int, int], ResultRecord], int]:
     """Records already complete in results.jsonl, by identity, and the number of torn lines
     dropped (cut off the file and redone; left in place with cut_torn_tail=False, for the checks
@@ -244,13 +260,7 @@ def read_done(path: Path, *, cut_torn_tail: bool = True) -> tuple[dict[tuple[str
         return done, 0
     lines, torn = complete_lines(path, cut_torn_tail=cut_torn_tail)
     for lineno, line in lines:
-        try:
-            rec = ResultRecord.model_validate_json(line)
-        except ValueError as exc:
-            raise ResultsFileError(
-                f"{path}:{lineno}: not a valid result record ({str(exc).splitlines()[0]}); "
-                f"move the file aside to start this job afresh"
-            ) from None
+        rec = _parse(path, lineno, line, "move the file aside to start this job afresh")
         if rec.identity in done:
             raise ResultsFileError(
                 f"{path}:{lineno}: a second record of sample {rec.sample_id!r} (seed {rec.seed}, repeat "
