@@ -21,7 +21,7 @@ NEW_FIELD = "    presence_penalty: float | None = Field(None, ge=-2, le=2)\n"
 
 PROBE = textwrap.dedent("""
     import json, sys
-    from evalsweep.api import compose
+    from evalsweep.app.compose import compose
     from evalsweep.cache.keys import cache_key
     from evalsweep.llm.types import Message, build_request
     from evalsweep.report.labels import differing_keys

@@ -41,7 +41,7 @@ def test_run_job_resumes_into_its_dir_and_skips_a_finished_job(tmp_path: Path) -
 
 
 def test_run_job_takes_a_validated_config(tmp_path: Path) -> None:
-    from evalsweep.api import compose
+    from evalsweep.app.compose import compose
 
     _, exp = compose(ARGS)
     result = evalsweep.run_job(exp.model_copy(update={"seed": 44}), out_dir=tmp_path / "job")

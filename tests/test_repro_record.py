@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, read_jsonl, run_cli
+from evalsweep.app.config_flags import config_flags
 from evalsweep.results import record
 from evalsweep.results.record import MAX_UNTRACKED_BYTES, git_state, recording
 
@@ -156,7 +157,7 @@ def test_outside_git_the_record_says_so(tmp_path: Path) -> None:
 
 def _record_args(tmp_path: Path) -> dict:
     return {"seed": 1, "cfg_container": {"seed": 1, "spec": {"hypothesis": "h"}},
-            "job": {"overrides": ["seed=1"], "name": "run", "multirun": False}, "hydra_overrides": [],
+            "job": record.JobInfo(output_dir=str(tmp_path / "out"), overrides=["seed=1"]),
             "out_dir": tmp_path / "out"}
 
 
@@ -234,4 +235,4 @@ def test_rerun_keeps_the_config_dir(tmp_path: Path) -> None:
     (["-m", "seed=1,2"], []),
 ])
 def test_config_flags_from_argv(argv: list[str], flags: list[str]) -> None:
-    assert record.config_flags(argv, cwd=Path("/w")) == flags
+    assert config_flags(argv, cwd=Path("/w")) == flags

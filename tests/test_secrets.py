@@ -152,8 +152,8 @@ def test_every_record_file_is_redacted(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr("sys.argv", ["run.py", f"spec.hypothesis=uses {env_value}", f"x={FAKE_KEY}"])
     cfg = {"seed": 1, "model": {"api_key_env": "MY_PROVIDER_CRED", "base_url": f"http://h/?api_key={FAKE_KEY}"},
            "spec": {"hypothesis": f"note {env_value}"}}
-    job = {"overrides": [f"spec.hypothesis=uses {env_value}", f"x={FAKE_KEY}"], "name": "run", "multirun": False}
-    with record.recording(seed=1, cfg_container=cfg, job=job, hydra_overrides=[], out_dir=tmp_path / "out"):
+    job = record.JobInfo(output_dir=str(tmp_path / "out"), overrides=[f"spec.hypothesis=uses {env_value}", f"x={FAKE_KEY}"])
+    with record.recording(seed=1, cfg_container=cfg, job=job, out_dir=tmp_path / "out"):
         pass
     repro = tmp_path / "out" / "repro"
     for needle in (env_value, FAKE_KEY, KEY_PART):

@@ -18,6 +18,7 @@ import evalsweep.tracking.wandb_run as wandb_tracker
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.schema import validate
 from evalsweep.results.provenance import GitInfo
+from evalsweep.results.record import JobInfo
 from evalsweep.tracking.wandb_offline import BLOCK, OfflineRunError, find_run_files, read_run, scan
 from evalsweep.tracking.wandb_run import (_LAUNCH_INPUTS, TrackingError, WandbTracker, _scrub, load_wandb, run_group,
                                      run_name, starts_in_background, wandb_mode)
@@ -118,11 +119,12 @@ def test_mode_is_offline_unless_the_environment_says_otherwise() -> None:
 
 
 def test_name_and_group() -> None:
-    job = {"overrides": ["model=sim_weak", "seed=42"], "job_num": 3, "sweep_dir": str(PROJECT_ROOT / "multirun/x")}
+    job = JobInfo(output_dir="/x", overrides=["model=sim_weak", "seed=42"], job_num=3,
+                  sweep_dir=str(PROJECT_ROOT / "multirun/x"))
     assert run_name(job) == "#3 model=sim_weak seed=42"
-    assert run_name({"overrides": []}) == "defaults"
+    assert run_name(JobInfo(output_dir="/x")) == "defaults"
     assert run_group(job, Path("/elsewhere")) == "multirun/x"
-    assert run_group({"sweep_dir": None}, Path("/tmp/out/12-00")) == "/tmp/out/12-00"
+    assert run_group(JobInfo(output_dir="/x"), Path("/tmp/out/12-00")) == "/tmp/out/12-00"
 
 
 def test_secret_valued_keys_are_redacted_but_key_names_kept() -> None:
@@ -211,7 +213,7 @@ def _tracker(monkeypatch: pytest.MonkeyPatch, fake: types.SimpleNamespace, tmp_p
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = OmegaConf.to_container(compose("config", overrides=["wandb.log_every=2"]), resolve=True)
     assert isinstance(cfg, dict)
-    return WandbTracker(validate(cfg), config=cfg, out_dir=tmp_path, job={"overrides": []},
+    return WandbTracker(validate(cfg), config=cfg, out_dir=tmp_path, job=JobInfo(output_dir=str(tmp_path)),
                         git=GitInfo(commit=None, dirty=None))
 
 

@@ -4,8 +4,9 @@
     result = evalsweep.run_job(["model=sim_strong", "seed=43", "dataset.max_samples=20"])
     result.summary.metrics["score"].mean, result.out_dir / "results.jsonl"
 
-The overrides are the ones run.py takes, composed on conf/ the same way (Hydra's compose API reads
-the config groups; nothing of Hydra's app runs: no launcher, no sweep, no chdir). A validated
+The overrides are the ones run.py takes, composed on conf/ the same way (evalsweep.app.compose:
+Hydra's compose API reads the config groups; nothing of Hydra's app runs: no launcher, no sweep,
+no chdir). A validated
 ExperimentConfig can be passed instead. Errors are raised as the typed EvalsweepError subclasses,
 not turned into exit codes."""
 
@@ -20,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from evalsweep.config.base import PROJECT_ROOT
-from evalsweep.config.schema import ExperimentConfig, validate
+from evalsweep.app.compose import compose
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.job.summary import Summary
 
-CONF_DIR = PROJECT_ROOT / "conf"
 _LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # as Hydra's job log
 
 
@@ -36,30 +37,6 @@ class JobResult(BaseModel):
     summary: Summary | None
 
 
-def compose(overrides: Sequence[str] = ()) -> tuple[dict[str, Any], ExperimentConfig]:
-    """conf/config.yaml with run.py's overrides applied, resolved and validated."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from omegaconf import OmegaConf, open_dict
-
-    from evalsweep.app.cli_errors import one_line
-    from evalsweep.errors import ConfigError
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="run"):
-        try:
-            cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        except Exception as exc:  # Hydra's usage errors become the ConfigError run.py would print; others re-raise
-            said = one_line(exc)
-            if said is None:
-                raise
-            raise ConfigError(said[0]) from None
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    assert isinstance(container, dict)
-    return container, validate(container)
-
-
 def default_out_dir() -> Path:
     """outputs/<date>/<time.microseconds>, as run.py's hydra.run.dir."""
     now = datetime.now()
@@ -69,7 +46,8 @@ def default_out_dir() -> Path:
 def run_job(config: Sequence[str] | ExperimentConfig = (), *, out_dir: Path | str | None = None) -> JobResult:
     """Run one job into out_dir (default: a new outputs/ dir); re-running into the same dir resumes."""
     from evalsweep.job.experiment import load_env
-    from evalsweep.job.in_dir import JobInfo, run_in_dir
+    from evalsweep.job.in_dir import run_in_dir
+    from evalsweep.results.record import JobInfo
     from evalsweep.job.validation_context import JobContext
 
     load_env()

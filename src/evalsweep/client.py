@@ -107,7 +107,7 @@ class Model:
 async def open_model(name: str = "sim", *, seed: int | None = 0, cache: CacheConfig | None = None,
                      **overrides: Any) -> AsyncIterator[Model]:
     """The model option `name` with field overrides, ready to ask (see the module doc)."""
-    from evalsweep.api import compose
+    from evalsweep.app.compose import compose
     from evalsweep.job.experiment import load_env
     from evalsweep.simulator.local import start_for
 

@@ -27,25 +27,38 @@ class Registry(Generic[T]):
         self.kind = kind
         self.option = option  # the config key that names one, for error lines
         self._items: dict[str, T] = {}
+        self._paths: dict[str, str] = {}  # built-ins imported on first use (register_path)
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._claim(name)
             self._items[name] = obj
             return obj
 
         return add
 
+    def register_path(self, name: str, path: str) -> None:
+        """A built-in that lives in a module of its own, imported when a job first asks for it (so
+        the registry's module does not import it, and it may import the registry's module)."""
+        self._claim(name)
+        self._paths[name] = path
+
+    def _claim(self, name: str) -> None:
+        if name in self._items or name in self._paths:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted([*self._items, *self._paths])
 
     def __contains__(self, name: str) -> bool:
-        return name in self._items
+        return name in self._items or name in self._paths
 
     def get(self, name: str) -> T:
         """The registered object, else the object a dotted path names; ConfigError when neither."""
         if name in self._items:
+            return self._items[name]
+        if name in self._paths:
+            self._items[name] = resolve(self._paths.pop(name), what=f"{self.option}={name}")  # type: ignore[assignment]
             return self._items[name]
         if "." not in name and ":" not in name:
             raise ConfigError(f"unknown {self.kind} {self.option}={name}: one of {', '.join(self.names())}, "

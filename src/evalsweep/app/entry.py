@@ -20,7 +20,7 @@ from evalsweep.job.interrupt import Interrupted
 from evalsweep.app.launch import job_failed, runs_in_main_process
 
 if TYPE_CHECKING:
-    from evalsweep.job.in_dir import JobInfo
+    from evalsweep.results.record import JobInfo
 
 log = logging.getLogger("evalsweep")
 
@@ -32,14 +32,16 @@ _jobs_with_errors: list[str] = []
 
 
 def job_info() -> JobInfo:
-    from evalsweep.job.in_dir import JobInfo  # the job machinery loads only once a job runs
+    from evalsweep.app.config_flags import config_flags
+    from evalsweep.results.record import JobInfo  # the job machinery loads only once a job runs
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     return JobInfo(output_dir=hc.runtime.output_dir, overrides=list(hc.overrides.task),
                    job_num=hc.job.num if multirun else None,
                    sweep_dir=str(Path(hc.sweep.dir).resolve()) if multirun else None,
-                   multirun=multirun, name=hc.job.name, hydra_overrides=list(hc.overrides.hydra))
+                   multirun=multirun, name=hc.job.name, hydra_overrides=list(hc.overrides.hydra),
+                   config_flags=config_flags())
 
 
 def resolve(cfg: DictConfig) -> tuple[dict[str, Any], ExperimentConfig]:

@@ -29,10 +29,10 @@ from evalsweep.job.gctune import fewer_collections
 from evalsweep.job.interrupt import Interrupted, SigintGuard
 from evalsweep.llm.service import ModelService, ServiceStats, api_key_for
 from evalsweep.job.prefetch import AheadPrefetch
+from evalsweep.results.record import JobInfo
 from evalsweep.results.rows import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
 from evalsweep.job.runner import Runner, RunTotals
-from evalsweep.judge.setup import judge_model, open_judge
-from evalsweep.task.scoring import get_scorer
+from evalsweep.task.scoring import check_scorer, open_scorer
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking.base import make_tracker
@@ -58,9 +58,8 @@ def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
     samples = load_dataset(exp.dataset, exp.seed, scorer=exp.scorer_type)  # scorer=choice checks targets at load
-    get_scorer(exp.scorer_type)
+    check_scorer(exp)  # an unknown scorer, or (scorer=judge) a bad judge option, rubric or key
     StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
-    judge_model(exp)  # so does a bad judge option, rubric or a missing judge key
     for sample in samples:
         prompts.check_templates(exp.prompt, sample)
     # Rendered as workers take items, never all at once: memory stays flat in the dataset size.
@@ -140,10 +139,9 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
     writer = run.writer
     writer.start()
-    judge = open_judge(exp)
-    runner = Runner(exp, service, get_scorer(exp.scorer_type, exp.scorer.tolerance), writer,
-                    run.totals, run.on_record,
-                    structured=StructuredAnswers.from_config(exp), judge=judge)
+    scorer = open_scorer(exp)
+    runner = Runner(exp, service, scorer, writer, run.totals, run.on_record,
+                    structured=StructuredAnswers.from_config(exp))
     run.runner = runner
     try:
         # Cache lookups a window ahead of the workers: a cached re-run never waits on sqlite per
@@ -161,15 +159,14 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
                 await service.aclose()
             finally:
                 run.stats = service.stats()
-                if judge is not None:
-                    try:
-                        await judge.aclose()
-                    finally:
-                        run.judge_stats = judge.service.stats()
+                try:
+                    await scorer.aclose()
+                finally:
+                    run.judge_stats = scorer.stats()  # a scorer that asks a model (the judge) counts apart
     return runner
 
 
-def run_job(start: JobStart, job: dict[str, Any], report: ValidationReport | None = None) -> summary.Summary:
+def run_job(start: JobStart, job: JobInfo, report: ValidationReport | None = None) -> summary.Summary:
     """Run an accepted job into its dir; samples already in results.jsonl (a resume) are skipped."""
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()

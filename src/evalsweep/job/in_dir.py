@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from evalsweep.results import record
+from evalsweep.results.record import JobInfo
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import EvalsweepError
 from evalsweep.job.experiment import open_job, run_job
@@ -27,23 +26,6 @@ from evalsweep.job.validation_context import JobContext
 from evalsweep.job.validation_report import ValidationFailed
 
 log = logging.getLogger(__name__)
-
-
-class JobInfo(BaseModel):
-    """Where a job runs and how it was asked for (recorded in the summary, the record and wandb)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    output_dir: str
-    overrides: list[str] = Field(default_factory=list)
-    job_num: int | None = None
-    sweep_dir: str | None = None
-    multirun: bool = False
-    name: str = "run"
-    hydra_overrides: list[str] = Field(default_factory=list)
-
-    def as_record(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"hydra_overrides"})
 
 
 def run_in_dir(exp: ExperimentConfig, config: dict[str, Any], info: JobInfo, ctx: JobContext, *,
@@ -70,9 +52,8 @@ def run_in_dir(exp: ExperimentConfig, config: dict[str, Any], info: JobInfo, ctx
         accepted = True
         if on_accept is not None:
             on_accept()
-        with record.recording(seed=exp.seed, cfg_container=config, job=info.as_record(),
-                              hydra_overrides=info.hydra_overrides, out_dir=out_dir) as rec:
-            result = run_job(start, info.as_record(), report)
+        with record.recording(seed=exp.seed, cfg_container=config, job=info, out_dir=out_dir) as rec:
+            result = run_job(start, info, report)
             rec.status = result.status
         return result
     except EvalsweepError as exc:

@@ -19,13 +19,12 @@ from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
 from evalsweep.job.metrics import RunningScores
-from evalsweep.results.rows import ErrorInfo, JsonlWriter, JudgeInfo, ResultRecord
+from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord
 from evalsweep.judge.grading import JudgeTotals
-from evalsweep.task.scoring import Scorer
+from evalsweep.task.scoring import JobScorer, ScoreInput, Scored
 from evalsweep.structured.ask import Structured, StructuredStats
 
 if TYPE_CHECKING:
-    from evalsweep.judge.scorer import JudgeScorer
     from evalsweep.structured.answers import StructuredAnswers
 
 log = logging.getLogger(__name__)
@@ -86,13 +85,11 @@ class RunTotals:
 
 
 class Runner:
-    def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: Scorer, writer: JsonlWriter,
+    def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: JobScorer, writer: JsonlWriter,
                  totals: RunTotals, on_record: Callable[[ResultRecord, RunTotals], None] | None = None,
-                 structured: StructuredAnswers | None = None, judge: JudgeScorer | None = None) -> None:
+                 structured: StructuredAnswers | None = None) -> None:
         self.cfg = cfg
         self.structured = structured
-        # scorer=judge: the async scoring path (a judge model grades each output).
-        self.judge = judge
         self.service = service
         self.scorer = scorer
         self.writer = writer
@@ -114,14 +111,9 @@ class Runner:
 
     def record(self, item: WorkItem, response: GenerateResponse | None, error: ProviderError | None,
                latency_s: float, typed: Structured[Any] | None = None,
-               judged: JudgeInfo | None = None) -> tuple[ResultRecord, float]:
+               scored: Scored | None = None) -> tuple[ResultRecord, float]:
         cfg = self.cfg
-        score = None
-        scored = self._scored_text(response, typed)
-        if judged is not None:
-            score = judged.score
-        elif scored is not None:
-            score = self.scorer(scored, item.sample)
+        score = scored.score if scored is not None else None
         usage = response.usage if response is not None else Usage()
         cost = self.cost_of(usage)
         rec = ResultRecord(
@@ -140,7 +132,7 @@ class Runner:
             simulated=cfg.model.simulated, metadata=item.sample.metadata,
             parsed=self.structured.parsed(typed) if self.structured and typed else None,
             structured=self.structured.info(typed) if self.structured and typed else None,
-            judge=judged,
+            judge=scored.judge if scored is not None else None,
         )
         return rec, cost
 
@@ -152,13 +144,11 @@ class Runner:
             return self.structured.scored_text(typed)
         return response.text
 
-    async def _judge(self, item: WorkItem, text: str | None) -> JudgeInfo | None:
-        if self.judge is None or text is None:
+    async def _score(self, item: WorkItem, text: str | None) -> Scored | None:
+        if text is None:  # no answer (the request failed for good): nothing to score
             return None
-        question = next((m.content for m in reversed(item.messages) if m.role == "user"), "")
-        return await self.judge.grade(sample_id=item.sample.id, question=question, target=item.sample.target,
-                                      output=text, metadata=item.sample.metadata, seed=self.cfg.seed,
-                                      repeat=item.repeat)
+        return await self.scorer.score(ScoreInput(text=text, sample=item.sample, messages=item.messages,
+                                                  seed=self.cfg.seed, repeat=item.repeat))
 
     async def _one(self, item: WorkItem) -> None:
         start = time.perf_counter()
@@ -175,9 +165,9 @@ class Runner:
             error = exc
             log.warning("sample %s failed for good after %s attempt(s): %s",
                         item.sample.id, getattr(exc, "attempts", 1), exc)
-        latency = time.perf_counter() - start  # the model's time; the judge's is not the model's
-        judged = await self._judge(item, self._scored_text(response, typed))
-        rec, cost = self.record(item, response, error, latency, typed, judged)
+        latency = time.perf_counter() - start  # the model's time; a judge's is not the model's
+        scored = await self._score(item, self._scored_text(response, typed))
+        rec, cost = self.record(item, response, error, latency, typed, scored)
         self.writer.put(rec)
         self.totals.add(rec, cost)
         if self.on_record is not None:

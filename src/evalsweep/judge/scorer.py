@@ -1,6 +1,9 @@
 """The judge: a model of its own (any conf/model option) that grades one output at a time through
 a typed Grade response. Its calls go through a ModelService like the model under test (cache, rate
-limits, retries) and are priced with the judge's own prices, counted apart."""
+limits, retries) and are priced with the judge's own prices, counted apart.
+
+In a job it is an ordinary scorer: `scorer=judge` finds JUDGE in evalsweep.task.scoring.SCORERS,
+which checks the judge before any call and opens one JudgeScorer for the job."""
 
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ from typing import Any
 
 from evalsweep.config.model import ModelConfig
 from evalsweep.config.run import CacheConfig
+from evalsweep.config.schema import ExperimentConfig
 from evalsweep.judge.grading import grade_model, render
+from evalsweep.judge.setup import judge_model
 from evalsweep.llm.errors import ProviderError
-from evalsweep.llm.service import ModelService
+from evalsweep.llm.service import ModelService, ServiceStats
 from evalsweep.llm.types import GenerateRequest, Message, Usage, build_request
 from evalsweep.results.rows import JudgeInfo
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.ask import ask
+from evalsweep.task.scoring import ScoreInput, Scored
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +76,33 @@ class JudgeScorer:
         return JudgeInfo(**common, grade=grade, score=self.grades[grade],
                          explanation=str(result.value.explanation))  # type: ignore[attr-defined]
 
+    async def score(self, item: ScoreInput) -> Scored:
+        """The JobScorer face: the judge's grade of one answer, and its record for the row."""
+        judged = await self.grade(sample_id=item.sample.id, question=item.question, target=item.sample.target,
+                                  output=item.text, metadata=item.sample.metadata, seed=item.seed,
+                                  repeat=item.repeat)
+        return Scored(judged.score, judge=judged)
+
+    def stats(self) -> ServiceStats:
+        return self.service.stats()
+
     async def aclose(self) -> None:
         try:
             await self.service.aclose()
         finally:
             self._stack.close()
+
+
+class JudgeFactory:
+    """scorer=judge in the scorer registry."""
+
+    def check(self, exp: ExperimentConfig) -> None:
+        judge_model(exp)  # a bad option, rubric or a missing judge key stops here, before any call
+
+    def open(self, exp: ExperimentConfig) -> JudgeScorer:
+        model = judge_model(exp)
+        assert model is not None and exp.scorer.rubric is not None  # scorer=judge, enforced by ScorerConfig
+        return JudgeScorer(model=model, rubric=exp.scorer.rubric, grades=exp.scorer.grades, cache=exp.cache)
+
+
+JUDGE = JudgeFactory()

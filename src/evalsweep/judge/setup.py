@@ -1,17 +1,14 @@
-"""scorer=judge in a job: check everything before the first call, then open the judge."""
+"""scorer=judge in a job: the judge's model, checked before the first call, and its summary section."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalsweep.config.model import ModelConfig
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.judge.grading import check_rubric
 from evalsweep.judge.options import load_model_option
 from evalsweep.llm.service import ServiceStats, api_key_for
-
-if TYPE_CHECKING:
-    from evalsweep.judge.scorer import JudgeScorer
 
 
 def judge_model(exp: ExperimentConfig) -> ModelConfig | None:
@@ -25,16 +22,6 @@ def judge_model(exp: ExperimentConfig) -> ModelConfig | None:
     check_rubric(sc.rubric, exp.dataset.fields.metadata, "scorer.rubric")
     api_key_for(model)
     return model
-
-
-def open_judge(exp: ExperimentConfig) -> JudgeScorer | None:
-    model = judge_model(exp)
-    if model is None:
-        return None
-    from evalsweep.judge.scorer import JudgeScorer
-
-    assert exp.scorer.rubric is not None
-    return JudgeScorer(model=model, rubric=exp.scorer.rubric, grades=exp.scorer.grades, cache=exp.cache)
 
 
 def summary_section(totals: Any, stats: ServiceStats | None) -> dict[str, Any] | None:

@@ -58,9 +58,26 @@ SOURCE_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".js
 # Untracked files that may hold credentials are never copied into the patch, whatever they contain.
 _SECRET_NAMES = (".env", ".netrc", ".pypirc", ".pem", ".key", ".p12", "id_rsa", "id_ed25519", "secret",
                  "credential", "token", "password", "apikey", "api_key")
-# Hydra's flags that choose the config: the rerun needs them too (--config-dir is made absolute).
-_CONFIG_FLAGS = {"--config-dir": "--config-dir", "-cd": "--config-dir", "--config-path": "--config-path",
-                 "-cp": "--config-path", "--config-name": "--config-name", "-cn": "--config-name"}
+
+
+class JobInfo(BaseModel):
+    """Where a job runs and how it was asked for (recorded in the summary, the record and wandb).
+    The Hydra app fills it from Hydra's runtime config; evalsweep.run_job from its arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output_dir: str
+    overrides: list[str] = Field(default_factory=list)
+    job_num: int | None = None
+    sweep_dir: str | None = None
+    multirun: bool = False
+    name: str = "run"
+    hydra_overrides: list[str] = Field(default_factory=list)
+    # Hydra's config-choosing flags (--config-dir ...): a rerun needs them as much as the overrides.
+    config_flags: list[str] = Field(default_factory=list)
+
+    def as_record(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"hydra_overrides", "config_flags"})
 
 
 class Command(BaseModel):
@@ -187,46 +204,6 @@ def _lock_hash(root: Path = PROJECT_ROOT) -> str | None:
     return hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None
 
 
-def config_flags(argv: list[str] | None = None, cwd: Path | None = None) -> list[str]:
-    """Hydra's config-choosing flags of this run (--config-dir, --config-path, --config-name),
-    which a rerun needs as much as the overrides. Taken from Hydra's own runtime config when a job
-    runs (right also in a launcher's worker, whose argv is not the user's), else from argv.
-    --config-dir is made absolute: Hydra reads it from the cwd, and the rerun runs from the record's."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        hc = HydraConfig.get()
-        flags: list[str] = []
-        for src in hc.runtime.config_sources:
-            if src.provider == "command-line" and src.schema == "file":
-                flags += ["--config-dir", str(Path(src.path).resolve())]
-        main = next((s for s in hc.runtime.config_sources if s.provider == "main"), None)
-        if main is not None and main.schema == "file" and Path(main.path).resolve() != (PROJECT_ROOT / "conf").resolve():
-            flags += ["--config-path", str(Path(main.path).resolve())]
-        if hc.job.config_name and hc.job.config_name != "config":
-            flags += ["--config-name", str(hc.job.config_name)]
-        return flags
-    args = list(sys.argv[1:] if argv is None else argv)
-    here = Path.cwd() if cwd is None else cwd
-    flags = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=")
-        if name in _CONFIG_FLAGS:
-            if not eq:
-                if i + 1 >= len(args):
-                    break
-                i += 1
-                value = args[i]
-            flag = _CONFIG_FLAGS[name]
-            if flag == "--config-dir":
-                value = str((here / Path(value).expanduser()).resolve())
-            flags += [flag, value]
-        i += 1
-    return flags
-
-
 def rerun_command(task_overrides: list[str], flags: list[str] | None = None) -> list[str]:
     return ["python", "run.py", *(flags or []), *task_overrides]
 
@@ -246,8 +223,8 @@ def _keep_earlier(repro: Path) -> int:
     return n + 1
 
 
-def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydra_overrides: list[str],
-          out_dir: Path, root: Path = PROJECT_ROOT) -> ReproRecord:
+def build(*, seed: int, cfg_container: dict[str, Any], job: JobInfo, out_dir: Path,
+          root: Path = PROJECT_ROOT) -> ReproRecord:
     """Collect the record and write repro/ (all but the end time, which finish() adds)."""
     repro = out_dir / REPRO_DIR
     repro.mkdir(parents=True, exist_ok=True)
@@ -262,13 +239,13 @@ def build(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydr
     (repro / CONFIG).write_text(redact_text(config_text, secrets)[0], encoding="utf-8")
     packages = installed_packages()
     (repro / REQUIREMENTS).write_text("".join(f"{n}=={v}\n" for n, v in packages.items()), encoding="utf-8")
-    task = list(job.get("overrides", []))
-    rerun = rerun_command(task, config_flags())
+    task = list(job.overrides)
+    rerun = rerun_command(task, job.config_flags)
     record = ReproRecord(
         started_utc=utc_now(), seed=seed,
-        job={k: job.get(k) for k in ("name", "multirun", "job_num", "sweep_dir", "output_dir")},
+        job=job.model_dump(include={"name", "multirun", "job_num", "sweep_dir", "output_dir"}),
         command=Command(argv=list(sys.argv), cwd=str(root), python=sys.executable, task_overrides=task,
-                        hydra_overrides=hydra_overrides, rerun=rerun, rerun_shell=shlex.join(rerun)),
+                        hydra_overrides=job.hydra_overrides, rerun=rerun, rerun_shell=shlex.join(rerun)),
         git=git, python={**python_info(), "executable": sys.executable},
         env={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
         lockfile_sha256=_lock_hash(root), packages=packages, files=files, earlier_attempts=earlier,
@@ -304,12 +281,10 @@ def load(out_dir: Path) -> ReproRecord:
 
 
 @contextmanager
-def recording(*, seed: int, cfg_container: dict[str, Any], job: dict[str, Any], hydra_overrides: list[str],
-              out_dir: Path) -> Iterator[ReproRecord]:
+def recording(*, seed: int, cfg_container: dict[str, Any], job: JobInfo, out_dir: Path) -> Iterator[ReproRecord]:
     """Write the record before the job runs and stamp its end time and status however it ends.
     The caller sets record.status from the job's own summary when it returns."""
-    record = build(seed=seed, cfg_container=cfg_container, job=job, hydra_overrides=hydra_overrides,
-                   out_dir=out_dir)
+    record = build(seed=seed, cfg_container=cfg_container, job=job, out_dir=out_dir)
     try:
         yield record
     except KeyboardInterrupt:

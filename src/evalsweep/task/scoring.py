@@ -1,23 +1,87 @@
-"""Scorers: each maps (output, sample) to a float (built-ins: in [0, 1]).
+"""Scorers: what a job's outputs are scored with (built-ins: in [0, 1]).
 
-The built-ins register themselves by name in SCORERS; `scorer.type` (or `dataset.scorer`) names
-one of them, or your own function by dotted path (`scorer.type=mylab.scorers:refusal`), found
-without editing this package. A scorer that takes a `tolerance` keyword gets scorer.tolerance."""
+SCORERS holds them by name; `scorer.type` (or `dataset.scorer`) names one, or your own by dotted
+path (`scorer.type=mylab.scorers:refusal`), found without editing this package. An entry is either
+
+- a function `(output, sample) -> float`; one that takes a `tolerance` keyword gets scorer.tolerance;
+- or a ScorerFactory: `check(exp)` raises before any call when the job cannot be scored, and
+  `open(exp)` returns a JobScorer of the job's own (async, may own services: scorer=judge is one,
+  a model that grades each output, evalsweep.judge.scorer).
+
+The runner only sees a JobScorer (`open_scorer`); a function is wrapped in FunctionScorer."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import string
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from evalsweep.task.data import Sample, target_letter
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.registry import Registry
+from evalsweep.task.data import Sample, target_letter
+
+if TYPE_CHECKING:
+    from evalsweep.config.schema import ExperimentConfig
+    from evalsweep.llm.service import ServiceStats
+    from evalsweep.llm.types import Message
+    from evalsweep.results.rows import JudgeInfo
 
 Scorer = Callable[[str, Sample], float]
-SCORERS: Registry[Scorer] = Registry("scorer", option="scorer.type")
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """One answer to score: the text scored (the reply, or a typed answer's chosen field), the
+    sample, what the model was asked, and the seed and repeat it was asked under."""
+
+    text: str
+    sample: Sample
+    messages: Sequence[Message]
+    seed: int | None
+    repeat: int
+
+    @property
+    def question(self) -> str:
+        """The last user turn: what a grader is shown as the question."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A score (None: not scored), and the judge's record when a model graded it."""
+
+    score: float | None
+    judge: JudgeInfo | None = None
+
+
+class JobScorer(Protocol):
+    """A scorer as one job holds it: opened once, asked per answer, closed at the end."""
+
+    async def score(self, item: ScoreInput) -> Scored: ...
+
+    def stats(self) -> ServiceStats | None:
+        """The requests of a model this scorer asks (summary.json "judge"), None when it asks none."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ScorerFactory(Protocol):
+    """A registry entry that opens a JobScorer of its own for a job."""
+
+    def check(self, exp: ExperimentConfig) -> None: ...
+
+    def open(self, exp: ExperimentConfig) -> JobScorer: ...
+
+
+SCORERS: Registry[Scorer | ScorerFactory] = Registry("scorer", option="scorer.type")
+# Built-ins that need more than this module are named by path: imported only when a job uses them.
+SCORERS.register_path("judge", "evalsweep.judge.scorer:JUDGE")
 
 _ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
@@ -72,22 +136,53 @@ def choice_letter(output: str, sample: Sample) -> float:
     return float(bool(letters) and letters[-1] == target)
 
 
-@SCORERS.register("judge")
-def _graded_by_judge(output: str, sample: Sample) -> float:
-    # scorer=judge is asynchronous (evalsweep.judge): the runner awaits the judge instead.
-    raise ScoringError("scorer=judge grades through the runner's judge, not as a plain scorer")
+class FunctionScorer:
+    """A function (output, sample) -> float as a JobScorer."""
+
+    def __init__(self, fn: Scorer) -> None:
+        self.fn = fn
+
+    async def score(self, item: ScoreInput) -> Scored:
+        return Scored(self.fn(item.text, item.sample))
+
+    def stats(self) -> ServiceStats | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _entry(kind: str) -> Scorer | ScorerFactory:
+    try:
+        return SCORERS.get(kind)
+    except ConfigError as exc:
+        raise ScoringError(str(exc)) from None
 
 
 def get_scorer(kind: str, tolerance: float = 1e-6) -> Scorer:
-    """The scorer a config names (a registered name or a dotted path), ready to call."""
-    try:
-        found = SCORERS.get(kind)
-    except ConfigError as exc:
-        raise ScoringError(str(exc)) from None
-    if not callable(found):
+    """The scorer function a config names (a registered name or a dotted path), ready to call."""
+    found = _entry(kind)
+    if isinstance(found, ScorerFactory) or not callable(found):
         raise ScoringError(f"scorer.type={kind}: {found!r} is not a function (output, sample) -> float")
     try:
         takes_tolerance = "tolerance" in inspect.signature(found).parameters
     except (TypeError, ValueError):  # a builtin or C callable without a signature
         takes_tolerance = False
     return partial(found, tolerance=tolerance) if takes_tolerance else found
+
+
+def check_scorer(exp: ExperimentConfig) -> None:
+    """Everything about the job's scorer that can fail, before any call (ScoringError, ConfigError...)."""
+    found = _entry(exp.scorer_type)
+    if isinstance(found, ScorerFactory):
+        found.check(exp)
+    else:
+        get_scorer(exp.scorer_type, exp.scorer.tolerance)
+
+
+def open_scorer(exp: ExperimentConfig) -> JobScorer:
+    """The job's scorer, opened: the one thing the runner scores with."""
+    found = _entry(exp.scorer_type)
+    if isinstance(found, ScorerFactory):
+        return found.open(exp)
+    return FunctionScorer(get_scorer(exp.scorer_type, exp.scorer.tolerance))

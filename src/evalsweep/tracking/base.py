@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from evalsweep.results.rows import ResultRecord
 from evalsweep.results.provenance import git_info
+from evalsweep.results.record import JobInfo
 
 if TYPE_CHECKING:
     from evalsweep.config.schema import ExperimentConfig
@@ -40,9 +41,9 @@ class NullTracker:
         pass
 
 
-def make_tracker(exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path, job: dict[str, Any],
+def make_tracker(exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path, job: JobInfo,
                  n_resumed: int = 0) -> Tracker:
-    """config is the resolved config (OmegaConf.to_container(resolve=True)); job is entry.job_info()."""
+    """config is the resolved config (OmegaConf.to_container(resolve=True))."""
     if exp.tracker == "none":
         return NullTracker()
     from evalsweep.tracking.wandb_run import WandbTracker  # `import wandb` only when it is used

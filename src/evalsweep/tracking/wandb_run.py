@@ -28,8 +28,9 @@ from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.run import WandbConfig
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import EvalsweepError
-from evalsweep.results.rows import ResultRecord
+from evalsweep.results.rows import ResultRecord, iter_records
 from evalsweep.results.provenance import GitInfo
+from evalsweep.results.record import JobInfo
 
 if TYPE_CHECKING:
     import wandb
@@ -56,18 +57,17 @@ def wandb_mode(env: Mapping[str, str]) -> str | None:
     return "online" if env.get("WANDB_API_KEY") else "offline"
 
 
-def run_name(job: Mapping[str, Any]) -> str:
+def run_name(job: JobInfo) -> str:
     """Readable name from the command-line overrides: `model=sim_weak seed=42`."""
-    overrides = list(job.get("overrides") or [])
-    name = " ".join(overrides) if overrides else "defaults"
-    if job.get("job_num") is not None:
-        name = f"#{job['job_num']} {name}"
+    name = " ".join(job.overrides) if job.overrides else "defaults"
+    if job.job_num is not None:
+        name = f"#{job.job_num} {name}"
     return name[:128]
 
 
-def run_group(job: Mapping[str, Any], out_dir: Path) -> str:
+def run_group(job: JobInfo, out_dir: Path) -> str:
     """The sweep dir for a multirun (all its jobs in one group), else the job's own dir."""
-    where = Path(job.get("sweep_dir") or out_dir).resolve()
+    where = Path(job.sweep_dir or out_dir).resolve()
     try:
         text = str(where.relative_to(PROJECT_ROOT))
     except ValueError:
@@ -84,15 +84,15 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def run_config(config: dict[str, Any], exp: ExperimentConfig, git: GitInfo, job: Mapping[str, Any],
+def run_config(config: dict[str, Any], exp: ExperimentConfig, git: GitInfo, job: JobInfo,
                out_dir: Path, n_resumed: int) -> dict[str, Any]:
     """The resolved config, plus what makes a number traceable: commit, seed, job, resume."""
     extra = {
         "git": git.model_dump(),
         "seed": exp.seed,
         "simulated": exp.model.simulated,
-        "job": {"dir": str(out_dir), "overrides": list(job.get("overrides") or []),
-                "num": job.get("job_num"), "sweep_dir": job.get("sweep_dir"), "n_resumed": n_resumed},
+        "job": {"dir": str(out_dir), "overrides": list(job.overrides), "num": job.job_num,
+                "sweep_dir": job.sweep_dir, "n_resumed": n_resumed},
     }
     return _scrub({**{k: v for k, v in config.items() if k != "hydra"}, **extra})
 
@@ -181,7 +181,7 @@ def starts_in_background(mode: str | None, env: Mapping[str, str]) -> bool:
 
 class WandbTracker:
     def __init__(self, exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path,
-                 job: Mapping[str, Any], git: GitInfo, n_resumed: int = 0) -> None:
+                 job: JobInfo, git: GitInfo, n_resumed: int = 0) -> None:
         self.settings: WandbConfig = exp.wandb
         tags = list(dict.fromkeys([*self.settings.tags, *(["simulated"] if exp.model.simulated else []),
                                    *(["resumed"] if n_resumed else [])]))
@@ -333,20 +333,12 @@ class WandbTracker:
                    "latency_s", "attempts"]
         # Built row by row: passing data= makes wandb import pandas to test for a DataFrame (~1 s).
         table = wandb.Table(columns=columns)
-        n = 0
-        with results_path.open("r", encoding="utf-8") as f:
-            for line in f:
-                if n >= self.settings.table_rows:
-                    break
-                if not line.endswith("\n") or not line.strip():
-                    continue  # a torn last line is not a record
-                rec = ResultRecord.model_validate_json(line)
-                prompt = next((m.content for m in reversed(rec.messages) if m.role == "user"), "")
-                table.add_data(rec.sample_id, rec.repeat, rec.seed, str(prompt)[:_TEXT_MAX],
-                               (rec.output or "")[:_TEXT_MAX], rec.target[:_TEXT_MAX], rec.score,
-                               f"{rec.error.type}: {rec.error.message}"[:_TEXT_MAX] if rec.error else None,
-                               rec.cached, rec.latency_s, rec.attempts)
-                n += 1
+        for rec in iter_records(results_path, limit=self.settings.table_rows):
+            prompt = next((m.content for m in reversed(rec.messages) if m.role == "user"), "")
+            table.add_data(rec.sample_id, rec.repeat, rec.seed, str(prompt)[:_TEXT_MAX],
+                           (rec.output or "")[:_TEXT_MAX], rec.target[:_TEXT_MAX], rec.score,
+                           f"{rec.error.type}: {rec.error.message}"[:_TEXT_MAX] if rec.error else None,
+                           rec.cached, rec.latency_s, rec.attempts)
         return table
 
     def finish(self, failed: bool) -> None:
