@@ -17,12 +17,13 @@ from omegaconf import OmegaConf
 
 from evalsweep.classify.stage import JobResult, StageSettings, classify_job
 from evalsweep.classify.store import ClassifyError, read_results
-from evalsweep.classify.tracking import NullStageTracker, StageTracker, WandbStageTracker
+from evalsweep.classify.tracking import StageTracker, WandbStageTracker
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.run import CacheConfig
 from evalsweep.errors import EvalsweepError
 from evalsweep.judge.grading import check_rubric
 from evalsweep.judge.options import load_model_option
+from evalsweep.tracking.base import NullTracker
 
 log = logging.getLogger("evalsweep.classify")
 DEFAULTS = PROJECT_ROOT / "conf" / "scorer" / "judge.yaml"
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from evalsweep.job.experiment import load_env
     from evalsweep.llm.service import api_key_for
 
-    tracker: StageTracker = NullStageTracker()
+    tracker: StageTracker = NullTracker()
     totals: dict[str, Any] = {}
     failed = True
     try:

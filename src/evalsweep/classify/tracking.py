@@ -1,6 +1,6 @@
 """The classify stage in wandb, like a job: one run per stage invocation (job_type "classify"),
 offline unless WANDB_MODE / WANDB_API_KEY say otherwise, living in <first dir>/wandb/, grouped
-with the sweep it classifies. `--tracker none` turns it off."""
+with the sweep it classifies. `--tracker none` turns it off (evalsweep.tracking.base.NullTracker)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,6 @@ class StageTracker(Protocol):
     def log_job(self, result: JobResult) -> None: ...
 
     def finish(self, totals: dict[str, Any], failed: bool) -> None: ...
-
-
-class NullStageTracker:
-    def log_row(self, row: dict[str, Any]) -> None:
-        pass
-
-    def log_job(self, result: JobResult) -> None:
-        pass
-
-    def finish(self, totals: dict[str, Any], failed: bool) -> None:
-        pass
 
 
 class WandbStageTracker:

@@ -28,6 +28,9 @@ class Tracker(Protocol):
 
 
 class NullTracker:
+    """tracker=none (and `classify --tracker none`): the one tracker that records nothing. It has
+    every method of both protocols, the job's Tracker and the classify stage's StageTracker."""
+
     def log_record(self, record: ResultRecord, running: dict[str, float]) -> None:
         pass
 
@@ -37,7 +40,13 @@ class NullTracker:
     def log_text(self, name: str, text: str) -> None:
         pass
 
-    def finish(self, failed: bool) -> None:
+    def log_row(self, row: dict[str, Any]) -> None:
+        pass
+
+    def log_job(self, result: Any) -> None:
+        pass
+
+    def finish(self, *args: Any, **kwargs: Any) -> None:  # Tracker.finish(failed); StageTracker.finish(totals, failed)
         pass
 
 
