@@ -58,3 +58,15 @@ def test_run_job_raises_the_error_run_py_prints(tmp_path: Path, overrides: list[
     with pytest.raises(ConfigError, match=match):
         evalsweep.run_job([*ARGS, *overrides], out_dir=tmp_path / "job")
     assert not (tmp_path / "job").exists() or not any((tmp_path / "job").iterdir())
+
+
+def test_run_job_takes_a_dict_of_changes_on_the_defaults(tmp_path: Path) -> None:
+    changes = {"model": "sim_strong", "seed": 43, "tracker": "none", "cache": {"enabled": False},
+               "run": {"progress": False}, "dataset": {"max_samples": 6},
+               "spec": {"hypothesis": "quotes ' and commas, = {braces} survive"}}
+    from_dict = evalsweep.run_job(changes, out_dir=tmp_path / "dict")
+    from_list = evalsweep.run_job(["model=sim_strong", *ARGS[:4], "dataset.max_samples=6", "seed=43"],
+                                  out_dir=tmp_path / "list")
+    assert _rows(from_dict.out_dir / "results.jsonl") == _rows(from_list.out_dir / "results.jsonl")
+    assert from_dict.summary is not None and from_dict.summary.model == "sim-strong"
+    assert from_dict.summary.config["spec"]["hypothesis"] == changes["spec"]["hypothesis"]  # type: ignore[index]

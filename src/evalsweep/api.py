@@ -13,7 +13,7 @@ not turned into exit codes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from evalsweep.config.base import PROJECT_ROOT
-from evalsweep.app.compose import compose
+from evalsweep.app.compose import compose, overrides_from_dict
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.job.summary import Summary
 
@@ -43,8 +43,12 @@ def default_out_dir() -> Path:
     return PROJECT_ROOT / "outputs" / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S.%f")
 
 
-def run_job(config: Sequence[str] | ExperimentConfig = (), *, out_dir: Path | str | None = None) -> JobResult:
-    """Run one job into out_dir (default: a new outputs/ dir); re-running into the same dir resumes."""
+def run_job(config: Sequence[str] | Mapping[str, Any] | ExperimentConfig = (), *,
+            out_dir: Path | str | None = None) -> JobResult:
+    """Run one job into out_dir (default: a new outputs/ dir); re-running into the same dir resumes.
+    config: run.py's overrides, a dict of changes on the defaults (`{"model": "sim_strong",
+    "dataset": {"max_samples": 20}}`, evalsweep.app.compose.overrides_from_dict), or a validated
+    ExperimentConfig."""
     from evalsweep.job.experiment import load_env
     from evalsweep.job.in_dir import run_in_dir
     from evalsweep.results.record import JobInfo
@@ -55,7 +59,7 @@ def run_job(config: Sequence[str] | ExperimentConfig = (), *, out_dir: Path | st
         overrides: list[str] = []
         container, exp = config.model_dump(mode="json"), config
     else:
-        overrides = list(config)
+        overrides = overrides_from_dict(config) if isinstance(config, Mapping) else list(config)
         container, exp = compose(overrides)
     target = Path(out_dir) if out_dir is not None else default_out_dir()
     target.mkdir(parents=True, exist_ok=True)

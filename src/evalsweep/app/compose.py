@@ -4,7 +4,8 @@ Hydra's compose API reads the config groups and applies the overrides; nothing o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hydra import compose as hydra_compose
@@ -17,6 +18,38 @@ from evalsweep.config.schema import ExperimentConfig, validate
 from evalsweep.errors import ConfigError
 
 CONF_DIR = PROJECT_ROOT / "conf"
+_BARE = re.compile(r"^[A-Za-z0-9_./:+-]+$")  # a value Hydra's override grammar takes unquoted
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if _BARE.match(text) and text not in ("true", "false", "null"):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def overrides_from_dict(changes: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """A plain dict of changes on the defaults as run.py's overrides: a string picks a config group's
+    option (`{"model": "sim_strong"}` is `model=sim_strong`), a nested dict sets fields
+    (`{"dataset": {"max_samples": 20}}` is `dataset.max_samples=20`)."""
+    out: list[str] = []
+    for key, value in changes.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out += overrides_from_dict(value, prefix=f"{name}.")
+        else:
+            out.append(f"{name}={_value(value)}")
+    return out
 
 
 def compose(overrides: Sequence[str] = ()) -> tuple[dict[str, Any], ExperimentConfig]:
