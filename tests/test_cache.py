@@ -25,7 +25,7 @@ from evalsweep.llm.errors import TransientError
 from evalsweep.llm.service import ModelService, key_extra
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage
 
-from _helpers_llm import sim_server
+from conftest import sim_server
 
 ROOT = Path(__file__).resolve().parents[1]
 

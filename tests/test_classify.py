@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers_tracking import PY, ROOT, count_lines, identities, job_env, kill, settle
+from conftest import PY, ROOT, count_lines, identities, job_env, kill, settle
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 from evalsweep.tracking.wandb_offline import find_run_files, read_run
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from _helpers_scaling import ROOT, cli_env, job_dirs, overrides_of, read_jsonl, run_cli, summary
+from conftest import ROOT, cli_env, job_dirs, overrides_of, read_jsonl, run_cli_quiet, summary
 
 
 def launcher_cfg(tmp_path: Path, *args: str) -> dict:
@@ -28,7 +28,7 @@ def test_parallel_config_is_joblib_with_this_projects_defaults(tmp_path: Path) -
     assert launcher_cfg(tmp_path, "hydra/launcher=parallel", "hydra.launcher.n_jobs=2")["n_jobs"] == 2
     # The plugin's own config stays reachable, and typos are caught by its schema.
     assert launcher_cfg(tmp_path, "hydra/launcher=joblib")["n_jobs"] == -1
-    proc = run_cli(["-m", "hydra/launcher=parallel", "hydra.launcher.n_job=2"], tmp_path)
+    proc = run_cli_quiet(["-m", "hydra/launcher=parallel", "hydra.launcher.n_job=2"], tmp_path)
     assert proc.returncode != 0 and "n_job" in proc.stderr
 
 
@@ -55,9 +55,9 @@ def _per_sample(job: Path) -> dict[str, tuple]:
 def test_submitit_local_runs_the_sweep_like_the_basic_launcher(tmp_path: Path) -> None:
     sweep_args = ["-m", "seed=1,2", "dataset.max_samples=6"]
     # Separate caches, so the second run is answered by its simulator, not by the first run's cache.
-    basic = run_cli([*sweep_args, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path / "a")
+    basic = run_cli_quiet([*sweep_args, f"hydra.sweep.dir={tmp_path / 'basic'}"], tmp_path / "a")
     assert basic.returncode == 0, basic.stderr[-2000:]
-    sub = run_cli([*sweep_args, "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path / 'sub'}"],
+    sub = run_cli_quiet([*sweep_args, "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path / 'sub'}"],
                   tmp_path / "b", timeout=180)
     assert sub.returncode == 0, sub.stderr[-2000:]
     # The real submitit engine ran the jobs: one result pickle per job, written by its own process.
@@ -79,7 +79,7 @@ def test_failing_jobs_of_a_parallel_sweep_keep_the_others_and_the_report_runs(tm
     # Two workers run jobs #0 (good) and #1 (bad) side by side, then #2 and #3. One request at a
     # time at 150 ms, so a good job is still running when its bad neighbour fails.
     # No cache: a bad job must not be served the answers its good twin (same seed) already cached.
-    proc = run_cli(["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "seed=1,2",
+    proc = run_cli_quiet(["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "seed=1,2",
                     "model.simulator.faults.require_api_key=null,wrong", "model.max_concurrency=1",
                     "model.simulator.latency_ms=150", "dataset.max_samples=6", "cache.enabled=false",
                     f"hydra.sweep.dir={sweep}"],

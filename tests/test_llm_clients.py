@@ -18,7 +18,7 @@ from evalsweep.llm.retry import _WaitWithRetryAfter
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, Message
 
-from _helpers_llm import cause_counts, sim_server
+from conftest import cause_counts, sim_server
 
 NO_CACHE = CacheConfig(enabled=False)
 PROVIDERS = [("openai", "sim"), ("anthropic", "sim-strong")]

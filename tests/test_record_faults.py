@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _helpers_tracking import PY, ROOT, cli, count_lines, identities, job_env, kill, spawn, wait_for_lines
+from conftest import PY, ROOT, count_lines, identities, job_env, kill, run_cli, spawn, wait_for_lines
 
 import evalsweep
 from evalsweep.errors import ConfigError
@@ -95,7 +95,7 @@ def test_a_full_disk_fails_the_job_with_one_line_and_a_summary_that_counts_only_
     assert s["status"] == "failed" and "results.jsonl" in s["stop_reason"]
     assert s["n_done"] == len(rows) < 800
     # A resume with room to write finishes the job, each sample exactly once.
-    r = cli(args_for(server, out, "cache.enabled=false", "repeats=4", n=200), job_env(tmp_path))
+    r = run_cli(args_for(server, out, "cache.enabled=false", "repeats=4", n=200), environ=job_env(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     ids = identities(out / "results.jsonl")
     assert len(ids) == 800 and set(ids.values()) == {1}
@@ -111,7 +111,7 @@ def test_a_second_run_into_a_busy_dir_stops_at_once(tmp_path: Path) -> None:
         args = args_for(slow, out, "model.max_concurrency=1", n=30)
         first = spawn(args, env, tmp_path / "first.log")
         wait_for_lines(first, out / "results.jsonl", 1)
-        second = cli(args, env)
+        second = run_cli(args, environ=env)
         assert second.returncode == 2
         assert "in use by a running job" in second.stderr and len(second.stderr.strip().splitlines()) == 1
         assert first.wait(timeout=60) == 0
@@ -127,7 +127,7 @@ def test_a_lock_left_by_a_killed_job_is_taken_over(tmp_path: Path, server) -> No
     wait_for_lines(proc, out / "results.jsonl", 2)
     assert kill(proc) == -signal.SIGKILL
     assert (out / ".evalsweep.lock").read_text().startswith(f"{proc.pid}@")
-    r = cli(args_for(server, out, "model.max_concurrency=1", "cache.enabled=false", n=30), env)
+    r = run_cli(args_for(server, out, "model.max_concurrency=1", "cache.enabled=false", n=30), environ=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"left by pid {proc.pid}" in r.stdout + r.stderr
     assert len(identities(out / "results.jsonl")) == 30
@@ -219,17 +219,17 @@ def test_check_rows_accepts_the_same_rows_and_refuses_a_changed_target(tmp_path:
 def test_a_refused_resume_leaves_the_finished_job_dir_byte_for_byte(tmp_path: Path, server) -> None:
     out = tmp_path / "job"
     env = job_env(tmp_path)
-    assert cli(args_for(server, out, "seed=9", n=4), env).returncode == 0
+    assert run_cli(args_for(server, out, "seed=9", n=4), environ=env).returncode == 0
     before = tree_hashes(out)
     assert (out / ".hydra" / "config.yaml").is_file() and "seed: 9" in (out / ".hydra" / "config.yaml").read_text()
-    r = cli(args_for(server, out, "seed=10", n=4), env)
+    r = run_cli(args_for(server, out, "seed=10", n=4), environ=env)
     assert r.returncode == 2 and "seed=9" in r.stderr
     assert tree_hashes(out) == before
 
 
 def test_a_refused_start_in_a_new_dir_leaves_no_dir(tmp_path: Path) -> None:
     out = tmp_path / "job"
-    r = cli(["model=gpt4", "tracker=none", f"hydra.run.dir={out}"], {**job_env(tmp_path), "OPENAI_API_KEY": ""})
+    r = run_cli(["model=gpt4", "tracker=none", f"hydra.run.dir={out}"], environ={**job_env(tmp_path), "OPENAI_API_KEY": ""})
     assert r.returncode == 3 and "OPENAI_API_KEY" in r.stderr
     assert not out.exists()
 
@@ -239,7 +239,7 @@ def test_validate_only_jobs_are_not_counted_by_reports(tmp_path: Path) -> None:
     from evalsweep.report.jobdirs import find_job_dirs
 
     sweep = tmp_path / "sweep"
-    r = cli(["-m", "seed=1,2", "validate_only=true", "tracker=none", f"hydra.sweep.dir={sweep}"], job_env(tmp_path))
+    r = run_cli(["-m", "seed=1,2", "validate_only=true", "tracker=none", f"hydra.sweep.dir={sweep}"], environ=job_env(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     assert (sweep / "0" / "validation_report.txt").is_file()  # the report the user asked for
     with pytest.raises(ReportError, match="no job dirs"):
@@ -282,11 +282,11 @@ def test_resume_asks_failed_samples_again_and_says_how(tmp_path: Path) -> None:
     env = job_env(tmp_path)
     base = ["dataset.max_samples=5", "run.progress=false", "tracker=none", "cache.enabled=false",
             f"hydra.run.dir={out}", "model.retry.max_attempts=1"]
-    r = cli([*base, "model.simulator.faults.rate_500=1.0"], env)
+    r = run_cli([*base, "model.simulator.faults.rate_500=1.0"], environ=env)
     assert r.returncode == 4
     assert f"to ask them again: " in r.stderr and f"hydra.run.dir={out}" in r.stderr
     assert all(row["error"] for row in valid_jsonl(out / "results.jsonl"))
-    r = cli(base, env)
+    r = run_cli(base, environ=env)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = valid_jsonl(out / "results.jsonl")
     assert len(rows) == 5 and not any(row["error"] for row in rows)
@@ -305,7 +305,7 @@ def test_resume_asks_failed_samples_again_and_says_how(tmp_path: Path) -> None:
     (["-m", "hydra/launcher=slurm"], "srun"),
 ])
 def test_hydra_level_mistakes_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expect: str) -> None:
-    r = cli([*args, "tracker=none"], job_env(tmp_path))
+    r = run_cli([*args, "tracker=none"], environ=job_env(tmp_path))
     assert r.returncode == 2, r.stderr[-2000:]
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("evalsweep: error: ") and expect in lines[0]

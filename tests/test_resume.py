@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _helpers_tracking import (cli, count_lines, identities, job_env, kill, settle, spawn, summary,
-                               wait_for_lines)
+from conftest import count_lines, identities, job_env, kill, run_cli, settle, spawn, summary, wait_for_lines
 
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 from evalsweep.tracking.wandb_offline import find_run_files, read_run
@@ -69,7 +68,7 @@ def test_sigkill_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path
         f.write(last[: len(last) // 2])
     missing = N - len(identities(results))
     asked_before = settle(server)
-    r = cli(args, env)
+    r = run_cli(args, environ=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert settle(server) - asked_before == missing  # exactly the samples not in the file
     final = identities(results)
@@ -96,7 +95,7 @@ def test_multirun_resume_skips_finished_jobs_and_finishes_the_rest(tmp_path: Pat
     before = settle(server)
     weak_before = server.stats().by_model.get("sim-weak", 0)
 
-    r = cli(args, env)
+    r = run_cli(args, environ=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "already complete" in r.stdout + r.stderr
     settle(server)
@@ -184,12 +183,12 @@ def test_resume_into_a_dir_of_another_experiment_is_refused(tmp_path: Path, serv
     out = tmp_path / "job"
     env = job_env(tmp_path)
     first = job_args(server, "tracker=none", f"hydra.run.dir={out}", n=3)
-    assert cli(first, env).returncode == 0
+    assert run_cli(first, environ=env).returncode == 0
     before = (out / "results.jsonl").read_bytes()
-    r = cli(["model=sim_strong", *first], env)
+    r = run_cli(["model=sim_strong", *first], environ=env)
     assert r.returncode == 2
     assert "holds results of model=sim " in r.stderr and "another output dir" in r.stderr
-    r = cli([*first, "model.temperature=0.1"], env)
+    r = run_cli([*first, "model.temperature=0.1"], environ=env)
     assert r.returncode == 2 and "model.temperature" in r.stderr
     assert (out / "results.jsonl").read_bytes() == before  # nothing written is lost
     assert json.loads((out / "summary.json").read_text())["status"] == "complete"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers_scaling import job_dirs, run_cli
+from conftest import job_dirs, run_cli_quiet
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.llm.shared_limit import SharedLimiter, default_path, limit_key, open_shared_limiter
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
@@ -212,7 +212,7 @@ def test_unset_numbers_are_the_models_own_and_the_path_is_machine_local(tmp_path
 def test_an_unusable_limits_file_is_a_clear_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-db.sqlite"
     bad.write_text("this is not sqlite " * 100)
-    proc = run_cli(["tracker=none", "run.progress=false", "dataset.max_samples=2", "shared_limit.enabled=true",
+    proc = run_cli_quiet(["tracker=none", "run.progress=false", "dataset.max_samples=2", "shared_limit.enabled=true",
                     f"shared_limit.path={bad}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert proc.returncode == 2, proc.stderr[-1500:]
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("evalsweep: error:")]
@@ -223,7 +223,7 @@ def test_an_unusable_limits_file_is_a_clear_config_error(tmp_path: Path) -> None
 
 def _shared_sweep_against(url: str, tmp_path: Path) -> list[Path]:
     sweep = tmp_path / "sweep"
-    proc = run_cli(["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", *_against(url),
+    proc = run_cli_quiet(["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", *_against(url),
                     "shared_limit.enabled=true", "shared_limit.max_concurrency=8",
                     f"shared_limit.path={tmp_path / 'limits.sqlite'}", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -258,7 +258,7 @@ def test_four_parallel_jobs_never_exceed_the_shared_limit(tmp_path: Path) -> Non
         shared = server.stats()
         server.reset()
         # The contrast: the same job on its own per-job limit alone (4 of them would send 200 at once).
-        proc = run_cli([*_against(url), f"hydra.run.dir={tmp_path / 'alone'}"], tmp_path)
+        proc = run_cli_quiet([*_against(url), f"hydra.run.dir={tmp_path / 'alone'}"], tmp_path)
         assert proc.returncode == 0, proc.stderr[-2000:]
         alone = server.stats()
     finally:

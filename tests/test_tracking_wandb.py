@@ -22,7 +22,7 @@ from evalsweep.results.record import JobInfo
 from evalsweep.tracking.wandb_offline import BLOCK, OfflineRunError, find_run_files, read_run, scan
 from evalsweep.tracking.wandb_run import (_LAUNCH_INPUTS, TrackingError, WandbTracker, _scrub, load_wandb, run_group,
                                      run_name, starts_in_background, wandb_mode)
-from _helpers_tracking import FAKE_KEY, cli, job_env, summary
+from conftest import FAKE_KEY, job_env, run_cli, summary
 
 N = 6
 
@@ -32,9 +32,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One 3-job multirun shared by the tests below (each job costs a process start)."""
     tmp = tmp_path_factory.mktemp("sweep")
     out = tmp / "multirun"
-    r = cli(["-m", "seed=1,2,3", f"dataset.max_samples={N}", "run.progress=false", "wandb.table_rows=4",
+    r = run_cli(["-m", "seed=1,2,3", f"dataset.max_samples={N}", "run.progress=false", "wandb.table_rows=4",
              "wandb.log_every=2", "wandb.tags=[smoke,ci]", f"hydra.sweep.dir={out}",
-             "hydra.callbacks.report.enabled=false"], job_env(tmp))
+             "hydra.callbacks.report.enabled=false"], environ=job_env(tmp))
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 

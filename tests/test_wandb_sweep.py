@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args, load_sweep_config
 
-from _helpers_scaling import ROOT, cli_env, summary, overrides_of
+from conftest import ROOT, cli_env, overrides_of, summary
 
 SWEEP = ROOT / "sweeps" / "wandb_grid.yaml"
 
