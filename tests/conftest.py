@@ -1,18 +1,21 @@
-"""Shared test helpers, in one place: a job run as a user runs it (`python run.py` in a subprocess)
-with a private cache and no real keys; what a job wrote; and a simulator started by the test, so
-its own request counts can be read."""
+"""Shared test helpers, in one place: a job run in-process (evalsweep.run_job) or as a user runs it
+(`python run.py` in a subprocess), each with a private cache and no real keys; what a job wrote;
+and a simulator started by the test, so its own request counts can be read."""
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import evalsweep
+from evalsweep.api import JobResult
 from evalsweep.config.schema import ExperimentConfig, validate
+from evalsweep.errors import EvalsweepError
 from evalsweep.simulator import FaultConfig, SimulatorConfig, SimulatorServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +147,7 @@ def settle(server: SimulatorServer, quiet_s: float = 0.06) -> int:
             return after.requests_total
 
 
-# --- the CLI in a subprocess ---------------------------------------------------------------------------
+# --- the CLI in a subprocess: where the process is the point ------------------------------------------
 
 
 def cli_env(tmp_path: Path | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -231,6 +237,61 @@ def wait_for_lines(proc: subprocess.Popen[bytes], path: Path, n: int, timeout: f
 def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> int:
     proc.send_signal(sig)
     return proc.wait(timeout=30)
+
+
+# --- one job in this process: the same job without an interpreter start --------------------------------
+
+InprocJob = Callable[..., "JobResult | EvalsweepError"]
+
+
+@contextmanager
+def _process_state_kept() -> Iterator[None]:
+    """What a job in this process may change, put back (the environment: .env loading) or checked
+    (signal handlers, log handlers, GC thresholds, threads), so that nothing reaches the next test."""
+    environ = dict(os.environ)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    loggers = {name: list(logging.getLogger(name).handlers) for name in ("", "evalsweep")}
+    level, gc_threshold, cwd = logging.getLogger("evalsweep").level, gc.get_threshold(), os.getcwd()
+    threads = set(threading.enumerate())
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(environ):
+            del os.environ[key]
+        os.environ.update(environ)
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers, "the job left a signal handler"
+    assert {n: logging.getLogger(n).handlers for n in loggers} == loggers, "the job left a log handler"
+    assert logging.getLogger("evalsweep").level == level and gc.get_threshold() == gc_threshold
+    assert os.getcwd() == cwd
+    left = [t for t in set(threading.enumerate()) - threads if not t.daemon]
+    for t in left:
+        t.join(timeout=5)  # a server's or writer's thread may still be on its way out
+    assert not [t for t in left if t.is_alive()], f"the job left threads running: {left}"
+
+
+@pytest.fixture
+def run_job_inproc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InprocJob:
+    """run(ARGS, out_dir, env=None) -> the JobResult, or the EvalsweepError it raised: evalsweep.run_job
+    in this process, isolated as run_cli's child is (a private cache, empty keys, no shared limit
+    file), tracker=none and no progress bar unless ARGS say otherwise. env: variables for this call."""
+    monkeypatch.setenv("EVALSWEEP_CACHE_PATH", str(tmp_path / "cache" / "responses.sqlite"))
+    for name, value in (("OPENAI_API_KEY", ""), ("ANTHROPIC_API_KEY", ""), ("WANDB_MODE", "offline"),
+                        ("WANDB_SILENT", "true")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("EVALSWEEP_LIMITS_PATH", raising=False)
+
+    def run(args: list[str], out_dir: Path, *, env: Mapping[str, str] | None = None) -> JobResult | EvalsweepError:
+        given = {a.split("=", 1)[0].lstrip("+") for a in args}
+        defaults = [d for d in QUIET if d.split("=", 1)[0] not in given]
+        with _process_state_kept(), pytest.MonkeyPatch.context() as mp:
+            for name, value in (env or {}).items():
+                mp.setenv(name, value)
+            try:
+                return evalsweep.run_job([*defaults, *args], out_dir=out_dir)
+            except EvalsweepError as exc:
+                return exc
+
+    return run
 
 
 @pytest.fixture

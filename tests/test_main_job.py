@@ -1,4 +1,5 @@
-"""The main job end to end, run as a user runs it: `python run.py ...` in a subprocess."""
+"""The main job end to end: one job in-process (evalsweep.run_job, the same files as run.py), and
+sweeps, exit codes and Hydra's own dirs as a user runs them: `python run.py ...` in a subprocess."""
 
 from __future__ import annotations
 
@@ -8,20 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_jsonl, run_cli
+from conftest import ROOT, InprocJob, job_dirs, read_jsonl, run_cli
+from evalsweep.api import JobResult
+from evalsweep.errors import AuthError
 
 RECORD_FIELDS = {"sample_id", "model", "provider", "prompt", "dataset", "seed", "messages", "output", "target",
                  "score", "usage", "latency_s", "cached", "error"}
 
 
-def job_dirs(sweep: Path) -> list[Path]:
-    return sorted((p for p in sweep.iterdir() if (p / "results.jsonl").exists()), key=lambda p: int(p.name))
-
-
-def test_default_job_writes_every_field_and_a_summary(tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_default_job_writes_every_field_and_a_summary(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     out = tmp_path / "run"
-    proc = run_cli(["tracker=none", f"hydra.run.dir={out}", "dataset.max_samples=12"], env=cache_env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = run_job_inproc(["dataset.max_samples=12"], out)
+    assert isinstance(res, JobResult), res
     rows = read_jsonl(out / "results.jsonl")
     assert len(rows) == 12 and len({r["sample_id"] for r in rows}) == 12
     for r in rows:
@@ -77,13 +76,14 @@ def test_real_providers_without_keys_stop_at_once(tmp_path: Path, cache_env: dic
     assert "#1 :" not in proc.stdout or len(list(sweep.glob("*/.hydra"))) <= 1
 
 
-def test_claude_without_key_names_anthropic_variable(tmp_path: Path, cache_env: dict[str, str]) -> None:
-    proc = run_cli(["model=claude", "tracker=none", f"hydra.run.dir={tmp_path / 'r'}"], env=cache_env)
-    assert proc.returncode == 3
-    assert "ANTHROPIC_API_KEY" in proc.stderr and "model=sim" in proc.stderr
+def test_claude_without_key_names_anthropic_variable(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    err = run_job_inproc(["model=claude"], tmp_path / "r")
+    assert isinstance(err, AuthError) and err.exit_code == 3  # the line run.py prints, and its exit code
+    assert "ANTHROPIC_API_KEY" in str(err) and "model=sim" in str(err)
 
 
-def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: dict[str, str],
+                                                     run_job_inproc: InprocJob) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "model=sim,sim_strong", "dataset=arithmetic,arithmetic_mc", "prompt=direct,cot,fewshot",
                     "dataset.max_samples=5", "tracker=none", f"hydra.sweep.dir={sweep}"], env=cache_env)
@@ -104,8 +104,8 @@ def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: 
     assert len(seen) == 12
     # The exact-match scorer, chosen over the dataset's own.
     out = tmp_path / "exact"
-    proc = run_cli(["scorer=exact", "dataset.max_samples=5", "tracker=none", f"hydra.run.dir={out}"], env=cache_env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = run_job_inproc(["scorer=exact", "dataset.max_samples=5"], out)
+    assert isinstance(res, JobResult), res
     assert {r["scorer"] for r in read_jsonl(out / "results.jsonl")} == {"exact"}
 
 
@@ -130,7 +130,6 @@ def test_two_sweeps_in_the_same_second_get_their_own_dirs(tmp_path: Path, cache_
     import subprocess
     import sys
 
-    from conftest import ROOT
     env = {**__import__("os").environ, **cache_env, "WANDB_MODE": "offline"}
     args = [sys.executable, str(ROOT / "run.py"), "-m", "seed=1", "dataset.max_samples=2", "tracker=none",
             f"hydra.sweep.dir={tmp_path}/multirun/${{now:%Y-%m-%d}}/${{now:%H-%M-%S.%f}}"]
@@ -146,7 +145,6 @@ def test_two_sweeps_in_the_same_second_get_their_own_dirs(tmp_path: Path, cache_
 def test_default_sweep_dir_pattern_has_subsecond_precision() -> None:
     import yaml
 
-    from conftest import ROOT
     cfg = yaml.safe_load((ROOT / "conf" / "config.yaml").read_text())
     assert "%f" in cfg["hydra"]["sweep"]["dir"] and cfg["hydra"]["sweep"]["dir"].startswith("multirun/")
     assert "%f" in cfg["hydra"]["run"]["dir"] and cfg["hydra"]["run"]["dir"].startswith("outputs/")
