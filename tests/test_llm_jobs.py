@@ -1,5 +1,6 @@
-"""Retries, failures, bad keys, cost and budget seen from the user's side: `python run.py` in a
-subprocess against a simulator started here, whose counters are compared with summary.json."""
+"""Retries, failures, bad keys, cost and budget seen from the user's side: jobs against a simulator
+started here, whose counters are compared with summary.json. One job runs in-process
+(evalsweep.run_job); exit codes, their one line and sweeps through `python run.py` in a subprocess."""
 
 from __future__ import annotations
 
@@ -8,22 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from _helpers_llm import base_args, cause_counts, rows, run_py, sim_server, summary, write_dataset
+from conftest import (InprocJob, base_args, cause_counts, job_args, job_log, rows, run_py, sim_server, summary,
+                      write_dataset)
+from evalsweep.api import JobResult
 
 PRICE = ["model.price.input_per_mtok=3.0", "model.price.output_per_mtok=15.0"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["sim", "sim_strong"])  # the OpenAI and the Anthropic wire formats
-def test_job_with_30pct_transient_faults_completes_and_counts_them(tmp_path: Path, model: str) -> None:
+def test_job_with_30pct_transient_faults_completes_and_counts_them(tmp_path: Path, model: str,
+                                                                   run_job_inproc: InprocJob) -> None:
     faults = dict(rate_429=0.1, rate_500=0.05, rate_503=0.05, rate_529=0.05, rate_drop=0.05, retry_after_s=0.01,
                   fault_seed=3)
     run_dir = tmp_path / "run"
     with sim_server(**faults) as srv:
-        proc = run_py([f"model={model}", f"model.base_url={srv.url}", "model.retry.max_attempts=12", *PRICE,
-                       *base_args(run_dir, samples=30)], cache=tmp_path / "cache.sqlite")
+        res = run_job_inproc([f"model={model}", f"model.base_url={srv.url}", "model.retry.max_attempts=12", *PRICE,
+                              *job_args(samples=30)], run_dir)
         sim = srv.stats()
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert isinstance(res, JobResult), res
     s, recs = summary(run_dir), rows(run_dir)
     assert s["status"] == "complete" and s["n_done"] == 30 and s["n_errors"] == 0
     assert len(recs) == 30 and all(r["error"] is None and r["output"] for r in recs)
@@ -39,11 +43,11 @@ def test_job_with_30pct_transient_faults_completes_and_counts_them(tmp_path: Pat
     tokens_out = sum(r["usage"]["output_tokens"] for r in recs)
     assert s["usage"]["input_tokens"] == tokens_in and s["usage"]["output_tokens"] == tokens_out
     assert s["cost_usd"] == pytest.approx((tokens_in * 3 + tokens_out * 15) / 1e6) and s["cost_usd"] > 0
-    assert "attempt 1 failed" in proc.stdout + proc.stderr  # each retry is logged (INFO) with its cause and wait
+    assert "attempt 1 failed" in job_log(run_dir)  # each retry is logged (INFO) with its cause and wait
 
 
 @pytest.mark.slow
-def test_documented_fault_injection_command_completes_every_sample(tmp_path: Path) -> None:
+def test_documented_fault_injection_command_completes_every_sample(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     # The overrides docs/providers.md shows, on the job's own simulator.
     overrides = ["model=sim", "model.simulator.faults.rate_429=0.1", "model.simulator.faults.rate_500=0.05",
                  "model.simulator.faults.rate_503=0.05", "model.simulator.faults.rate_529=0.05",
@@ -51,15 +55,15 @@ def test_documented_fault_injection_command_completes_every_sample(tmp_path: Pat
     doc = (Path(__file__).resolve().parents[1] / "docs" / "providers.md").read_text()
     assert " ".join(overrides) in doc
     run_dir = tmp_path / "run"
-    proc = run_py([*overrides, *base_args(run_dir, samples=20)], cache=tmp_path / "cache.sqlite")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = run_job_inproc([*overrides, *job_args(samples=20)], run_dir)
+    assert isinstance(res, JobResult), res
     s = summary(run_dir)
     assert s["status"] == "complete" and s["n_done"] == 20 and s["n_errors"] == 0
     assert s["retries"] > 0 and s["requests_sent"] == 20 + s["retries"]
 
 
 @pytest.mark.slow
-def test_failing_samples_are_recorded_and_the_job_goes_on(tmp_path: Path) -> None:
+def test_failing_samples_are_recorded_and_the_job_goes_on(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     questions = ["What is 1 + 2?", "What is POISON + 3?", "What is 5 + 8?", "What is 4 + 4? " + "pad " * 100]
     data = write_dataset(tmp_path / "data.jsonl", questions)
     run_dir, cache = tmp_path / "run", tmp_path / "cache.sqlite"
@@ -68,7 +72,8 @@ def test_failing_samples_are_recorded_and_the_job_goes_on(tmp_path: Path) -> Non
         proc = run_py([*args, *base_args(run_dir, samples=4)], cache=cache)
         first = srv.stats()
         # Errors are never cached: a re-run asks the two failed samples again, and only them.
-        again = run_py([*args, *base_args(tmp_path / "rerun", samples=4)], cache=cache)
+        again = run_job_inproc([*args, *job_args(samples=4)], tmp_path / "rerun",
+                               env={"EVALSWEEP_CACHE_PATH": str(cache)})
         second = srv.stats()
     assert proc.returncode == 4, proc.stderr[-3000:]  # EXIT_SAMPLE_ERRORS: the run has failed samples
     assert "2 sample(s) failed for good" in proc.stderr
@@ -82,7 +87,7 @@ def test_failing_samples_are_recorded_and_the_job_goes_on(tmp_path: Path) -> Non
     s = summary(run_dir)
     assert s["n_done"] == 4 and s["n_errors"] == 2 and s["retries_by_cause"] == {"500": 2}
     assert first.requests_total == 1 + 3 + 1 + 1
-    assert again.returncode == 4
+    assert isinstance(again, JobResult) and again.summary is not None and again.summary.n_errors == 2
     assert second.requests_total - first.requests_total == 3 + 1
     assert summary(tmp_path / "rerun")["cache"]["hits"] == 2
 
@@ -109,15 +114,15 @@ def test_rejected_key_stops_the_sweep_at_once_with_one_clear_line(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_budget_stops_sending_and_the_summary_says_so(tmp_path: Path) -> None:
+def test_budget_stops_sending_and_the_summary_says_so(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     run_dir = tmp_path / "run"
     # ~35 tokens in per sample at $30,000 per million: about $1 a sample.
     price = ["model.price.input_per_mtok=30000", "model.price.output_per_mtok=0"]
     with sim_server() as srv:
-        proc = run_py(["model=sim", f"model.base_url={srv.url}", "model.max_cost_usd=2.5", "model.max_concurrency=1",
-                       *price, *base_args(run_dir, samples=8)], cache=tmp_path / "cache.sqlite")
+        res = run_job_inproc(["model=sim", f"model.base_url={srv.url}", "model.max_cost_usd=2.5",
+                              "model.max_concurrency=1", *price, *job_args(samples=8)], run_dir)
         sim = srv.stats()
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert isinstance(res, JobResult), res
     s, recs = summary(run_dir), rows(run_dir)
     assert s["budget_stopped"] is True and s["status"] == "incomplete" and "budget" in s["stop_reason"]
     assert s["budget_usd"] == 2.5

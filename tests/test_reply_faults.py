@@ -1,6 +1,7 @@
 """Replies that are not what the API sends (HTTP 200 with cut-off JSON, an empty body, an error
 object), replies far larger than asked for, and keys that cannot be sent: through the real openai
-and anthropic SDK clients over HTTP against the simulator, and through `python run.py`."""
+and anthropic SDK clients over HTTP against the simulator, and as jobs: in-process (evalsweep.run_job),
+or through `python run.py` where the process itself is measured."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from evalsweep.llm.errors import PermanentError, TransientError
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.llm.types import GenerateRequest, Message
 
-from _helpers_llm import base_args, rows, run_py, sim_server, summary
+from conftest import InprocJob, base_args, job_args, rows, sim_server, summary
+from evalsweep.api import JobResult
 
 NO_CACHE = CacheConfig(enabled=False)
 PROVIDERS = [("openai", "sim"), ("anthropic", "sim-strong")]
@@ -133,21 +135,22 @@ def test_a_long_reply_is_cut_to_max_output_chars_and_marked(provider: str, name:
     assert cut.cached and cut.text == full.text[:10] and cut.text_truncated
 
 
-# --- the same, seen from `python run.py` --------------------------------------------------------------
+# --- the same, seen from a job -------------------------------------------------------------------------
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_a_job_with_malformed_replies_records_every_sample_and_finishes(tmp_path: Path, provider: str) -> None:
+def test_a_job_with_malformed_replies_records_every_sample_and_finishes(tmp_path: Path, provider: str,
+                                                                        run_job_inproc: InprocJob) -> None:
     # One reply in ten of each kind is bad; one attempt per sample, so bad replies fail their sample.
     faults = dict(rate_invalid_json=0.1, rate_empty_body=0.1, rate_error_body_200=0.1, fault_seed=4)
     run_dir = tmp_path / "run"
     with sim_server(**faults) as srv:
-        proc = run_py([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}", "model.retry.max_attempts=1",
-                       *base_args(run_dir, samples=60)], cache=tmp_path / "cache.sqlite")
+        res = run_job_inproc([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}",
+                              "model.retry.max_attempts=1", *job_args(samples=60)], run_dir)
         sim = srv.stats()
-    assert proc.returncode == 4, proc.stderr[-3000:]  # some samples failed for good; the job finished
-    assert "Traceback" not in proc.stderr
+    # The job finished (no exception), some samples failed for good (n_errors below: run.py's exit 4).
+    assert isinstance(res, JobResult), res
     bad = sum(sim.faults[k] for k in REPLY_FAULTS)
     recs, s = rows(run_dir), summary(run_dir)
     assert len(recs) == len({r["sample_id"] for r in recs}) == 60 and s["n_done"] == 60
@@ -162,14 +165,15 @@ def test_a_job_with_malformed_replies_records_every_sample_and_finishes(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_a_job_retries_malformed_replies_to_completion(tmp_path: Path, provider: str) -> None:
+def test_a_job_retries_malformed_replies_to_completion(tmp_path: Path, provider: str,
+                                                       run_job_inproc: InprocJob) -> None:
     faults = dict(rate_invalid_json=0.1, rate_empty_body=0.1, rate_error_body_200=0.1, fault_seed=4)
     run_dir = tmp_path / "run"
     with sim_server(**faults) as srv:
-        proc = run_py([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}", "model.retry.max_attempts=12",
-                       *base_args(run_dir, samples=40)], cache=tmp_path / "cache.sqlite")
+        res = run_job_inproc([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}",
+                              "model.retry.max_attempts=12", *job_args(samples=40)], run_dir)
         sim = srv.stats()
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert isinstance(res, JobResult), res
     s = summary(run_dir)
     assert s["status"] == "complete" and s["n_done"] == 40 and s["n_errors"] == 0
     expected = {REPLY_FAULTS[k]: sim.faults[k] for k in REPLY_FAULTS if sim.faults[k]}
@@ -177,15 +181,17 @@ def test_a_job_retries_malformed_replies_to_completion(tmp_path: Path, provider:
 
 
 @pytest.mark.slow
-def test_a_job_with_oversized_replies_stays_small(tmp_path: Path) -> None:
+def test_a_job_with_oversized_replies_stays_small(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     # 2 MB replies to max_tokens=256: over the byte limit they fail their sample; under it they are
     # cut on their row. Either way results.jsonl stays small (it was 126 MB for 6 samples).
     run_dir, cut_dir = tmp_path / "refused", tmp_path / "cut"
     with sim_server(rate_oversize=0.5, oversize_bytes=2_000_000, fault_seed=1) as srv:
-        refused = run_py(["model=sim", f"model.base_url={srv.url}", "model.max_reply_bytes=100000",
-                          "model.max_concurrency=3", *base_args(run_dir, samples=12)], cache=tmp_path / "c1.sqlite")
+        refused = run_job_inproc(["model=sim", f"model.base_url={srv.url}", "model.max_reply_bytes=100000",
+                                  "model.max_concurrency=3", *job_args(samples=12)], run_dir,
+                                 env={"EVALSWEEP_CACHE_PATH": str(tmp_path / "c1.sqlite")})
         oversize = srv.stats().faults["oversize"]
-    assert refused.returncode == 4, refused.stderr[-3000:]
+    assert isinstance(refused, JobResult) and refused.summary is not None, refused
+    assert refused.summary.n_errors == oversize  # failed for good (run.py's exit 4); the job finished
     recs = rows(run_dir)
     failed = [r for r in recs if r["error"]]
     assert len(recs) == 12 and len(failed) == oversize >= 3
@@ -193,9 +199,10 @@ def test_a_job_with_oversized_replies_stays_small(tmp_path: Path) -> None:
     assert (run_dir / "results.jsonl").stat().st_size < 100_000
 
     with sim_server(rate_oversize=1.0, oversize_bytes=2_000_000) as srv:
-        cut = run_py(["model=sim", f"model.base_url={srv.url}", "model.max_output_chars=500",
-                      "model.max_concurrency=3", *base_args(cut_dir, samples=6)], cache=tmp_path / "c2.sqlite")
-    assert cut.returncode == 0, cut.stderr[-3000:]
+        cut = run_job_inproc(["model=sim", f"model.base_url={srv.url}", "model.max_output_chars=500",
+                              "model.max_concurrency=3", *job_args(samples=6)], cut_dir,
+                             env={"EVALSWEEP_CACHE_PATH": str(tmp_path / "c2.sqlite")})
+    assert isinstance(cut, JobResult) and cut.summary is not None and cut.summary.n_errors == 0, cut
     recs = rows(cut_dir)
     assert len(recs) == 6 and all(r["output_truncated"] and len(r["output"]) == 500 for r in recs)
     assert (cut_dir / "results.jsonl").stat().st_size < 50_000
@@ -237,17 +244,19 @@ def test_a_well_formed_key_passes_stripped(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.slow
-def test_a_job_with_a_key_spanning_lines_stops_before_any_request(tmp_path: Path) -> None:
+def test_a_job_with_a_key_spanning_lines_stops_before_any_request(tmp_path: Path, run_job_inproc: InprocJob,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     with sim_server() as srv:
         t0 = time.perf_counter()
-        proc = run_py(["model=gpt4", f"model.base_url={srv.url}/v1", *base_args(tmp_path / "run", samples=4)],
-                      cache=tmp_path / "cache.sqlite", env={"OPENAI_API_KEY": "sk-proj-abc123\nNEXT=1"})
+        err = run_job_inproc(["model=gpt4", f"model.base_url={srv.url}/v1", *job_args(samples=4)], tmp_path / "run",
+                             env={"OPENAI_API_KEY": "sk-proj-abc123\nNEXT=1"})
         elapsed = time.perf_counter() - t0
         assert srv.stats().requests_total == 0  # not retried as a "connection error" per sample
-    assert proc.returncode == 3, proc.stderr[-3000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("evalsweep: error:")]
-    assert len(errors) == 1 and "OPENAI_API_KEY" in errors[0] and "malformed" in errors[0]
-    assert "abc123" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    # The error run.py prints as its one line, with exit code 3.
+    assert isinstance(err, AuthError) and err.exit_code == 3, err
+    assert "OPENAI_API_KEY" in str(err) and "malformed" in str(err) and "\n" not in str(err)
+    printed = capsys.readouterr()
+    assert "abc123" not in str(err) + printed.out + printed.err
     assert elapsed < 60
 
 
