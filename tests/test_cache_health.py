@@ -23,9 +23,9 @@ from evalsweep.cache import ResponseCache
 from evalsweep.cache import store
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
 
-from _helpers_llm import base_args, rows, run_py, sim_server, summary
+from conftest import ROOT, InprocJob, base_args, job_args, job_log, rows, sim_server, summary
+from evalsweep.api import JobResult
 
-ROOT = Path(__file__).resolve().parents[1]
 REQ = GenerateRequest(provider="openai", model="sim", messages=[Message(role="user", content="q")])
 
 
@@ -140,17 +140,17 @@ def test_damage_found_mid_job_turns_the_cache_off_and_moves_the_file_aside(
 
 
 @pytest.mark.slow
-def test_the_next_job_notices_a_damaged_cache_and_finishes(tmp_path: Path) -> None:
+def test_the_next_job_notices_a_damaged_cache_and_finishes(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     cache = tmp_path / "responses.sqlite"
     with sim_server() as srv:
-        args = ["model=sim", f"model.base_url={srv.url}"]
-        first = run_py([*args, *base_args(tmp_path / "first", samples=6)], cache=cache)
-        assert first.returncode == 0, first.stderr[-3000:]
+        args = ["model=sim", f"model.base_url={srv.url}", *job_args(samples=6)]
+        first = run_job_inproc(args, tmp_path / "first", env={"EVALSWEEP_CACHE_PATH": str(cache)})
+        assert isinstance(first, JobResult), first
         damage_every_page_but_the_first(cache)
-        second = run_py([*args, *base_args(tmp_path / "second", samples=6)], cache=cache)
+        second = run_job_inproc(args, tmp_path / "second", env={"EVALSWEEP_CACHE_PATH": str(cache)})
         assert srv.stats().requests_total == 12  # nothing served from the damaged file
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "is damaged" in second.stdout + second.stderr
+    assert isinstance(second, JobResult), second
+    assert "is damaged" in job_log(tmp_path / "second")
     s = summary(tmp_path / "second")
     assert s["status"] == "complete" and s["cache"]["misses"] == 6 and s["cache"]["error"] is None
     assert len(rows(tmp_path / "second")) == 6

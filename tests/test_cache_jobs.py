@@ -1,5 +1,6 @@
-"""The cache seen from the user's side: `python run.py` twice costs one run's requests, models and
-seeds never share answers, four joblib jobs share one file, and `python -m evalsweep.cache`."""
+"""The cache seen from the user's side: a job run twice costs one run's requests, models and seeds
+never share answers, four joblib jobs share one file, and `python -m evalsweep.cache`. Single jobs
+run in-process (evalsweep.run_job); sweeps and launchers through `python run.py`."""
 
 from __future__ import annotations
 
@@ -18,21 +19,24 @@ from evalsweep.cache import ResponseCache
 from evalsweep.cache.__main__ import main as cache_cli
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
 
-from _helpers_llm import ROOT, base_args, rows, run_py, sim_server, summary
+from conftest import ROOT, InprocJob, base_args, job_args, job_log, rows, run_py, sim_server, summary
+from evalsweep.api import JobResult
 
 PRICE = ["model.price.input_per_mtok=3.0", "model.price.output_per_mtok=15.0"]
 
 
 @pytest.mark.slow
-def test_a_rerun_sends_nothing_and_models_and_seeds_never_share(tmp_path: Path) -> None:
+def test_a_rerun_sends_nothing_and_models_and_seeds_never_share(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     cache = tmp_path / "cache.sqlite"
     with sim_server() as srv:
         common = [f"model.base_url={srv.url}", *PRICE]
-        first = run_py(["model=sim", *common, *base_args(tmp_path / "r1")], cache=cache)
-        assert first.returncode == 0, first.stderr[-3000:]
+        first = run_job_inproc(["model=sim", *common, *job_args()], tmp_path / "r1",
+                               env={"EVALSWEEP_CACHE_PATH": str(cache)})
+        assert isinstance(first, JobResult), first
         after_first = srv.stats().requests_total
-        second = run_py(["model=sim", *common, *base_args(tmp_path / "r2")], cache=cache)
-        assert second.returncode == 0, second.stderr[-3000:]
+        second = run_job_inproc(["model=sim", *common, *job_args()], tmp_path / "r2",
+                                env={"EVALSWEEP_CACHE_PATH": str(cache)})
+        assert isinstance(second, JobResult), second
         after_second = srv.stats().requests_total
         # Same cache, another model and another seed: only sim at seed 42 was asked before.
         sweep = tmp_path / "sweep"
@@ -84,18 +88,18 @@ def test_four_joblib_jobs_write_one_cache_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_corrupt_cache_file_never_costs_a_result(tmp_path: Path) -> None:
+def test_a_corrupt_cache_file_never_costs_a_result(tmp_path: Path, run_job_inproc: InprocJob,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "cache.sqlite"
     cache.write_bytes(b"\x00not sqlite\x00" * 500)
-    proc = run_py(["model=sim", *base_args(tmp_path / "run", samples=4)], cache=cache)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "is not a readable database" in proc.stdout + proc.stderr
+    res = run_job_inproc(["model=sim", *job_args(samples=4)], tmp_path / "run", env={"EVALSWEEP_CACHE_PATH": str(cache)})
+    assert isinstance(res, JobResult), res
+    assert "is not a readable database" in job_log(tmp_path / "run")
     s = summary(tmp_path / "run")
     assert s["status"] == "complete" and s["n_done"] == 4 and s["cache"]["misses"] == 4
     assert len(list(tmp_path.glob("cache.sqlite.corrupt-*"))) == 1
-    out = subprocess.run([sys.executable, "-m", "evalsweep.cache", "stats", "--json", "--path", str(cache)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert json.loads(out.stdout)["entries"] == 4  # the fresh cache holds this run's answers
+    capsys.readouterr()
+    assert _stats(cache, capsys)["entries"] == 4  # the fresh cache holds this run's answers
 
 
 # --- python -m evalsweep.cache --------------------------------------------------------------------
