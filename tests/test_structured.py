@@ -1,5 +1,5 @@
 """Typed responses (issue 11): the real openai/anthropic SDKs over HTTP to the simulator, a real
-sqlite cache in tmp_path, and `python run.py` jobs as a user runs them."""
+sqlite cache in tmp_path, and jobs run in-process (evalsweep.run_job, the same files as run.py)."""
 
 from __future__ import annotations
 
@@ -144,18 +144,20 @@ def test_extract_json_finds_the_object_in_chat_text() -> None:
 
 # --- as a job: python run.py structured.response_model=... --------------------------------------
 
-from _helpers_llm import base_args, rows, run_py, summary  # noqa: E402
+from conftest import InprocJob, job_args, rows, summary  # noqa: E402
+from evalsweep.api import JobResult  # noqa: E402
+from evalsweep.errors import ConfigError  # noqa: E402
 
 
 @pytest.mark.parametrize("model", ["sim", "sim_strong"])
-def test_job_records_objects_reasks_and_unparseable_answers(model: str, tmp_path: Path) -> None:
-    cache = tmp_path / "cache.sqlite"
+def test_job_records_objects_reasks_and_unparseable_answers(model: str, tmp_path: Path,
+                                                            run_job_inproc: InprocJob) -> None:
     args = [f"model={model}", "structured.response_model=evalsweep.structured.models.Answer",
             "structured.score_field=answer", "model.simulator.faults.invalid_structured_rate=0.5",
             # Questions with this text never get a valid object: recorded, and the job goes on.
             "model.simulator.faults.invalid_structured_substring='What is 1'", "model.structured_reasks=1"]
-    res = run_py(base_args(tmp_path / "a", samples=12) + args, cache=cache)
-    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_job_inproc(job_args(samples=12) + args, tmp_path / "a")
+    assert isinstance(res, JobResult), res
     recs = rows(tmp_path / "a")
     assert len(recs) == 12
     never = [r for r in recs if "What is 1" in r["messages"][-1]["content"]]
@@ -174,20 +176,19 @@ def test_job_records_objects_reasks_and_unparseable_answers(model: str, tmp_path
     assert st["reasks"] == sum(r["structured"]["asks"] - 1 for r in recs) > len(never)  # some valid ones re-asked
     assert s["metrics"]["score"]["n"] == len(valid)
 
-    # A re-run into a new dir: every object from the cache, not one request sent.
-    res = run_py(base_args(tmp_path / "b", samples=12) + args, cache=cache)
-    assert res.returncode == 0, res.stderr[-2000:]
+    # A re-run into a new dir (the same private cache): every object from the cache, not one request sent.
+    res = run_job_inproc(job_args(samples=12) + args, tmp_path / "b")
+    assert isinstance(res, JobResult), res
     assert summary(tmp_path / "b")["requests_sent"] == 0
     by_id = {r["sample_id"]: r["parsed"] for r in recs}
     assert {r["sample_id"]: r["parsed"] for r in rows(tmp_path / "b")} == by_id
 
 
-def test_bad_response_model_is_a_one_line_config_error(tmp_path: Path) -> None:
-    res = run_py(base_args(tmp_path / "a") + ["structured.response_model=evalsweep.structured.models.Nope"],
-                 cache=tmp_path / "c.sqlite")
-    assert res.returncode != 0 and not (tmp_path / "a" / "results.jsonl").exists()
-    assert "structured.response_model=evalsweep.structured.models.Nope" in res.stderr
-    assert "Traceback" not in res.stderr
-    res = run_py(base_args(tmp_path / "b") + ["structured.response_model=evalsweep.structured.models.Answer",
-                                              "structured.score_field=verdict"], cache=tmp_path / "c.sqlite")
-    assert res.returncode != 0 and "has no such field" in res.stderr
+def test_bad_response_model_is_a_one_line_config_error(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    # A ConfigError is what run.py prints as its one `evalsweep: error:` line (exit 2), not a traceback.
+    err = run_job_inproc(job_args() + ["structured.response_model=evalsweep.structured.models.Nope"], tmp_path / "a")
+    assert isinstance(err, ConfigError) and not (tmp_path / "a" / "results.jsonl").exists()
+    assert "structured.response_model=evalsweep.structured.models.Nope" in str(err) and "\n" not in str(err)
+    err = run_job_inproc(job_args() + ["structured.response_model=evalsweep.structured.models.Answer",
+                                       "structured.score_field=verdict"], tmp_path / "b")
+    assert isinstance(err, ConfigError) and "has no such field" in str(err)

@@ -1,6 +1,7 @@
 """Pre-run validation: each blocking check failing alone, the warnings, skip, validate-only, the
 preflight of a multirun, and the shipped configs passing. Unit tests compose the real conf/ with
-Hydra's compose API; end-to-end tests run `python run.py` as a user would."""
+Hydra's compose API; one job end to end runs in-process (evalsweep.run_job); exit codes, their one
+line and sweeps through `python run.py` as a user would."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_exp, run_cli
+from conftest import ROOT, InprocJob, compose_exp, job_log, run_cli
+from evalsweep.api import JobResult
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import DatasetError
 from evalsweep.llm.cache import cache_key
@@ -300,19 +302,21 @@ def test_sweep_expansion_matches_the_basic_sweeper() -> None:
     assert parallel_jobs(OmegaConf.create({"_target_": "basic"}), 3, cores=8) == 1
 
 
-# ---- end to end: python run.py ---------------------------------------------------------------
+# ---- end to end: one job in-process, and python run.py --------------------------------------------
 
 def _no_results(root: Path) -> None:
     assert not list(root.rglob("results.jsonl")) and not list(root.rglob("summary.json"))
 
 
-def test_default_job_validate_only(tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_default_job_validate_only(tmp_path: Path, run_job_inproc: InprocJob,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    r = run_cli(["validate_only=true", f"hydra.run.dir={out}"], env=cache_env)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("Pre-Run Validation Report\n=========================\n")
-    assert "RESULT: 9/9 blocking checks passed, 2 warnings" in r.stdout
-    assert (out / REPORT_TXT).read_text() in r.stdout
+    res = run_job_inproc(["validate_only=true"], out)
+    assert isinstance(res, JobResult) and res.summary is None, res  # nothing ran
+    printed = capsys.readouterr().out
+    assert printed.startswith("Pre-Run Validation Report\n=========================\n")
+    assert "RESULT: 9/9 blocking checks passed, 2 warnings" in printed
+    assert (out / REPORT_TXT).read_text() in printed
     _no_results(out)
     assert not (out / "repro").exists()
 
@@ -324,28 +328,30 @@ def test_shipped_experiment_validate_only(tmp_path: Path, cache_env: dict[str, s
     assert "RESULT: 9/9 blocking checks passed" in r.stdout
 
 
-def test_blocking_failure_sends_no_request(tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_blocking_failure_sends_no_request(tmp_path: Path, run_job_inproc: InprocJob,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     with SimulatorServer(SimulatorConfig()) as sim:
-        common = ["tracker=none", "dataset.max_samples=3", f"model.base_url={sim.url}"]
+        common = ["dataset.max_samples=3", f"model.base_url={sim.url}"]
         bad = tmp_path / "bad"
-        r = run_cli([*common, "spec.hypothesis=null", f"hydra.run.dir={bad}"], env=cache_env)
-        assert r.returncode == 5
-        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("evalsweep: error:")]
-        assert errors == [ln for ln in errors if ln.startswith(
-            "evalsweep: error: validation failed: add to spec: hypothesis")] and len(errors) == 1
-        assert "❌ FAIL: Hypothesis: spec.hypothesis not stated" in r.stdout
+        err = run_job_inproc([*common, "spec.hypothesis=null"], bad)
+        # The error run.py prints as its one line, with exit code 5.
+        assert isinstance(err, ValidationFailed) and err.exit_code == 5, err
+        assert str(err).startswith("validation failed: add to spec: hypothesis") and "\n" not in str(err)
+        assert "❌ FAIL: Hypothesis: spec.hypothesis not stated" in capsys.readouterr().out
         assert sim.stats().requests_total == 0
         _no_results(bad)
         assert (bad / REPORT_TXT).is_file()
         # The same job with its spec intact does reach this simulator: zero above is meaningful.
-        r = run_cli([*common, f"hydra.run.dir={tmp_path / 'good'}"], env=cache_env)
-        assert r.returncode == 0, r.stderr
+        res = run_job_inproc(common, tmp_path / "good")
+        assert isinstance(res, JobResult), res
         assert sim.stats().requests_total == 3
 
 
 def test_validate_only_failing_exits_non_zero(tmp_path: Path, cache_env: dict[str, str]) -> None:
     r = run_cli(["validate_only=true", "spec.graphs=[]", f"hydra.run.dir={tmp_path / 'run'}"], env=cache_env)
     assert r.returncode == 5 and "add to spec: graphs" in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("evalsweep: error:")]
+    assert len(errors) == 1 and errors[0].startswith("evalsweep: error: validation failed: add to spec: graphs")
 
 
 def test_multirun_stops_before_any_job_when_one_job_fails(tmp_path: Path, cache_env: dict[str, str]) -> None:
@@ -388,12 +394,13 @@ def test_run_records_validation_and_seed_sweep(tmp_path: Path, cache_env: dict[s
         assert (sweep / job / REPORT_TXT).read_text().endswith("RESULT: 9/9 blocking checks passed, 0 warnings\n")
 
 
-def test_skip_validation_runs_and_is_recorded(tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_skip_validation_runs_and_is_recorded(tmp_path: Path, run_job_inproc: InprocJob,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    r = run_cli(["tracker=none", "dataset.max_samples=3", "spec.hypothesis=null", "spec.skip_validation=true",
-                 f"hydra.run.dir={out}"], env=cache_env)
-    assert r.returncode == 0, r.stderr
-    assert "Pre-Run Validation Report" not in r.stdout and "pre-run validation skipped" in r.stdout
+    res = run_job_inproc(["dataset.max_samples=3", "spec.hypothesis=null", "spec.skip_validation=true"], out)
+    assert isinstance(res, JobResult), res
+    assert "Pre-Run Validation Report" not in capsys.readouterr().out
+    assert "pre-run validation skipped" in job_log(out)
     assert (out / "results.jsonl").is_file()
     v = json.loads((out / "summary.json").read_text())["validation"]
     assert v["skipped"] is True and v["checks"] == []
