@@ -11,7 +11,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_exp, read_jsonl, run_cli
+from conftest import ROOT, InprocJob, compose_exp, read_jsonl
+from evalsweep.api import JobResult
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.dataset import DatasetConfig, content_version
 from evalsweep.config.schema import ExperimentConfig, validate
@@ -114,13 +115,15 @@ def test_spec_subject_follows_the_sweep(tmp_path: Path) -> None:
     assert checks(compose_exp("dataset=arithmetic_mc", "scorer=choice"), tmp_path)["spec_subject"].status == "pass"
 
 
-def test_records_and_summary_carry_the_derived_name(tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_records_and_summary_carry_the_derived_name(tmp_path: Path, run_job_inproc: InprocJob,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    r = run_cli(["tracker=none", f"dataset.path={mine(tmp_path, 3)}", *MINE, f"hydra.run.dir={out}"], env=cache_env)
-    assert r.returncode == 0, r.stdout + r.stderr
+    res = run_job_inproc([f"dataset.path={mine(tmp_path, 3)}", *MINE], out)
+    assert isinstance(res, JobResult), res
     assert {row["dataset"] for row in read_jsonl(out / "results.jsonl")} == {"mine"}
     assert json.loads((out / "summary.json").read_text())["dataset"] == "mine"
-    assert "⚠️  WARN: Dataset provenance: " in r.stdout and "Dataset: mine sha256:" in r.stdout
+    printed = capsys.readouterr().out  # the pre-run report
+    assert "⚠️  WARN: Dataset provenance: " in printed and "Dataset: mine sha256:" in printed
 
 
 def test_the_recorded_config_carries_the_values_the_job_uses(tmp_path: Path) -> None:

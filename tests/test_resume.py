@@ -1,7 +1,8 @@
 """Crash and resume: SIGKILL at random points, SIGINT, re-running into the same dir.
 
 Every job talks to a simulator started here, so the test counts the requests each attempt
-really sent. The cache is off in the kill tests: a sample may then only be skipped because
+really sent. Jobs to be signalled run as `python run.py`; a resume that needs no signal runs in-process
+(evalsweep.run_job). The cache is off in the kill tests: a sample may then only be skipped because
 results.jsonl holds it, which makes "answered before the kill, not asked again" exact.
 """
 
@@ -17,8 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import count_lines, identities, job_env, kill, run_cli, settle, spawn, summary, wait_for_lines
+from conftest import (InprocJob, count_lines, identities, job_env, job_log, kill, run_cli, settle, spawn, summary,
+                      wait_for_lines)
 
+from evalsweep.api import JobResult
+from evalsweep.errors import ConfigError
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 from evalsweep.tracking.wandb_offline import find_run_files, read_run
 
@@ -38,11 +42,13 @@ def job_args(server: SimulatorServer, *extra: str, n: int = N) -> list[str]:
             "run.progress=false", *extra]
 
 
-def test_sigkill_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path: Path, server) -> None:
+def test_sigkill_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path: Path, server,
+                                                                       run_job_inproc: InprocJob) -> None:
     out = tmp_path / "job"
     results = out / "results.jsonl"
     env = job_env(tmp_path)
-    args = job_args(server, "cache.enabled=false", "tracker=none", f"hydra.run.dir={out}")
+    job = job_args(server, "cache.enabled=false", "tracker=none")
+    args = [*job, f"hydra.run.dir={out}"]
     rng = random.Random(20261126)
     # Kill before the first record, then at two random points further on.
     points = [0, rng.randint(2, N // 3), rng.randint(N // 2, N - 4)]
@@ -68,15 +74,16 @@ def test_sigkill_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path
         f.write(last[: len(last) // 2])
     missing = N - len(identities(results))
     asked_before = settle(server)
-    r = run_cli(args, environ=env)
-    assert r.returncode == 0, r.stderr[-2000:]
+    logged_before = len(job_log(out))  # the killed attempts' lines: not this resume's
+    r = run_job_inproc(job, out)  # the resume needs no signal: in-process
+    assert isinstance(r, JobResult), r
     assert settle(server) - asked_before == missing  # exactly the samples not in the file
     final = identities(results)
     assert len(final) == N and set(final.values()) == {1}
     assert results.read_bytes().endswith(b"\n")
     s = summary(out)
     assert s["status"] == "complete" and s["n_done"] == N and s["n_resumed"] == N - missing
-    assert "dropped a torn last line" in r.stdout + r.stderr
+    assert "dropped a torn last line" in job_log(out)[logged_before:]
 
 
 def test_multirun_resume_skips_finished_jobs_and_finishes_the_rest(tmp_path: Path, server) -> None:
@@ -179,17 +186,18 @@ def test_first_sigint_cancels_the_job_and_raises_keyboardinterrupt() -> None:
     assert "Ctrl-C again to quit at once" in proc.stderr.read()
 
 
-def test_resume_into_a_dir_of_another_experiment_is_refused(tmp_path: Path, server) -> None:
+def test_resume_into_a_dir_of_another_experiment_is_refused(tmp_path: Path, server,
+                                                            run_job_inproc: InprocJob) -> None:
     out = tmp_path / "job"
-    env = job_env(tmp_path)
-    first = job_args(server, "tracker=none", f"hydra.run.dir={out}", n=3)
-    assert run_cli(first, environ=env).returncode == 0
+    first = job_args(server, "tracker=none", n=3)
+    assert isinstance(run_job_inproc(first, out), JobResult)
     before = (out / "results.jsonl").read_bytes()
-    r = run_cli(["model=sim_strong", *first], environ=env)
-    assert r.returncode == 2
-    assert "holds results of model=sim " in r.stderr and "another output dir" in r.stderr
-    r = run_cli([*first, "model.temperature=0.1"], environ=env)
-    assert r.returncode == 2 and "model.temperature" in r.stderr
+    # Refused with the error run.py prints as its one line (exit 2).
+    r = run_job_inproc(["model=sim_strong", *first], out)
+    assert isinstance(r, ConfigError) and r.exit_code == 2, r
+    assert "holds results of model=sim " in str(r) and "another output dir" in str(r)
+    r = run_job_inproc([*first, "model.temperature=0.1"], out)
+    assert isinstance(r, ConfigError) and "model.temperature" in str(r)
     assert (out / "results.jsonl").read_bytes() == before  # nothing written is lost
     assert json.loads((out / "summary.json").read_text())["status"] == "complete"
     assert not (out / "wandb").exists()  # tracker=none: no wandb run at all
