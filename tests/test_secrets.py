@@ -1,6 +1,7 @@
 """No key in any file a job writes, nor in what it prints: untracked notes are listed, not copied;
 a key typed where a variable name belongs is refused without being repeated; every record file
-is redacted of the key variables' values and of key-shaped strings."""
+is redacted of the key variables' values and of key-shaped strings. Jobs run in-process
+(evalsweep.run_job), or as `python run.py` where its output or a copy of the project is the point."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PY, ROOT, run_cli
+from conftest import PY, ROOT, InprocJob, run_cli
+from evalsweep.api import JobResult
 from evalsweep.results import record
 from evalsweep.config.model import ModelConfig
 from evalsweep.config.schema import validate
@@ -81,13 +83,25 @@ def test_untracked_files_with_a_key_reach_no_job_output(tmp_path: Path) -> None:
     assert "conf/prompt/mine.yaml" in patch and "notes.txt" not in patch
 
 
-@pytest.mark.parametrize("multirun", [False, True])
-def test_a_key_given_as_api_key_env_is_refused_and_never_repeated(tmp_path: Path, multirun: bool,
-                                                                  cache_env: dict[str, str]) -> None:
+def test_a_key_given_as_api_key_env_is_refused_and_never_repeated(tmp_path: Path, run_job_inproc: InprocJob,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     where = tmp_path / "out"
-    args = ["model=gpt4", f"model.api_key_env={FAKE_KEY}", "tracker=none", "dataset.max_samples=2"]
-    args = ["-m", *args, "seed=1,2", f"hydra.sweep.dir={where}"] if multirun else [*args, f"hydra.run.dir={where}"]
-    r = run_cli(args, env=cache_env)
+    err = run_job_inproc(["model=gpt4", f"model.api_key_env={FAKE_KEY}", "dataset.max_samples=2"], where)
+    # The error run.py prints as its one line (exit 2); nothing printed or written repeats the key.
+    assert isinstance(err, ConfigError) and err.exit_code == 2, err
+    assert "\n" not in str(err) and "api_key_env" in str(err) and "not shown" in str(err)
+    printed = capsys.readouterr()
+    for text in (str(err), printed.out, printed.err):
+        assert FAKE_KEY not in text and KEY_PART not in text
+    assert _files_holding(tmp_path, KEY_PART) == []
+    assert not (where / ".hydra").exists()
+
+
+def test_a_key_given_as_api_key_env_of_a_sweep_is_refused_on_one_line(tmp_path: Path,
+                                                                      cache_env: dict[str, str]) -> None:
+    where = tmp_path / "out"
+    r = run_cli(["-m", "model=gpt4", f"model.api_key_env={FAKE_KEY}", "tracker=none", "dataset.max_samples=2",
+                 "seed=1,2", f"hydra.sweep.dir={where}"], env=cache_env)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "api_key_env" in lines[0] and "not shown" in lines[0]
@@ -97,11 +111,13 @@ def test_a_key_given_as_api_key_env_is_refused_and_never_repeated(tmp_path: Path
     assert not (where / ".hydra").exists() and not (where / "0" / ".hydra").exists()
 
 
-def test_a_judge_key_given_as_its_api_key_env_is_refused(tmp_path: Path, cache_env: dict[str, str]) -> None:
-    r = run_cli(["scorer=judge", f"+scorer.judge_overrides.api_key_env={FAKE_KEY}", "tracker=none",
-                 "dataset.max_samples=2", f"hydra.run.dir={tmp_path / 'job'}"], env=cache_env)
-    assert r.returncode == 2, r.stderr
-    assert KEY_PART not in r.stdout + r.stderr and "api_key_env" in r.stderr
+def test_a_judge_key_given_as_its_api_key_env_is_refused(tmp_path: Path, run_job_inproc: InprocJob,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    err = run_job_inproc(["scorer=judge", f"+scorer.judge_overrides.api_key_env={FAKE_KEY}", "dataset.max_samples=2"],
+                         tmp_path / "job")
+    assert isinstance(err, ConfigError) and err.exit_code == 2, err
+    printed = capsys.readouterr()
+    assert KEY_PART not in str(err) + printed.out + printed.err and "api_key_env" in str(err)
     assert _files_holding(tmp_path, KEY_PART) == []
 
 
@@ -163,12 +179,12 @@ def test_every_record_file_is_redacted(tmp_path: Path, monkeypatch: pytest.Monke
     assert REDACTED in (repro / "config.yaml").read_text()
 
 
-def test_summary_json_is_redacted(tmp_path: Path, cache_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_summary_json_is_redacted(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     from evalsweep.job import summary
 
     out = tmp_path / "job"
-    r = run_cli(["tracker=none", "dataset.max_samples=2", f"hydra.run.dir={out}"], env=cache_env)
-    assert r.returncode == 0, r.stderr
+    res = run_job_inproc(["dataset.max_samples=2"], out)
+    assert isinstance(res, JobResult), res
     s = summary.Summary.model_validate_json((out / "summary.json").read_text())
     s.config["spec"]["hypothesis"] = f"see {FAKE_KEY}"
     summary.write(s, tmp_path / "again.json")
