@@ -29,7 +29,7 @@ from evalsweep.job.gctune import fewer_collections
 from evalsweep.job.interrupt import Interrupted, SigintGuard
 from evalsweep.llm.service import ModelService, ServiceStats, api_key_for
 from evalsweep.job.prefetch import AheadPrefetch
-from evalsweep.results.record import JobInfo
+from evalsweep.results.record import JobInfo, Provenance
 from evalsweep.results.rows import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
 from evalsweep.job.runner import Runner, RunTotals
 from evalsweep.task.scoring import check_scorer, open_scorer
@@ -166,13 +166,15 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
     return runner
 
 
-def run_job(start: JobStart, job: JobInfo, report: ValidationReport | None = None) -> summary.Summary:
+def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
+            report: ValidationReport | None = None) -> summary.Summary:
     """Run an accepted job into its dir; samples already in results.jsonl (a resume) are skipped."""
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
     run = _Run(JsonlWriter(results_path), totals)  # the file opens before the tracker starts
-    tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, n_resumed=start.n_resumed)
+    tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, git=provenance.git,
+                           n_resumed=start.n_resumed)
     if report is not None:
         tracker.log_text("validation_report", report.render())
     status: summary.Status = "failed"
@@ -188,7 +190,7 @@ def run_job(start: JobStart, job: JobInfo, report: ValidationReport | None = Non
             not_run = len(work) - counted.n_done
         s = summary.build(
             exp=exp, outcome=summary.Outcome(status, stop_reason), totals=counted,
-            facts=summary.JobFacts(cfg_container, report.to_summary() if report is not None else None,
+            facts=summary.JobFacts(cfg_container, provenance, report.to_summary() if report is not None else None,
                                    start.dataset_fingerprint),
             services=summary.Services(run.stats, run.judge_stats),
             counts=summary.Counts(len(work), not_run, start.n_resumed),

@@ -53,7 +53,7 @@ def run_in_dir(exp: ExperimentConfig, config: dict[str, Any], info: JobInfo, ctx
         if on_accept is not None:
             on_accept()
         with record.recording(seed=exp.seed, cfg_container=config, job=info, out_dir=out_dir) as rec:
-            result = run_job(start, info, report)
+            result = run_job(start, info, rec.provenance(), report)
             rec.status = result.status
         return result
     except EvalsweepError as exc:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalsweep.llm.service import ServiceStats
 from evalsweep.job.metrics import ScoreSummary
 from evalsweep.results.provenance import GitInfo
+from evalsweep.results.record import Provenance
 from evalsweep.job.runner import RunTotals
 
 Status = Literal["complete", "incomplete", "failed"]
@@ -93,6 +94,7 @@ class Timing:
 @dataclass(frozen=True)
 class JobFacts:
     config: dict[str, Any]  # the resolved config the job ran with
+    provenance: Provenance  # the commit and packages, from the job's one probe (its repro record)
     validation: dict[str, Any] | None = None
     dataset_fingerprint: str | None = None
 
@@ -105,10 +107,10 @@ class Services:
 
 def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, services: Services, counts: Counts,
           timing: Timing) -> Summary:
-    """The job's summary, from its totals and what it knows of itself; git and packages are read here."""
+    """The job's summary, from its totals and what it knows of itself."""
     from evalsweep.cache import default_path
     from evalsweep.judge.setup import summary_section
-    from evalsweep.results.provenance import git_info, package_versions, python_info
+    from evalsweep.results.provenance import python_info
 
     stats = services.model
     scores = totals.scores.summary()
@@ -134,7 +136,8 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
                "hit_rate": stats.cache_hits / max(1, stats.cache_hits + stats.cache_misses)},
         wall_time_s=round(timing.wall_s, 4), eval_time_s=round(timing.eval_s, 4),
         samples_per_s=round(fresh / timing.eval_s, 3) if timing.eval_s > 0 else 0.0,
-        started_utc=timing.started, ended_utc=timing.ended, git=git_info(), packages=package_versions(),
+        started_utc=timing.started, ended_utc=timing.ended, git=facts.provenance.git,
+        packages=facts.provenance.packages,
         python=python_info(), validation=facts.validation, config=facts.config,
         structured=totals.structured.model_dump() if totals.structured.samples else None,
         judge=summary_section(totals.judge, services.judge),

@@ -1,11 +1,12 @@
-"""Facts that make a job's numbers traceable: git commit and dirty flag, versions, platform."""
+"""Facts that make a job's numbers traceable: git commit and dirty flag, the packages that matter, platform.
+A job probes them once, through its reproducibility record (evalsweep.results.record), which
+hands the same facts to the summary and the tracker."""
 
 from __future__ import annotations
 
 import platform
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -41,21 +42,6 @@ def git_info() -> GitInfo:
         dirty=bool(status.strip()) if status is not None else None,
         branch=branch.strip() if branch else None,
     )
-
-
-def git_diff() -> str | None:
-    """The uncommitted change to tracked files, for a dirty tree's patch file."""
-    return _git("diff", "HEAD")
-
-
-def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def python_info() -> dict[str, str]:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.key_shapes import looks_like_key
 from evalsweep.results.redact import redact_text, secret_values
-from evalsweep.results.provenance import python_info
+from evalsweep.results.provenance import PACKAGES, GitInfo, python_info
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,27 @@ class ReproRecord(BaseModel):
     earlier_attempts: int = 0
     # The key values to redact on every write (never saved).
     _secrets: list[str] = PrivateAttr(default_factory=list)
+
+    def provenance(self) -> Provenance:
+        """What the summary and the tracker say of the code: read from this record's one probe of
+        git and the installed packages, so a job asks git once."""
+        installed = {_norm(n): v for n, v in self.packages.items()}
+        return Provenance(git=GitInfo(commit=self.git.commit, dirty=self.git.dirty, branch=self.git.branch),
+                          packages={n: installed[_norm(n)] for n in PACKAGES if _norm(n) in installed})
+
+
+class Provenance(BaseModel):
+    """The commit and the main packages' versions a job ran with (summary.json "git"/"packages", wandb)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    git: GitInfo
+    packages: dict[str, str]
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-")
+
 
 
 def utc_now() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from evalsweep.results.rows import ResultRecord
-from evalsweep.results.provenance import git_info
+from evalsweep.results.provenance import GitInfo
 from evalsweep.results.record import JobInfo
 
 if TYPE_CHECKING:
@@ -50,11 +50,11 @@ class NullTracker:
         pass
 
 
-def make_tracker(exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path, job: JobInfo,
+def make_tracker(exp: ExperimentConfig, *, config: dict[str, Any], out_dir: Path, job: JobInfo, git: GitInfo,
                  n_resumed: int = 0) -> Tracker:
     """config is the resolved config (OmegaConf.to_container(resolve=True))."""
     if exp.tracker == "none":
         return NullTracker()
     from evalsweep.tracking.wandb_run import WandbTracker  # `import wandb` only when it is used
 
-    return WandbTracker(exp, config=config, out_dir=out_dir, job=job, git=git_info(), n_resumed=n_resumed)
+    return WandbTracker(exp, config=config, out_dir=out_dir, job=job, git=git, n_resumed=n_resumed)

@@ -164,7 +164,7 @@ def _settings() -> wandb.Settings:
     return wandb.Settings(
         console="off",           # Hydra already logs the console; wrapping stdout fights tqdm
         save_code=False,         # the git commit in the config identifies the code
-        disable_git=True,        # ... and repro.git_info() already read it
+        disable_git=True,        # ... and the job record already read it (one probe per job)
         x_disable_stats=True,    # no system-metrics sampler thread (CPU/GPU are idle here)
         x_disable_meta=True,     # no host/command-line snapshot
         x_disable_machine_info=True,
