@@ -1,12 +1,10 @@
 """Datasets: load local JSONL or CSV through a field mapping, check every row, limit and
 shuffle deterministically by seed. A bad row is an error naming the file and line, never skipped.
 
-Files are read as UTF-8, with or without a byte-order mark (Excel writes one)."""
+The file itself is read into rows by evalsweep.task.readers."""
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.config.dataset import DatasetConfig
 from evalsweep.errors import DatasetError
+from evalsweep.task.readers import decoded, rows_csv, rows_jsonl
 
 
 class Sample(BaseModel):
@@ -78,8 +77,6 @@ class Samples(Sequence[Sample]):
         return f"Samples({len(self._rows)} samples)"
 
 
-# "utf-8-sig": a leading byte-order mark is dropped, not read as part of the first field's name.
-ENCODING = "utf-8-sig"
 # A multiple-choice target: a letter, alone or in parentheses, with spaces around (" (A)" is the
 # convention of Anthropic's model-written evals).
 _TARGET_LETTER = re.compile(r"^\s*\(?\s*([A-Za-z])\s*\)?\s*$")
@@ -90,71 +87,6 @@ def target_letter(target: str) -> str | None:
     """The choice letter a target names ("A", "(A)", " (A)" -> "A"), or None when it names none."""
     m = _TARGET_LETTER.match(target)
     return m.group(1).upper() if m else None
-
-
-def _not_utf8(path: Path) -> DatasetError:
-    """The line, column and byte where a file stops being UTF-8 (read again only on this path)."""
-    raw = path.read_bytes()
-    try:
-        raw.decode(ENCODING)
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return DatasetError(
-            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}); save the file as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}")
-    return DatasetError(f"{path}: not UTF-8; save the file as UTF-8")
-
-
-def _decoded(path: Path, rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        yield from rows
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
-
-
-def _rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding=ENCODING) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno}); fix or remove that line"
-                ) from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-            yield lineno, row
-
-
-def _mapped_columns(cfg: DatasetConfig) -> list[tuple[str, str]]:
-    """(column, role) of every column the mapping reads from each row, optional metadata left out."""
-    fm = cfg.fields
-    cols = [(fm.id, "id"), (fm.input, "input"), (fm.target, "target")]
-    if isinstance(fm.choices, list):
-        cols += [(c, "choices") for c in fm.choices]
-    elif isinstance(fm.choices, str):
-        cols.append((fm.choices, "choices"))
-    return cols + [(m, "metadata") for m in fm.metadata if m not in fm.optional_metadata]
-
-
-def _rows_csv(path: Path, cfg: DatasetConfig) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding=ENCODING, newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        absent = [(c, role) for c, role in _mapped_columns(cfg) if header and c not in header]
-        if absent:
-            col, role = absent[0]
-            where = "dataset.fields.metadata" if role == "metadata" else f"dataset.fields.{role}"
-            raise DatasetError(
-                f"{path}:1: no column '{col}' (the {role}) in the header; columns: {', '.join(header)}; "
-                f"map {where} to one of them")
-        for row in reader:
-            # line_num counts physical lines read so far, header included: the row's own line.
-            # A short row's missing cells read as None: absent, as in a JSON row without the key.
-            yield reader.line_num, {k: v for k, v in row.items() if v is not None}
 
 
 def _field(row: dict[str, Any], name: str, path: Path, lineno: int, role: str) -> Any:
@@ -228,7 +160,7 @@ def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     fmt = cfg.format or {".jsonl": "jsonl", ".csv": "csv"}.get(path.suffix.lower())
     if fmt is None:
         raise DatasetError(f"dataset '{cfg.name}': cannot tell the format of {path}; set dataset.format=jsonl|csv")
-    rows = _decoded(path, _rows_jsonl(path) if fmt == "jsonl" else _rows_csv(path, cfg))
+    rows = decoded(path, rows_jsonl(path) if fmt == "jsonl" else rows_csv(path, cfg))
     # Without choices at all, scorer=choice is a failed validation check (check_metrics), not a bad row.
     choice = (scorer or cfg.scorer) == "choice" and cfg.fields.choices is not None
     samples: list[_Row] = []
