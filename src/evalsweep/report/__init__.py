@@ -11,7 +11,8 @@ Which file owns what:
   signflip (its p), multitest (corrections), equivalence (TOST), power (MDE, items needed)
 - the tables: compare (Comparison, compare) over variants (the variants table), contrasts (paired
   tests, corrected) and baseline (which variant is the baseline)
-- the output: build (write_report, ReportResult), render (Markdown and HTML), plots (PNGs)
+- the output: build (write_report, ReportResult), document (what the report says, as blocks), render
+  (the blocks, to Markdown and HTML), plots (PNGs)
 - cli (python scripts/report.py, evalsweep report) and errors (ReportError)
 
 The names below are imported on first use: `import evalsweep.report` stays cheap, and pandas,

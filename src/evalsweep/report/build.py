@@ -14,9 +14,10 @@ import pandas as pd
 
 import evalsweep.report.plots as plots
 from evalsweep.report.compare import PAIR_ALL_STATUS, Comparison, compare
+from evalsweep.report.document import build_document
 from evalsweep.report.errors import ReportError
 from evalsweep.report.load import LoadedRuns, load_runs, use_score_column
-from evalsweep.report.render import build_document, to_html, to_markdown
+from evalsweep.report.render import to_html, to_markdown
 
 log = logging.getLogger(__name__)
 
