@@ -13,9 +13,13 @@ from evalsweep.config.base import PROJECT_ROOT, Strict
 
 
 class FieldMap(Strict):
-    id: str = "id"
+    # null: the data has no id column; each sample's id is its row's number in the file, "row-<n>"
+    # (1 = the first row; counted before any subset or shuffle, so stable across jobs).
+    id: str | None = "id"
     input: str = "input"
-    target: str = "target"
+    # null: the data has no targets (Sample.target is None); the scorers that compare outputs
+    # with targets (exact, numeric, choice) refuse such a dataset when it is loaded.
+    target: str | None = "target"
     choices: list[str] | str | None = None
     # Row fields carried into each sample's metadata. Every row must have each of them, unless its
     # name ends in "?" (e.g. [difficulty, topic?]): then a row without it gets null.
@@ -39,7 +43,7 @@ class FieldMap(Strict):
         self.metadata, self.optional_metadata = names, optional
         return self
 
-    def item_mapping(self) -> tuple[str, str, str, Any]:
+    def item_mapping(self) -> tuple[str | None, str, str | None, Any]:
         """What decides the items read from a file: id, input, target and choices (not metadata)."""
         choices = tuple(self.choices) if isinstance(self.choices, list) else self.choices
         return self.id, self.input, self.target, choices

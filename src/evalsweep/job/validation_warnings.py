@@ -183,6 +183,9 @@ def check_prompt_target(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
     for sample in mine:
         prompts.check_templates(exp.prompt, sample)
     fm = exp.dataset.fields
+    if fm.target is None:
+        return ok("prompt_target", f"Prompt: dataset {exp.dataset.name} has no targets, so prompt "
+                                   f"'{exp.prompt.name}' cannot show one", blocking=False)
     leaks = prompts.target_placeholders(exp.prompt, fm.target if fm.target in fm.metadata else None)
     if leaks:
         return bad("prompt_target", f"Prompt shows the answer: {'; '.join(leaks)} puts each sample's target "

@@ -30,20 +30,37 @@ def grade_model(grades: Mapping[str, float]) -> type[BaseModel]:
     )
 
 
-def check_rubric(rubric: str, extra_fields: Iterable[str], where: str) -> None:
-    """Fail before any call when the rubric names a field no row has."""
+def _shows_target(rubric: str) -> bool:
+    return any(name.split(".")[0].split("[")[0] == "target" for name in placeholders(rubric))
+
+
+def _no_target(whose: str, where: str = "") -> ConfigError:
+    return ConfigError(f"{where}the rubric shows {{target}}, but {whose} (dataset.fields.target=null); "
+                       f"take {{target}} out of the rubric, or map dataset.fields.target to the column of "
+                       f"reference answers")
+
+
+def check_rubric(rubric: str, extra_fields: Iterable[str], where: str, *, targetless: str | None = None) -> None:
+    """Fail before any call when the rubric names a field no row has. targetless: the name of a
+    dataset without targets, on which {target} is such a field."""
     known = set(RUBRIC_FIELDS) | set(extra_fields)
     try:
         unknown = placeholders(rubric) - known
     except ValueError as exc:  # an unmatched brace
         raise ConfigError(f"{where}: the rubric is not a valid template ({exc}); write literal braces as {{{{ }}}}") from None
+    if targetless is not None and _shows_target(rubric):
+        raise _no_target(f"dataset '{targetless}' has no targets", f"{where}: ")
     if unknown:
         raise ConfigError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}} in the rubric; "
                           f"available: {', '.join('{' + k + '}' for k in sorted(known))}")
 
 
-def render(rubric: str, *, sample_id: str, question: str, target: str, output: str,
+def render(rubric: str, *, sample_id: str, question: str, target: str | None, output: str,
            metadata: Mapping[str, Any] | None = None) -> str:
+    """The rubric filled with one row. A row without a target (None) fills a rubric without {target};
+    one with {target} is refused (check_rubric says so before a job's first call)."""
+    if target is None and _shows_target(rubric):
+        raise _no_target(f"sample '{sample_id}' has no target")
     fields: dict[str, Any] = dict(metadata or {})
     fields.update({"input": question, "target": target, "output": output, "id": sample_id})
     return rubric.format_map(fields)

@@ -19,7 +19,8 @@ def judge_model(exp: ExperimentConfig) -> ModelConfig | None:
     sc = exp.scorer
     assert sc.judge is not None and sc.rubric is not None  # enforced by ScorerConfig
     model = load_model_option(sc.judge, sc.judge_overrides, where="scorer.judge")
-    check_rubric(sc.rubric, exp.dataset.fields.metadata, "scorer.rubric")
+    targetless = exp.dataset.name if exp.dataset.fields.target is None else None
+    check_rubric(sc.rubric, exp.dataset.fields.metadata, "scorer.rubric", targetless=targetless)
     api_key_for(model)
     return model
 

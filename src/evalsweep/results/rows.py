@@ -76,7 +76,7 @@ class ResultRecord(BaseModel):
     output: str | None
     # The output was cut at model.max_output_chars (what the model sent was longer).
     output_truncated: bool = False
-    target: str
+    target: str | None  # None: the dataset has no targets (dataset.fields.target=null)
     score: float | None
     scorer: str
     usage: Usage = Field(default_factory=Usage)

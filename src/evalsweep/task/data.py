@@ -23,13 +23,13 @@ class Sample(BaseModel):
 
     id: str
     input: str
-    target: str
+    target: str | None  # None: the dataset has no targets (dataset.fields.target=null)
     choices: list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 # A sample held as plain values: (id, input, target, choices, metadata or None).
-_Row = tuple[str, str, str, tuple[str, ...] | None, dict[str, Any] | None]
+_Row = tuple[str, str, str | None, tuple[str, ...] | None, dict[str, Any] | None]
 
 
 def _row(sample: Sample) -> _Row:
@@ -81,6 +81,9 @@ class Samples(Sequence[Sample]):
 # convention of Anthropic's model-written evals).
 _TARGET_LETTER = re.compile(r"^\s*\(?\s*([A-Za-z])\s*\)?\s*$")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# The built-in scorers that compare each output with the sample's target: a dataset without
+# targets cannot be scored by them, which is said when it is loaded, before any request.
+TARGET_SCORERS = ("exact", "numeric", "choice")
 
 
 def target_letter(target: str) -> str | None:
@@ -113,7 +116,7 @@ def _metadata(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int) 
 def _choice_target(sample: Sample, path: Path, lineno: int) -> None:
     """scorer=choice: the target must name one of the sample's choices by its letter."""
     letters = LETTERS[: len(sample.choices or [])]
-    letter = target_letter(sample.target)
+    letter = target_letter(sample.target or "")
     if not sample.choices or letter is None or letter not in letters:
         has = f"choices {letters[0]}-{letters[-1]}" if letters else "no choices (dataset.fields.choices)"
         raise DatasetError(
@@ -121,7 +124,8 @@ def _choice_target(sample: Sample, path: Path, lineno: int) -> None:
             f"choices ({has}); scorer=choice needs a target such as A, (A) or \" (A)\"")
 
 
-def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int) -> Sample:
+def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int, rowno: int) -> Sample:
+    """rowno: the row's number among the file's rows (1 = the first), the id when the data has none."""
     fm = cfg.fields
     choices: list[str] | None = None
     if fm.choices is not None:
@@ -133,9 +137,9 @@ def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int)
         else:
             choices = [str(_field(row, c, path, lineno, "choices")) for c in fm.choices]
     return Sample(
-        id=str(_field(row, fm.id, path, lineno, "id")),
+        id=str(_field(row, fm.id, path, lineno, "id")) if fm.id is not None else f"row-{rowno}",
         input=str(_field(row, fm.input, path, lineno, "input")),
-        target=str(_field(row, fm.target, path, lineno, "target")),
+        target=str(_field(row, fm.target, path, lineno, "target")) if fm.target is not None else None,
         choices=choices,
         metadata=_metadata(row, cfg, path, lineno),
     )
@@ -145,12 +149,14 @@ def load_dataset(cfg: DatasetConfig, seed: int, scorer: str | None = None) -> Sa
     """All samples of the dataset, checked, shuffled by seed when asked, and limited.
 
     scorer: the job's scorer when it is not the dataset's own (scorer=choice on a dataset whose
-    dataset.scorer is another): with choice, every target must be one of its choices' letters."""
+    dataset.scorer is another): with choice, every target must be one of its choices' letters, and
+    a scorer that compares outputs with targets (TARGET_SCORERS) refuses a dataset without them."""
     return choose(read_dataset(cfg, scorer), cfg, seed)
 
 
 def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     """Every row of the file, checked, in file order (load_dataset, less the subset and shuffle)."""
+    check_targets(cfg, scorer or cfg.scorer)
     path = cfg.resolved_path
     if not path.is_file():
         raise DatasetError(
@@ -165,8 +171,10 @@ def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     choice = (scorer or cfg.scorer) == "choice" and cfg.fields.choices is not None
     samples: list[_Row] = []
     seen: dict[str, int] = {}
-    for lineno, row in rows:
-        sample = _to_sample(row, cfg, path, lineno)
+    # Row numbers are counted here, in file order, before any subset or shuffle: an id made of one
+    # names the same row in every job that reads the file.
+    for rowno, (lineno, row) in enumerate(rows, start=1):
+        sample = _to_sample(row, cfg, path, lineno, rowno)
         if choice:
             _choice_target(sample, path, lineno)
         if sample.id in seen:
@@ -178,6 +186,16 @@ def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     if not samples:
         raise DatasetError(f"dataset '{cfg.name}': {path} has no rows; add samples or point dataset.path elsewhere")
     return Samples(samples)
+
+
+def check_targets(cfg: DatasetConfig, scorer: str) -> None:
+    """A scorer that compares outputs with targets on a dataset without any: one line, before any request."""
+    if cfg.fields.target is None and scorer in TARGET_SCORERS:
+        raise DatasetError(
+            f"scorer '{scorer}' compares each output with the sample's target, but dataset '{cfg.name}' has no "
+            f"targets (dataset.fields.target=null); choose a scorer that needs none (scorer.type=<your "
+            f"module>:<function>, or scorer=judge with a rubric without {{target}}), or map "
+            f"dataset.fields.target to the column of reference answers")
 
 
 def choose(all_samples: Samples, cfg: DatasetConfig, seed: int) -> Samples:

@@ -21,7 +21,7 @@ PREFIX = "sha256:"
 class _SampleLike(Protocol):
     id: str
     input: str
-    target: str
+    target: str | None
     choices: list[str] | None
 
 

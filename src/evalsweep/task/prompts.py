@@ -18,7 +18,9 @@ def _fields(sample: Sample) -> dict[str, Any]:
     choices = ""
     if sample.choices:
         choices = "\n\n" + "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(sample.choices))
-    fields: dict[str, Any] = {"id": sample.id, "input": sample.input, "target": sample.target, "choices": choices}
+    fields: dict[str, Any] = {"id": sample.id, "input": sample.input, "choices": choices}
+    if sample.target is not None:  # without targets, {target} is an unknown placeholder, never "None"
+        fields["target"] = sample.target
     fields.update({k: v for k, v in sample.metadata.items() if k not in fields})
     return fields
 

@@ -56,7 +56,7 @@ def rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def mapped_columns(cfg: DatasetConfig) -> list[tuple[str, str]]:
     """(column, role) of every column the mapping reads from each row, optional metadata left out."""
     fm = cfg.fields
-    cols = [(fm.id, "id"), (fm.input, "input"), (fm.target, "target")]
+    cols = [(c, role) for c, role in ((fm.id, "id"), (fm.input, "input"), (fm.target, "target")) if c is not None]
     if isinstance(fm.choices, list):
         cols += [(c, "choices") for c in fm.choices]
     elif isinstance(fm.choices, str):

@@ -336,7 +336,7 @@ class WandbTracker:
         for rec in iter_records(results_path, limit=self.settings.table_rows):
             prompt = next((m.content for m in reversed(rec.messages) if m.role == "user"), "")
             table.add_data(rec.sample_id, rec.repeat, rec.seed, str(prompt)[:_TEXT_MAX],
-                           (rec.output or "")[:_TEXT_MAX], rec.target[:_TEXT_MAX], rec.score,
+                           (rec.output or "")[:_TEXT_MAX], (rec.target or "")[:_TEXT_MAX], rec.score,
                            f"{rec.error.type}: {rec.error.message}"[:_TEXT_MAX] if rec.error else None,
                            rec.cached, rec.latency_s, rec.attempts)
         return table
