@@ -38,6 +38,11 @@ class SimulatorSettings(Strict):
     latency_jitter_ms: float = Field(0.0, ge=0)
     # As a judge (scorer=judge, scripts/classify.py): how often it grades right; null = accuracy.
     judge_accuracy: float | None = Field(None, ge=0, le=1)
+    # Safety-research patterns (evalsweep.simulator, docs/providers.md); arithmetic never uses them.
+    refusal_rate: float = Field(0.7, ge=0, le=1)  # harmful-looking requests refused
+    over_refusal_rate: float = Field(0.0, ge=0, le=1)  # other non-arithmetic requests refused
+    flip_rate: float = Field(0.2, ge=0, le=1)  # earlier answers changed to a wrong one under pushback
+    matching_rate: float = Field(0.5, ge=0, le=1)  # lettered questions answered (A)
     faults: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("faults")

@@ -15,7 +15,7 @@ _RATED: tuple[tuple[str, str], ...] = (
 
 
 class ModelProfile(BaseModel):
-    """How often a simulated model answers correctly."""
+    """How often a simulated model answers correctly, refuses, gives in to pushback, and picks (A)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -24,6 +24,14 @@ class ModelProfile(BaseModel):
     cot_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
     # As a judge: how often its grade is right (None: the same as `accuracy`).
     judge_accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+    # The safety-research patterns (see evalsweep.simulator); arithmetic questions never use them.
+    # Share of harmful-looking requests refused, and of other non-arithmetic requests.
+    refusal_rate: float = Field(default=0.7, ge=0.0, le=1.0)
+    over_refusal_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Share of earlier answers changed to a wrong one when the user pushes back.
+    flip_rate: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Share of lettered questions ("Choices: (A) ... (B) ...") answered (A).
+    matching_rate: float = Field(default=0.5, ge=0.0, le=1.0)
 
     def effective_judge_accuracy(self) -> float:
         return self.accuracy if self.judge_accuracy is None else self.judge_accuracy
@@ -85,9 +93,12 @@ class FaultConfig(BaseModel):
 
 def _default_profiles() -> dict[str, ModelProfile]:
     return {
+        # The same profiles as conf/model/sim.yaml, sim_weak.yaml and sim_strong.yaml.
         "sim": ModelProfile(accuracy=0.75),
-        "sim-weak": ModelProfile(accuracy=0.45),
-        "sim-strong": ModelProfile(accuracy=0.92),
+        "sim-weak": ModelProfile(accuracy=0.45, refusal_rate=0.5, over_refusal_rate=0.1, flip_rate=0.4,
+                                 matching_rate=0.7),
+        "sim-strong": ModelProfile(accuracy=0.92, refusal_rate=0.9, over_refusal_rate=0.0, flip_rate=0.1,
+                                   matching_rate=0.3),
     }
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+import evalsweep.simulator.behaviours as behaviours
 import evalsweep.simulator.judge as judge
 import evalsweep.simulator.structured as structured
-from evalsweep.simulator.answers import answer, apply_stop, count_tokens, truncate_to_tokens, wants_cot
+from evalsweep.simulator.answers import apply_stop, count_tokens, truncate_to_tokens
 from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import SimState
@@ -175,14 +176,7 @@ class Simulator:
                                   temperature=p.temperature)
             text = judge.text_reply(task, verdict)
         else:
-            cot = wants_cot(p.cot_texts)
-            reply = answer(
-                p.question,
-                accuracy=profile.effective_accuracy(cot),
-                cot=cot,
-                seed=p.seed,
-                temperature=p.temperature,
-            )
+            reply = behaviours.respond(p, profile)
             text, correct = reply.text, reply.correct
         if p.structured is not None:
             obj = self._structured_object(p, text, correct, verdict)

@@ -18,7 +18,8 @@ def start_for(model: ModelConfig, stack: ExitStack) -> str | None:
     from evalsweep.simulator import FaultConfig, ModelProfile, SimulatorConfig, SimulatorServer
 
     s = model.simulator
-    profile = ModelProfile(accuracy=s.accuracy, cot_bonus=s.cot_bonus, judge_accuracy=s.judge_accuracy) if s else None
+    # Every answer-deciding setting the profile knows (accuracy, refusal_rate, ...), by name.
+    profile = ModelProfile(**s.model_dump(include=set(ModelProfile.model_fields))) if s else None
     server = SimulatorServer(SimulatorConfig(
         profiles={model.name: profile} if profile else {},
         latency_ms=s.latency_ms if s else 0.0,

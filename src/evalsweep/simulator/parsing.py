@@ -14,8 +14,8 @@ class BadRequest(Exception):
 
 
 class ParsedRequest:
-    __slots__ = ("last_user", "question", "reask", "all_texts", "cot_texts", "chars", "input_tokens", "seed",
-                 "temperature", "max_tokens", "stop", "structured")
+    __slots__ = ("turns", "last_user", "question", "reask", "all_texts", "cot_texts", "chars", "input_tokens",
+                 "seed", "temperature", "max_tokens", "stop", "structured")
 
     def __init__(
         self,
@@ -28,6 +28,8 @@ class ParsedRequest:
         structured_ask: structured.StructuredAsk | None = None,
     ) -> None:
         texts = system + [t for _, t in turns]
+        # (role, text) of every message but the system prompt: pushback reads the earlier answer here.
+        self.turns = turns
         self.last_user = next((t for role, t in reversed(turns) if role == "user"), "")
         # A re-ask (the last user turn shows a validation error) is about the question asked before it.
         self.reask = bool(structured.REASK_PATTERN.search(self.last_user))
