@@ -13,7 +13,8 @@ import evalsweep
 from evalsweep.task.data import Sample
 from evalsweep.errors import ScoringError
 from evalsweep.config.schema import ExperimentConfig
-from evalsweep.task.scoring import SCORERS, JobScorer, ScoreInput, Scored, ScorerFactory, get_scorer
+from evalsweep.task.scorer_api import JobScorer, ScoreInput, Scored, ScorerFactory
+from evalsweep.task.scoring import SCORERS, get_scorer
 
 ARGS = ["dataset.max_samples=8", "tracker=none", "run.progress=false", "cache.enabled=false",
         "spec.skip_validation=true"]

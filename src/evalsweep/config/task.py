@@ -33,14 +33,23 @@ class ScorerConfig(Strict):
     # Applied to the judge's model config, e.g. {temperature: 0.0}.
     judge_overrides: dict[str, Any] = Field(default_factory=dict)
     rubric: str | None = None
+    # Each grade's number, on any scale (e.g. {"1": 1, ..., "10": 10}).
     grades: dict[str, float] = Field(default_factory=lambda: {"C": 1.0, "I": 0.0})
+    # More scorers for the same outputs, each a built-in name or a dotted path; their metrics join
+    # each row's `scores` (several metrics at once).
+    also: list[str] = Field(default_factory=list)
+    # The metric recorded as each row's `score` (the job's primary metric, the one reports lead
+    # with); null: the first metric of `type`.
+    primary: str | None = None
 
     @model_validator(mode="after")
     def _judge_settings(self) -> "ScorerConfig":
         if self.type == "judge" and not (self.judge and self.rubric):
             raise ValueError("scorer=judge needs scorer.judge (a model option, e.g. sim_strong) and scorer.rubric")
-        if len(self.grades) < 2 or any(not 0 <= v <= 1 for v in self.grades.values()):
-            raise ValueError("scorer.grades needs at least two grades, each mapped to a score in [0, 1]")
+        if len(self.grades) < 2:
+            raise ValueError("scorer.grades needs at least two grades, each mapped to a number")
+        if len(set(self.also)) != len(self.also) or self.type in self.also:
+            raise ValueError("scorer.also names a scorer twice (or scorer.type again); name each once")
         return self
 
 

@@ -32,7 +32,7 @@ from evalsweep.job.prefetch import AheadPrefetch
 from evalsweep.results.record import JobInfo, Provenance
 from evalsweep.results.rows import JsonlWriter, ResultRecord, OutputWriteError, complete_lines, count_lines, drop_rows, read_done
 from evalsweep.job.runner import Runner, RunTotals
-from evalsweep.task.scoring import check_scorer, open_scorer
+from evalsweep.task.scorer_set import check_scorer, metric_name, open_scorer
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.tracking.base import make_tracker
@@ -191,7 +191,7 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
         s = summary.build(
             exp=exp, outcome=summary.Outcome(status, stop_reason), totals=counted,
             facts=summary.JobFacts(cfg_container, provenance, report.to_summary() if report is not None else None,
-                                   start.dataset_fingerprint),
+                                   start.dataset_fingerprint, _primary_metric(run, exp)),
             services=summary.Services(run.stats, run.judge_stats),
             counts=summary.Counts(len(work), not_run, start.n_resumed),
             timing=summary.Timing(started, _now(), time.perf_counter() - t0, time.perf_counter() - t_eval),
@@ -205,7 +205,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
             base_url = start_for(exp.model, stack)  # the job's own simulator, unless base_url is set
             stack.enter_context(fewer_collections())  # ~10% of an uncached run was young GC (gctune)
             run.on_record = lambda rec, tot: tracker.log_record(rec, {
-                "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors})
+                "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors,
+                **{f"mean_{name}": m.mean or 0.0 for name, m in tot.metrics.items()}})
             try:
                 guard.run(_run_async(exp, base_url, todo, run))
                 status = "complete"
@@ -241,6 +242,14 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
     finally:
         tracker.finish(failed=failed)
         guard.restore()
+
+
+def _primary_metric(run: _Run, exp: ExperimentConfig) -> str | None:
+    """The metric the rows' `score` holds: the scorer set's, once it has scored a row."""
+    if run.runner is not None and run.runner.scorer.primary is not None:
+        return run.runner.scorer.primary
+    # Nothing scored in this run (a resume whose requests all failed): right for a scorer of one number.
+    return exp.scorer.primary or metric_name(exp.scorer_type)
 
 
 def _totals_on_disk(results_path: Path, work: JobWork) -> RunTotals:

@@ -21,7 +21,8 @@ from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usag
 from evalsweep.job.metrics import RunningScores
 from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord
 from evalsweep.judge.grading import JudgeTotals
-from evalsweep.task.scoring import JobScorer, ScoreInput, Scored
+from evalsweep.task.scorer_api import ScoreInput
+from evalsweep.task.scorer_set import JobScores, ScorerSet
 from evalsweep.structured.ask import Structured, StructuredStats
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class WorkItem:
 class RunTotals:
     """What the summary needs, accumulated as records arrive (never a list of every record)."""
 
-    scores: RunningScores = field(default_factory=RunningScores)
+    scores: RunningScores = field(default_factory=RunningScores)  # the primary metric (`score`)
+    metrics: dict[str, RunningScores] = field(default_factory=dict)  # every metric, by name
     n_done: int = 0
     n_errors: int = 0
     n_cached: int = 0
@@ -70,6 +72,8 @@ class RunTotals:
             self.errors_by_type[rec.error.type] += 1
         if rec.score is not None:
             self.scores.add(rec.sample_id, rec.score)
+        for name, value in (rec.scores or {}).items():
+            self.metrics.setdefault(name, RunningScores()).add(rec.sample_id, value)
         self.input_tokens += rec.usage.input_tokens
         self.output_tokens += rec.usage.output_tokens
         if rec.cached:
@@ -85,7 +89,7 @@ class RunTotals:
 
 
 class Runner:
-    def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: JobScorer, writer: JsonlWriter,
+    def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: ScorerSet, writer: JsonlWriter,
                  totals: RunTotals, on_record: Callable[[ResultRecord, RunTotals], None] | None = None,
                  structured: StructuredAnswers | None = None) -> None:
         self.cfg = cfg
@@ -111,9 +115,14 @@ class Runner:
 
     def record(self, item: WorkItem, response: GenerateResponse | None, error: ProviderError | None,
                latency_s: float, typed: Structured[Any] | None = None,
-               scored: Scored | None = None) -> tuple[ResultRecord, float]:
+               scored: JobScores | None = None) -> tuple[ResultRecord, float]:
         cfg = self.cfg
         score = scored.score if scored is not None else None
+        if error is None and scored is not None and scored.error is not None:
+            error_info: ErrorInfo | None = ErrorInfo(type=scored.error[0], message=scored.error[1])  # the scorer's
+        else:
+            error_info = None if error is None else ErrorInfo(type=type(error).__name__, message=str(error)[:500],
+                                                              status=error.status)
         usage = response.usage if response is not None else Usage()
         cost = self.cost_of(usage)
         rec = ResultRecord(
@@ -121,14 +130,14 @@ class Runner:
             prompt=cfg.prompt.name, dataset=cfg.dataset.name, seed=cfg.seed, repeat=item.repeat,
             messages=item.messages, output=response.text if response is not None else None,
             output_truncated=response is not None and response.text_truncated,  # cut by ModelService (max_output_chars)
-            target=item.sample.target, score=score, scorer=cfg.scorer_type, usage=usage,
+            target=item.sample.target, score=score, scores=scored.scores if scored is not None else None,
+            scorer=cfg.scorer_type, usage=usage,
             cost_usd=0.0 if response is not None and response.cached else cost,
             latency_s=round(latency_s, 6), cached=bool(response and response.cached),
             attempts=response.attempts if response is not None else getattr(error, "attempts", 1),
             finish_reason=response.finish_reason if response is not None else None,
             request_id=response.request_id if response is not None else None,
-            error=None if error is None else ErrorInfo(type=type(error).__name__, message=str(error)[:500],
-                                                       status=error.status),
+            error=error_info,
             simulated=cfg.model.simulated, metadata=item.sample.metadata,
             parsed=self.structured.parsed(typed) if self.structured and typed else None,
             structured=self.structured.info(typed) if self.structured and typed else None,
@@ -144,11 +153,11 @@ class Runner:
             return self.structured.scored_text(typed)
         return response.text
 
-    async def _score(self, item: WorkItem, text: str | None) -> Scored | None:
+    async def _score(self, item: WorkItem, text: str | None) -> JobScores | None:
         if text is None:  # no answer (the request failed for good): nothing to score
             return None
         return await self.scorer.score(ScoreInput(text=text, sample=item.sample, messages=item.messages,
-                                                  seed=self.cfg.seed, repeat=item.repeat))
+                                                  seed=self.cfg.seed, repeat=item.repeat, outputs=(text,)))
 
     async def _one(self, item: WorkItem) -> None:
         start = time.perf_counter()

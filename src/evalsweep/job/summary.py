@@ -97,6 +97,7 @@ class JobFacts:
     provenance: Provenance  # the commit and packages, from the job's one probe (its repro record)
     validation: dict[str, Any] | None = None
     dataset_fingerprint: str | None = None
+    primary_metric: str | None = None  # which of the rows' metrics is `score` (not listed twice)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
         dataset_fingerprint=facts.dataset_fingerprint, prompt=exp.prompt.name,
         scorer=exp.scorer_type, seed=exp.seed, repeats=exp.repeats, n_samples=counts.n_samples,
         n_done=totals.n_done, n_scored=totals.scores.n, n_errors=totals.n_errors, n_not_run=counts.n_not_run,
-        n_resumed=counts.n_resumed, errors_by_type=dict(totals.errors_by_type), metrics={"score": scores},
+        n_resumed=counts.n_resumed, errors_by_type=dict(totals.errors_by_type),
+        metrics={"score": scores, **{name: running.summary() for name, running in totals.metrics.items()
+                                     if name != facts.primary_metric}},
         usage={"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
                "total_tokens": totals.input_tokens + totals.output_tokens},
         cost_usd=round(totals.cost_usd, 8), cost_saved_usd=round(totals.cost_saved_usd, 8),

@@ -24,7 +24,7 @@ from evalsweep.llm.types import GenerateRequest, Message, Usage, build_request
 from evalsweep.results.rows import JudgeInfo
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.ask import ask
-from evalsweep.task.scoring import ScoreInput, Scored
+from evalsweep.task.scorer_api import ScoreInput, Scored
 
 log = logging.getLogger(__name__)
 

@@ -77,7 +77,9 @@ class ResultRecord(BaseModel):
     # The output was cut at model.max_output_chars (what the model sent was longer).
     output_truncated: bool = False
     target: str | None  # None: the dataset has no targets (dataset.fields.target=null)
-    score: float | None
+    score: float | None  # the primary metric (scorer.primary), as reports read it
+    # Every metric of the job's scorers for this row, by name, on any scale; None: not scored.
+    scores: dict[str, float] | None = None
     scorer: str
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0

@@ -1,82 +1,33 @@
-"""Scorers: what a job's outputs are scored with (built-ins: in [0, 1]).
+"""The scorer registry and the built-in scorers (exact, numeric, choice: in [0, 1]; judge by path).
 
 SCORERS holds them by name; `scorer.type` (or `dataset.scorer`) names one, or your own by dotted
-path (`scorer.type=mylab.scorers:refusal`), found without editing this package. An entry is either
+path (`scorer.type=mylab.scorers:refusal`), found without editing this package; `scorer.also` adds
+more. An entry is either
 
-- a function `(output, sample) -> float`; one that takes a `tolerance` keyword gets scorer.tolerance;
+- a function `(output, sample)` or `(item)` (an evalsweep.task.scorer_api.ScoreInput: the sample,
+  the whole conversation and every output), sync or async, returning a number or a dict of named
+  numbers on any scale; one that takes a `tolerance` keyword gets scorer.tolerance;
 - or a ScorerFactory: `check(exp)` raises before any call when the job cannot be scored, and
   `open(exp)` returns a JobScorer of the job's own (async, may own services: scorer=judge is one,
   a model that grades each output, evalsweep.judge.scorer).
 
-The runner only sees a JobScorer (`open_scorer`); a function is wrapped in FunctionScorer."""
+The runner holds one ScorerSet (evalsweep.task.scorer_set) over them all."""
 
 from __future__ import annotations
 
 import inspect
 import re
 import string
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any
 
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.registry import Registry
 from evalsweep.task.data import Sample, target_letter
+from evalsweep.task.scorer_api import ScorerFactory
 
-if TYPE_CHECKING:
-    from evalsweep.config.schema import ExperimentConfig
-    from evalsweep.llm.service import ServiceStats
-    from evalsweep.llm.types import Message
-    from evalsweep.results.rows import JudgeInfo
-
-Scorer = Callable[[str, Sample], float]
-
-
-@dataclass(frozen=True)
-class ScoreInput:
-    """One answer to score: the text scored (the reply, or a typed answer's chosen field), the
-    sample, what the model was asked, and the seed and repeat it was asked under."""
-
-    text: str
-    sample: Sample
-    messages: Sequence[Message]
-    seed: int | None
-    repeat: int
-
-    @property
-    def question(self) -> str:
-        """The last user turn: what a grader is shown as the question."""
-        return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A score (None: not scored), and the judge's record when a model graded it."""
-
-    score: float | None
-    judge: JudgeInfo | None = None
-
-
-class JobScorer(Protocol):
-    """A scorer as one job holds it: opened once, asked per answer, closed at the end."""
-
-    async def score(self, item: ScoreInput) -> Scored: ...
-
-    def stats(self) -> ServiceStats | None:
-        """The requests of a model this scorer asks (summary.json "judge"), None when it asks none."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-@runtime_checkable
-class ScorerFactory(Protocol):
-    """A registry entry that opens a JobScorer of its own for a job."""
-
-    def check(self, exp: ExperimentConfig) -> None: ...
-
-    def open(self, exp: ExperimentConfig) -> JobScorer: ...
+Scorer = Callable[..., Any]  # (output, sample) or (item), sync or async -> a number or {name: number}
 
 
 SCORERS: Registry[Scorer | ScorerFactory] = Registry("scorer", option="scorer.type")
@@ -136,23 +87,7 @@ def choice_letter(output: str, sample: Sample) -> float:
     return float(bool(letters) and letters[-1] == target)
 
 
-class FunctionScorer:
-    """A function (output, sample) -> float as a JobScorer."""
-
-    def __init__(self, fn: Scorer) -> None:
-        self.fn = fn
-
-    async def score(self, item: ScoreInput) -> Scored:
-        return Scored(self.fn(item.text, item.sample))
-
-    def stats(self) -> ServiceStats | None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-
-def _entry(kind: str) -> Scorer | ScorerFactory:
+def scorer_entry(kind: str) -> Scorer | ScorerFactory:
     try:
         return SCORERS.get(kind)
     except ConfigError as exc:
@@ -161,28 +96,11 @@ def _entry(kind: str) -> Scorer | ScorerFactory:
 
 def get_scorer(kind: str, tolerance: float = 1e-6) -> Scorer:
     """The scorer function a config names (a registered name or a dotted path), ready to call."""
-    found = _entry(kind)
+    found = scorer_entry(kind)
     if isinstance(found, ScorerFactory) or not callable(found):
-        raise ScoringError(f"scorer.type={kind}: {found!r} is not a function (output, sample) -> float")
+        raise ScoringError(f"scorer {kind}: {found!r} is not a function (output, sample) -> float")
     try:
         takes_tolerance = "tolerance" in inspect.signature(found).parameters
     except (TypeError, ValueError):  # a builtin or C callable without a signature
         takes_tolerance = False
     return partial(found, tolerance=tolerance) if takes_tolerance else found
-
-
-def check_scorer(exp: ExperimentConfig) -> None:
-    """Everything about the job's scorer that can fail, before any call (ScoringError, ConfigError...)."""
-    found = _entry(exp.scorer_type)
-    if isinstance(found, ScorerFactory):
-        found.check(exp)
-    else:
-        get_scorer(exp.scorer_type, exp.scorer.tolerance)
-
-
-def open_scorer(exp: ExperimentConfig) -> JobScorer:
-    """The job's scorer, opened: the one thing the runner scores with."""
-    found = _entry(exp.scorer_type)
-    if isinstance(found, ScorerFactory):
-        return found.open(exp)
-    return FunctionScorer(get_scorer(exp.scorer_type, exp.scorer.tolerance))
