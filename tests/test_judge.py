@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _helpers_llm import base_args, rows, run_py, summary
+from conftest import base_args, rows, run_py, summary
 from evalsweep.config.task import ScorerConfig
 from evalsweep.errors import ConfigError
 from evalsweep.judge.grading import check_rubric, grade_model, render
