@@ -103,6 +103,10 @@ def capped(response: GenerateResponse, max_chars: int) -> GenerateResponse:
     return response.model_copy(update={"text": response.text[:max_chars], "text_truncated": True})
 
 
+# The simulator's rates for the safety-research patterns (evalsweep.simulator.behaviours).
+PATTERN_RATES = ("refusal_rate", "over_refusal_rate", "flip_rate", "matching_rate")
+
+
 def key_extra(cfg: ModelConfig) -> dict[str, Any]:
     """What besides the request decides a simulated answer: the simulator's answer profile."""
     if cfg.simulated and cfg.simulator is not None:
@@ -111,6 +115,10 @@ def key_extra(cfg: ModelConfig) -> dict[str, Any]:
         # Also deciding answers, yet only in the key when set, so existing entries keep their keys.
         if sim.judge_accuracy is not None:
             profile["judge_accuracy"] = sim.judge_accuracy
+        for name in PATTERN_RATES:  # refusals, pushback, lettered options: each in the key once it is not the default
+            value = getattr(sim, name)
+            if value != type(sim).model_fields[name].default:
+                profile[name] = value
         for name in ("invalid_structured_rate", "invalid_structured_substring"):
             if sim.faults.get(name):
                 profile[name] = sim.faults[name]
