@@ -1,5 +1,6 @@
-"""scorer=judge (issue 10): `python run.py scorer=judge scorer.judge=sim_strong` end to end on the
-simulator; the model under test speaks the OpenAI wire format, the judge the Anthropic one."""
+"""scorer=judge (issue 10): `scorer=judge scorer.judge=sim_strong` end to end on the simulator, in-process
+(the bad-settings test through run.py, for its exit code); the model under test speaks the OpenAI wire
+format, the judge the Anthropic one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_args, rows, run_py, summary
+from conftest import InprocJob, base_args, job_args, rows, run_py, summary
 from evalsweep.config.task import ScorerConfig
 from evalsweep.errors import ConfigError
 from evalsweep.judge.grading import check_rubric, grade_model, render
@@ -20,14 +21,13 @@ def truly_right(row: dict) -> bool:
     return float(row["output"]) == float(row["target"])
 
 
-def test_inline_judge_grades_every_row_and_is_counted_apart(tmp_path: Path) -> None:
-    cache = tmp_path / "cache.sqlite"
+def test_inline_judge_grades_every_row_and_is_counted_apart(tmp_path: Path, run_job_inproc: InprocJob) -> None:
     # A contrary judge (always wrong) makes every grade checkable; a price makes its cost visible.
-    args = base_args(tmp_path / "a", samples=8) + JUDGE + [
+    args = job_args(samples=8) + JUDGE + [
         "+scorer.judge_overrides.simulator.judge_accuracy=0.0",
         "+scorer.judge_overrides.price.input_per_mtok=1000", "+scorer.judge_overrides.price.output_per_mtok=2000"]
-    res = run_py(args, cache=cache)
-    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_job_inproc(args, tmp_path / "a")
+    assert not isinstance(res, Exception), res
     recs = rows(tmp_path / "a")
     assert len(recs) == 8
     for r in recs:
@@ -48,8 +48,8 @@ def test_inline_judge_grades_every_row_and_is_counted_apart(tmp_path: Path) -> N
     assert s["metrics"]["score"]["mean"] == pytest.approx(sum(r["score"] for r in recs) / 8)
 
     # Again into a new dir: model and judge both answered from the cache, nothing spent.
-    res = run_py(base_args(tmp_path / "b", samples=8) + args[len(base_args(tmp_path / "a", samples=8)):], cache=cache)
-    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_job_inproc(args, tmp_path / "b")  # the same test's cache
+    assert not isinstance(res, Exception), res
     s2 = summary(tmp_path / "b")
     assert s2["requests_sent"] == 0 and s2["judge"]["requests_sent"] == 0
     assert s2["judge"]["cached"] == 8 and s2["judge"]["cost_usd"] == 0.0
@@ -57,14 +57,14 @@ def test_inline_judge_grades_every_row_and_is_counted_apart(tmp_path: Path) -> N
         {r["sample_id"]: r["judge"]["grade"] for r in recs}
 
 
-def test_unparseable_judge_answer_is_recorded_and_the_job_goes_on(tmp_path: Path) -> None:
-    args = base_args(tmp_path / "a", samples=10) + JUDGE + [
+def test_unparseable_judge_answer_is_recorded_and_the_job_goes_on(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    args = job_args(samples=10) + JUDGE + [
         "+scorer.judge_overrides.simulator.judge_accuracy=1.0",
         # The judge never gives a valid grade when the question holds this text.
         "+scorer.judge_overrides.simulator.faults.invalid_structured_substring='What is 1'",
         "+scorer.judge_overrides.structured_reasks=1"]
-    res = run_py(args, cache=tmp_path / "cache.sqlite")
-    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_job_inproc(args, tmp_path / "a")
+    assert not isinstance(res, Exception), res
     recs = rows(tmp_path / "a")
     bad = [r for r in recs if "What is 1" in r["messages"][-1]["content"]]
     good = [r for r in recs if r not in bad]
