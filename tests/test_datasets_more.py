@@ -3,18 +3,26 @@ refusal one line with exit code 2 before any request, and what a job of such dat
 
 from __future__ import annotations
 
+import asyncio
+import csv as csvlib
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from conftest import read_jsonl, run_cli
+from aiohttp import web
+from conftest import read_jsonl, run_cli, sim_server
 
 import evalsweep
 from evalsweep.config.dataset import DatasetConfig, FieldMap
 from evalsweep.errors import ConfigError, DatasetError, EvalsweepError
 from evalsweep.task.data import Sample, load_dataset
+from evalsweep.task.fingerprint import dataset_fingerprint
 
 OWN = "test_datasets_more:length_score"
 QUIET = ["tracker=none", "run.progress=false", "++spec.skip_validation=true"]
@@ -77,7 +85,7 @@ def test_data_without_targets_or_ids_runs_with_a_scorer_that_needs_neither(job, 
     out = job([*no_target_args(plain(tmp_path)), "dataset.shuffle=false",
                "scorer.type=test_datasets_more:length_score"])
     assert isinstance(out, Path), out
-    rows = read_jsonl(out / "results.jsonl")
+    rows = sorted(read_jsonl(out / "results.jsonl"), key=lambda r: int(r["sample_id"].removeprefix("row-")))
     assert [r["sample_id"] for r in rows] == [f"row-{n}" for n in range(1, 6)]
     assert all(r["target"] is None for r in rows)
     assert [r["messages"][-1]["content"] for r in rows] == QUESTIONS
@@ -158,3 +166,125 @@ def test_a_rubric_without_target_grades_data_without_targets(job, tmp_path: Path
     assert isinstance(out, Path), out
     rows = read_jsonl(out / "results.jsonl")
     assert len(rows) == 5 and all(r["target"] is None and r["judge"]["grade"] in ("C", "I") for r in rows)
+
+
+# --- transcripts ---------------------------------------------------------------------------------------
+
+CONVS = [
+    [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "4"},
+     {"role": "user", "content": "Are you sure? I think it is 5."}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Capital of France?"}],
+]
+
+
+def transcripts_file(tmp_path: Path, convs: list[list[dict[str, Any]]] = CONVS, name: str = "conv.jsonl") -> Path:
+    return jsonl(tmp_path / name, [{"id": f"c{i}", "conv": c, "answer": "4", "topic": f"t{i}"}
+                                   for i, c in enumerate(convs)])
+
+
+def transcript_args(path: Path) -> list[str]:
+    return [f"dataset.path={path}", "+dataset.fields.messages=conv", "dataset.fields.target=answer",
+            "dataset.fields.metadata=[topic]", "dataset.shuffle=false", "dataset.max_samples=null", "scorer=exact"]
+
+
+@contextmanager
+def recorder(upstream: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A server in front of the simulator that keeps every request body it forwards: what was sent."""
+    bodies: list[dict[str, Any]] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        body = await request.json()
+        bodies.append(body)
+        async with aiohttp.ClientSession() as session, session.post(upstream + request.path, json=body) as resp:
+            return web.Response(body=await resp.read(), status=resp.status, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", forward)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, name="recorder", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}", bodies
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def test_a_transcript_is_sent_as_the_transcript(job, tmp_path: Path) -> None:
+    system = "You are a careful assistant."
+    with sim_server() as sim, recorder(sim.url) as (url, bodies):
+        out = job([*transcript_args(transcripts_file(tmp_path)), f"model.base_url={url}",
+                   f"prompt.system='{system}'", "prompt.user='IGNORED {input}'"])
+    assert isinstance(out, Path), out
+    # The prompt's system message goes first, unless the transcript has its own; no user template.
+    expected = [[{"role": "system", "content": system}, *CONVS[0]], CONVS[1]]
+    sent = sorted((b["messages"] for b in bodies), key=len, reverse=True)
+    assert sent == expected
+    rows = sorted(read_jsonl(out / "results.jsonl"), key=lambda r: r["sample_id"])
+    assert [r["messages"] for r in rows] == expected  # the row says what was sent
+    assert [r["metadata"] for r in rows] == [{"topic": "t0"}, {"topic": "t1"}]
+    assert [r["target"] for r in rows] == ["4", "4"]
+
+
+def test_a_transcript_without_targets_or_ids_in_a_csv_cell(tmp_path: Path) -> None:
+    path = tmp_path / "conv.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csvlib.writer(f)
+        w.writerow(["conv", "topic"])
+        for i, conv in enumerate(CONVS):
+            w.writerow([json.dumps(conv), f"t{i}"])
+    d = DatasetConfig(name="c", path=str(path), shuffle=False, scorer=OWN,
+                      fields=FieldMap(id=None, target=None, messages="conv", metadata=["topic"]))
+    samples = list(load_dataset(d, seed=1))
+    assert [(s.id, s.target, s.input, s.metadata) for s in samples] == [
+        ("row-1", None, "Are you sure? I think it is 5.", {"topic": "t0"}),
+        ("row-2", None, "Capital of France?", {"topic": "t1"})]
+    assert [m.model_dump() for m in samples[0].messages or []] == CONVS[0]
+
+
+def test_two_transcripts_that_differ_before_the_last_turn_never_pair(tmp_path: Path) -> None:
+    other = [[*CONVS[0][:1], {"role": "assistant", "content": "5"}, CONVS[0][2]], CONVS[1]]
+    fields = FieldMap(messages="conv", target="answer")
+    a, b = (DatasetConfig(name="c", path=str(transcripts_file(tmp_path, convs, f"{n}.jsonl")), fields=fields)
+            for n, convs in (("a", CONVS), ("b", other)))
+    sa, sb = load_dataset(a, seed=1), load_dataset(b, seed=1)
+    assert [s.input for s in sa] == [s.input for s in sb]  # the same questions, asked after other turns
+    assert dataset_fingerprint(sa) != dataset_fingerprint(sb)
+    # A plain dataset's fingerprint is what it was before transcripts existed.
+    plain_samples = [Sample(id="q1", input="2+2?", target="4")]
+    assert dataset_fingerprint(plain_samples) == dataset_fingerprint(
+        [Sample(id="q1", input="2+2?", target="4", messages=None)])
+
+
+@pytest.mark.parametrize("case", ["list_input", "object_input", "bad_role", "no_role", "no_content",
+                                  "not_a_list", "no_user_turn"])
+def test_an_input_that_is_not_text_or_a_transcript_is_one_line(case: str, job, tmp_path: Path) -> None:
+    good = [{"role": "user", "content": "hi"}]
+    value, pattern, args = {
+        "list_input": (good, r"conv\.jsonl:2: field 'conv' \(the input\) is a list, not text; a chat transcript "
+                             r".* dataset\.fields\.messages=conv", ["dataset.fields.input=conv"]),
+        "object_input": ({"text": "hi"}, r"conv\.jsonl:2: field 'conv' \(the input\) is a JSON object, not text",
+                         ["dataset.fields.input=conv"]),
+        "bad_role": ([*good, {"role": "human", "content": "x"}],
+                     r"conv\.jsonl:2: turn 2 of 'conv' has role 'human'; each turn's role is system, user or assistant",
+                     ["+dataset.fields.messages=conv"]),
+        "no_role": ([{"content": "x"}], r"conv\.jsonl:2: turn 1 of 'conv' has no role", ["+dataset.fields.messages=conv"]),
+        "no_content": ([{"role": "user"}], r"conv\.jsonl:2: turn 1 of 'conv' \(user\) has no content",
+                       ["+dataset.fields.messages=conv"]),
+        "not_a_list": (7, r"conv\.jsonl:2: field 'conv' \(the messages\) must be a list of \{role, content\} turns.*"
+                          r"got a number", ["+dataset.fields.messages=conv"]),
+        "no_user_turn": ([{"role": "system", "content": "x"}], r"conv\.jsonl:2: the transcript in 'conv' has no user turn",
+                         ["+dataset.fields.messages=conv"]),
+    }[case]
+    first = good if "+dataset.fields.messages=conv" in args else "hi"  # a row that loads, then the bad one
+    path = jsonl(tmp_path / "conv.jsonl", [{"id": "a", "conv": first, "answer": "1"},
+                                           {"id": "b", "conv": value, "answer": "1"}])
+    err = job([f"dataset.path={path}", "dataset.fields.target=answer", "dataset.fields.metadata=[]", *args])
+    one_line(err, DatasetError, pattern)

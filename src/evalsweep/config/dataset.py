@@ -16,11 +16,15 @@ class FieldMap(Strict):
     # null: the data has no id column; each sample's id is its row's number in the file, "row-<n>"
     # (1 = the first row; counted before any subset or shuffle, so stable across jobs).
     id: str | None = "id"
+    # The row field of the question; not read when `messages` is set.
     input: str = "input"
     # null: the data has no targets (Sample.target is None); the scorers that compare outputs
     # with targets (exact, numeric, choice) refuse such a dataset when it is loaded.
     target: str | None = "target"
     choices: list[str] | str | None = None
+    # A row field holding a chat transcript ([{role, content}, ...], roles system/user/assistant):
+    # the sample is sent as it (evalsweep.task.prompts.render), and its input is its last user turn.
+    messages: str | None = None
     # Row fields carried into each sample's metadata. Every row must have each of them, unless its
     # name ends in "?" (e.g. [difficulty, topic?]): then a row without it gets null.
     metadata: list[str] = Field(default_factory=list)
@@ -43,10 +47,12 @@ class FieldMap(Strict):
         self.metadata, self.optional_metadata = names, optional
         return self
 
-    def item_mapping(self) -> tuple[str | None, str, str | None, Any]:
-        """What decides the items read from a file: id, input, target and choices (not metadata)."""
+    def item_mapping(self) -> tuple[Any, ...]:
+        """What decides the items read from a file: id, input, target and choices (not metadata),
+        and the transcript's field when there is one."""
         choices = tuple(self.choices) if isinstance(self.choices, list) else self.choices
-        return self.id, self.input, self.target, choices
+        mapping: tuple[Any, ...] = (self.id, self.input, self.target, choices)
+        return mapping if self.messages is None else (*mapping, self.messages)
 
 
 def _resolve(path: str) -> Path:

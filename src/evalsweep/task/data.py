@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.config.dataset import DatasetConfig
 from evalsweep.errors import DatasetError
+from evalsweep.llm.types import Message
+from evalsweep.task import transcripts
 from evalsweep.task.readers import decoded, rows_csv, rows_jsonl
 
 
@@ -26,21 +28,27 @@ class Sample(BaseModel):
     target: str | None  # None: the dataset has no targets (dataset.fields.target=null)
     choices: list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # A chat transcript the sample is sent as (dataset.fields.messages); None: a plain row, sent as
+    # the prompt's rendering of `input`. With a transcript, `input` is its last user turn.
+    messages: list[Message] | None = None
 
 
-# A sample held as plain values: (id, input, target, choices, metadata or None).
-_Row = tuple[str, str, str | None, tuple[str, ...] | None, dict[str, Any] | None]
+# A sample held as plain values: (id, input, target, choices, metadata or None, transcript or None),
+# the transcript as (role, content) pairs.
+_Row = tuple[str, str, str | None, tuple[str, ...] | None, dict[str, Any] | None, transcripts.Turns | None]
 
 
 def _row(sample: Sample) -> _Row:
+    turns = tuple((m.role, m.content) for m in sample.messages) if sample.messages is not None else None
     return (sample.id, sample.input, sample.target, tuple(sample.choices) if sample.choices is not None else None,
-            sample.metadata or None)
+            sample.metadata or None, turns)
 
 
 def _sample(row: _Row) -> Sample:
-    sid, text, target, choices, metadata = row
+    sid, text, target, choices, metadata, turns = row
     return Sample(id=sid, input=text, target=target, choices=list(choices) if choices is not None else None,
-                  metadata=dict(metadata) if metadata else {})
+                  metadata=dict(metadata) if metadata else {},
+                  messages=[Message(role=r, content=c) for r, c in turns] if turns is not None else None)  # type: ignore[arg-type]
 
 
 class Samples(Sequence[Sample]):
@@ -102,6 +110,16 @@ def _field(row: dict[str, Any], name: str, path: Path, lineno: int, role: str) -
     return value
 
 
+def _text(value: Any, name: str, path: Path, lineno: int) -> str:
+    """The input as text: a number is written out as before; a list or an object is refused, not sent
+    as its Python repr."""
+    if isinstance(value, (list, dict)):
+        fix = (f"a chat transcript (a list of {{role, content}}) is read with dataset.fields.messages={name}"
+               if isinstance(value, list) else "map dataset.fields.input to a field holding text")
+        raise DatasetError(f"{path}:{lineno}: field '{name}' (the input) is {transcripts.kind(value)}, not text; {fix}")
+    return str(value)
+
+
 def _metadata(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int) -> dict[str, Any]:
     fm = cfg.fields
     for name in fm.metadata:
@@ -136,12 +154,19 @@ def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int,
             choices = [str(c) for c in raw]
         else:
             choices = [str(_field(row, c, path, lineno, "choices")) for c in fm.choices]
+    turns: transcripts.Turns | None = None
+    if fm.messages is not None:
+        turns = transcripts.parse(_field(row, fm.messages, path, lineno, "messages"), fm.messages, f"{path}:{lineno}")
+        text = transcripts.last_user(turns)
+    else:
+        text = _text(_field(row, fm.input, path, lineno, "input"), fm.input, path, lineno)
     return Sample(
         id=str(_field(row, fm.id, path, lineno, "id")) if fm.id is not None else f"row-{rowno}",
-        input=str(_field(row, fm.input, path, lineno, "input")),
+        input=text,
         target=str(_field(row, fm.target, path, lineno, "target")) if fm.target is not None else None,
         choices=choices,
         metadata=_metadata(row, cfg, path, lineno),
+        messages=[Message(role=r, content=c) for r, c in turns] if turns is not None else None,  # type: ignore[arg-type]
     )
 
 

@@ -1,7 +1,12 @@
-"""Prompt templates -> chat messages. Placeholders are filled from the sample's fields."""
+"""Prompt templates -> chat messages. Placeholders are filled from the sample's fields.
+
+A sample with a transcript (dataset.fields.messages) is sent as that transcript: the prompt's
+system message (filled) goes first unless the transcript has a system turn of its own; the user
+template and the few-shot turns are not applied (the transcript is the conversation)."""
 
 from __future__ import annotations
 
+import json
 import string
 from functools import lru_cache
 from typing import Any
@@ -42,6 +47,17 @@ def _templates(prompt: PromptConfig) -> list[tuple[str, str]]:
     return [(where, t) for where, t in (("system", prompt.system), ("user", prompt.user)) if t]
 
 
+def _own_system(sample: Sample) -> bool:
+    return sample.messages is not None and any(m.role == "system" for m in sample.messages)
+
+
+def _applied(prompt: PromptConfig, sample: Sample) -> list[tuple[str, str]]:
+    """The templates filled for this sample: for a transcript, only a system message it lacks."""
+    if sample.messages is None:
+        return _templates(prompt)
+    return [] if _own_system(sample) or not prompt.system else [("system", prompt.system)]
+
+
 def check_syntax(prompt: PromptConfig) -> None:
     """Fail on a template str.format cannot fill at all: a lone { or }, or an empty {} (which
     asks for a positional argument). Found here, not by the first render in the middle of a job."""
@@ -64,7 +80,7 @@ def check_templates(prompt: PromptConfig, sample: Sample) -> None:
     check_syntax(prompt)
     fields = _fields(sample)
     known = set(fields)
-    for where, template in _templates(prompt):
+    for where, template in _applied(prompt, sample):
         unknown = placeholders(template) - known
         if unknown:
             name = sorted(unknown)[0]
@@ -92,13 +108,20 @@ def target_placeholders(prompt: PromptConfig, target_field: str | None = None) -
 
 def filled(prompt: PromptConfig, sample: Sample) -> tuple[str, str]:
     """The filled system and user texts: with the few-shot examples (the same for every item),
-    what makes one item's messages differ from another's."""
+    what makes one item's messages differ from another's. For a transcript: the system text sent
+    before it (or ""), and the transcript as JSON."""
     fields = _fields(sample)
+    if sample.messages is not None:
+        system = "" if _own_system(sample) else (prompt.system or "").format_map(fields)
+        return system, json.dumps([[m.role, m.content] for m in sample.messages], ensure_ascii=False)
     return (prompt.system or "").format_map(fields), prompt.user.format_map(fields)
 
 
 def render(prompt: PromptConfig, sample: Sample) -> list[Message]:
     fields = _fields(sample)
+    if sample.messages is not None:
+        head = [Message(role="system", content=t.format_map(fields)) for _, t in _applied(prompt, sample)]
+        return [*head, *sample.messages]
     messages: list[Message] = []
     if prompt.system:
         messages.append(Message(role="system", content=prompt.system.format_map(fields)))

@@ -56,7 +56,8 @@ def rows_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def mapped_columns(cfg: DatasetConfig) -> list[tuple[str, str]]:
     """(column, role) of every column the mapping reads from each row, optional metadata left out."""
     fm = cfg.fields
-    cols = [(c, role) for c, role in ((fm.id, "id"), (fm.input, "input"), (fm.target, "target")) if c is not None]
+    text = (fm.messages, "messages") if fm.messages is not None else (fm.input, "input")
+    cols = [(c, role) for c, role in ((fm.id, "id"), text, (fm.target, "target")) if c is not None]
     if isinstance(fm.choices, list):
         cols += [(c, "choices") for c in fm.choices]
     elif isinstance(fm.choices, str):
