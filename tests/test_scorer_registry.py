@@ -50,7 +50,7 @@ def test_scorer_tolerance_reaches_a_scorer_that_takes_it() -> None:
 
 def test_built_ins_are_registered_and_a_wrong_name_says_what_exists() -> None:
     assert {"exact", "numeric", "choice", "judge"} <= set(SCORERS.names())
-    with pytest.raises(ScoringError, match="unknown scorer scorer.type=exakt: one of choice, exact"):
+    with pytest.raises(ScoringError, match="unknown scorer scorer.type=exakt: one of behavior_match, choice, exact, flip"):
         get_scorer("exakt")
     with pytest.raises(ScoringError, match="cannot import module 'mylab'"):
         get_scorer("mylab:refusal")

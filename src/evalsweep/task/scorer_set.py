@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.llm.errors import AuthError
 from evalsweep.task.scorer_api import JobScorer, ScoreInput, Scored, ScorerFactory
-from evalsweep.task.scoring import Scorer, get_scorer, scorer_entry
+from evalsweep.task.scoring import SCORERS, Scorer, get_scorer, scorer_entry
 
 if TYPE_CHECKING:
     from evalsweep.config.schema import ExperimentConfig
@@ -118,10 +118,9 @@ class ScorerSet:
             return JobScores(None, None, judge)
         if self.primary is None:
             self.primary = next(iter(scores))
-        if self.primary not in scores:
-            raise ConfigError(f"scorer.primary={self.primary}: no scorer produced it (this sample gave "
-                              f"{', '.join(scores)}); name one of those")
-        return JobScores(scores[self.primary], scores, judge)
+        # A metric a scorer gives only for some samples (e.g. a flip rate given a first answer that
+        # was right) leaves the others' `score` empty; a name no scorer declares is refused up front.
+        return JobScores(scores.get(self.primary), scores, judge)
 
     def stats(self) -> ServiceStats | None:
         """The model requests of the one member that asks a model (the judge), if any."""
@@ -149,7 +148,7 @@ def check_scorer(exp: ExperimentConfig) -> None:
         names = getattr(found, "metrics", None)
         if names:
             declared += [str(n) for n in names]
-        elif kind in ("exact", "numeric", "choice", "judge"):
+        elif kind in SCORERS:  # a built-in that gives one number, named after itself
             declared.append(kind)
         else:
             known = False

@@ -33,6 +33,9 @@ Scorer = Callable[..., Any]  # (output, sample) or (item), sync or async -> a nu
 SCORERS: Registry[Scorer | ScorerFactory] = Registry("scorer", option="scorer.type")
 # Built-ins that need more than this module are named by path: imported only when a job uses them.
 SCORERS.register_path("judge", "evalsweep.judge.scorer:JUDGE")
+SCORERS.register_path("refusal", "evalsweep.task.patterns:refusal")
+SCORERS.register_path("flip", "evalsweep.task.patterns:flip")
+SCORERS.register_path("behavior_match", "evalsweep.task.patterns:behavior_match")
 
 _ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
