@@ -1,5 +1,6 @@
 """Reading a job's JSONL files: results.jsonl lines -> row dicts of the tidy frame (one per sample),
-a typed answer's and an inline judge's fields as extra columns."""
+a typed answer's and an inline judge's fields, the row's metrics (scores.<name>) and its metadata
+(metadata.<field>) as extra columns."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsweep.report.errors import ReportError
+from evalsweep.report.metrics import METADATA_PREFIX, SCORES_PREFIX
 
 # The loader's warnings keep the logger name they have always had in a sweep's log.
 log = logging.getLogger("evalsweep.report.load")
@@ -103,7 +105,35 @@ def result_row(rec: dict[str, Any], job: Path, facets: dict[str, Any], path: Pat
         "simulated": bool(rec.get("simulated", False)),
     }
     row.update(_nested_columns(rec))
+    row.update(_score_columns(rec, lineno, path))
+    row.update(_metadata_columns(rec))
     return row
+
+
+def _score_columns(rec: dict[str, Any], lineno: Any, path: Path) -> dict[str, float]:
+    """Each metric of the row's scores as scores.<name> (NaN for null): a number or null, else an error."""
+    scores = rec.get("scores")
+    if scores is None:
+        return {}
+    if not isinstance(scores, dict):
+        raise ReportError(f"line {lineno}: scores {scores!r} is not an object of metric name: number", path,
+                          "fix the scorer output or the line")
+    out: dict[str, float] = {}
+    for name, value in scores.items():
+        if value is not None and (isinstance(value, str) or not isinstance(value, (int, float))):
+            raise ReportError(f"line {lineno}: scores.{name} {value!r} is not a number or null", path,
+                              "fix the scorer output or the line")
+        out[f"{SCORES_PREFIX}{name}"] = _num(value)
+    return out
+
+
+def _metadata_columns(rec: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's metadata fields as metadata.<field>, to group by (lists and dicts as JSON)."""
+    meta = rec.get("metadata")
+    if not isinstance(meta, dict):
+        return {}
+    return {f"{METADATA_PREFIX}{k}": json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else v
+            for k, v in meta.items()}
 
 
 def _nested_columns(rec: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Job dirs -> one tidy DataFrame (one row per sample x job), with variants labelled.
+"""Job dirs -> one tidy DataFrame (one row per sample x job), with variants labelled: today's columns
+(COLUMNS), the config keys that differ, each metric of the rows' scores as scores.<name> and each
+metadata field as metadata.<field> (evalsweep.report.metrics).
 
 load_runs finds the job dirs (jobdirs), reads each (readjob), names the variants (labels) and
 builds the frame here. A variant is what differs between jobs' configs, seeds excluded.
@@ -22,6 +24,7 @@ from evalsweep.task.fingerprint import short as short_fingerprint
 from evalsweep.report.errors import ReportError
 from evalsweep.report.jobdirs import find_job_dirs
 from evalsweep.report.labels import differing_keys, label_keys, show_value, variant_label, warn_not_sent
+from evalsweep.report.metrics import METADATA_PREFIX, metadata_fields, metric_names
 from evalsweep.report.readjob import JobInfo, load_job
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,16 @@ class LoadedRuns:
     def variants(self) -> list[str]:
         return sorted(self.df["variant"].unique().tolist())
 
+    @property
+    def metrics(self) -> list[str]:
+        """The metric names: score first, then the names of the rows' scores (columns scores.<name>)."""
+        return metric_names(self.df)
+
+    @property
+    def metadata_fields(self) -> list[str]:
+        """The rows' metadata fields (columns metadata.<field>), the values --group-by can take."""
+        return metadata_fields(self.df)
+
 
 def use_score_column(loaded: LoadedRuns, column: str) -> None:
     """Score every row by `column` (e.g. classify.score, judge.score, parsed.confidence) instead of
@@ -58,7 +71,8 @@ def use_score_column(loaded: LoadedRuns, column: str) -> None:
     of the means like an errored sample."""
     df = loaded.df
     if column not in df.columns:
-        candidates = sorted(c for c in df.columns if "." in c and c not in ("config.seed",))
+        candidates = sorted(c for c in df.columns
+                            if "." in c and c not in ("config.seed",) and not c.startswith(METADATA_PREFIX))
         raise ReportError(f"no column {column!r} in the results", ", ".join(map(str, loaded.roots)),
                           f"choose one of: {', '.join(candidates[:20]) or 'score'} (extra columns come from "
                           f"results.<name>.jsonl files, e.g. scripts/classify.py)")
