@@ -1,6 +1,7 @@
 """Report for a sweep: python scripts/report.py multirun/<date>/<time> [more dirs] [--out DIR]
-[--correction holm|fdr_bh] [--mde-delta 0.05]
-[--baseline VARIANT | --all-pairs] [--equivalence-margin D]. All logic lives in evalsweep.report."""
+[--correction holm|fdr_bh] [--mde-delta [METRIC=]0.05] [--baseline VARIANT | --all-pairs]
+[--equivalence-margin [METRIC=]D] [--metric NAME ...] [--group-by FIELD]. All logic lives in
+evalsweep.report."""
 
 import sys
 

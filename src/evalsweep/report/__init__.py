@@ -5,12 +5,15 @@ fails), and callable from a callback via write_report.
 Which file owns what:
 - loading job dirs into one tidy frame: load (load_runs, LoadedRuns, use_score_column) calls
   jobdirs (finding job dirs), readjob (reading one job dir: JobInfo, config facets, extra columns),
-  jobrows (results.jsonl lines -> rows) and labels (which config keys differ; variant labels)
+  jobrows (results.jsonl lines -> rows) and labels (which config keys differ; variant labels);
+  metrics (Metric: the score and the rows' scores.<name> columns, their scales, metadata.<field>)
 - statistics, pure functions on arrays, in stats/: base (alpha, critical values), intervals (one
   variant's mean, SEs, CIs), clustered (SEs clustered by item), paired (the paired test, McNemar),
   signflip (its p), multitest (corrections), equivalence (TOST), power (MDE, items needed)
-- the tables: compare (Comparison, compare) over variants (the variants table), contrasts (paired
-  tests, corrected) and baseline (which variant is the baseline)
+- the tables: options (ReportOptions: what is asked, and its checks), sections (one Comparison per
+  metric), compare (Comparison, compare: one metric's tables) over variants (the variants table),
+  contrasts (paired tests, corrected), groups (the tables per metadata value, --group-by) and
+  baseline (which variant is the baseline)
 - the output: build (write_report, ReportResult), document (what the report says, as blocks), render
   (the blocks, to Markdown and HTML), plots (PNGs)
 - cli (python scripts/report.py, evalsweep report) and errors (ReportError)
@@ -28,10 +31,13 @@ if TYPE_CHECKING:
     from evalsweep.report.compare import Comparison, compare
     from evalsweep.report.errors import ReportError
     from evalsweep.report.load import LoadedRuns, load_runs
+    from evalsweep.report.metrics import Metric
+    from evalsweep.report.options import ReportOptions
     from evalsweep.report.readjob import JobInfo
 
 _HOME = {"ReportResult": "build", "write_report": "build", "Comparison": "compare", "compare": "compare",
-         "ReportError": "errors", "JobInfo": "readjob", "LoadedRuns": "load", "load_runs": "load"}
+         "ReportError": "errors", "JobInfo": "readjob", "LoadedRuns": "load", "load_runs": "load",
+         "Metric": "metrics", "ReportOptions": "options"}
 __all__ = sorted(_HOME)
 
 

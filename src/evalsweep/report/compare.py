@@ -1,26 +1,30 @@
-"""Tidy rows -> the report's tables: variants, pairwise differences, prompt sensitivity,
-item-level disagreements. Every number comes from evalsweep.report.stats.
+"""Tidy rows -> the report's tables for one metric: variants, pairwise differences, prompt
+sensitivity, item-level disagreements. Every number comes from evalsweep.report.stats.
 
 Rows whose score is null (the sample errored) are left out of every mean and counted in
 n_errors: an error is not a wrong answer, and folding it in would mix provider trouble into
-model quality.
+model quality. Another metric (evalsweep.report.metrics) is read the same way, from its own column:
+a row without a value for it is left out and counted there.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evalsweep.task.fingerprint import short as short_fingerprint
 from evalsweep.report.stats.base import ALPHA
-from evalsweep.report.stats.multitest import Correction
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
-from evalsweep.report.contrasts import PAIR_ALL_STATUS, PAIR_COLUMNS, pairwise_table as contrast_table
+from evalsweep.report.contrasts import (PAIR_ALL_STATUS, PAIR_COLUMNS, ContrastSettings,
+                                        pairwise_table as contrast_table)
 from evalsweep.report.labels import format_label
 from evalsweep.report.load import LoadedRuns
+from evalsweep.report.metrics import PRIMARY, Metric, describe, metric_frame
+from evalsweep.report.options import ReportOptions
 from evalsweep.report.variants import variant_table
 
 __all__ = ["PAIR_ALL_STATUS", "PAIR_COLUMNS", "Comparison", "compare", "pairwise_table", "variant_table"]
@@ -34,15 +38,27 @@ class Comparison:
     item_means: pd.DataFrame  # index item, one column per variant: mean over seeds/repeats
     disagreements: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     correction: str = "holm"
-    mde_delta: float = 0.05
+    mde_delta: float | None = 0.05  # in the metric's units; None: none given for a metric not in [0, 1]
     notes: list[str] = field(default_factory=list)
     baseline: Baseline | None = None  # None: every pair is a contrast
     alpha: float = ALPHA
     equivalence_margin: float | None = None
+    metric: Metric = Metric(PRIMARY, PRIMARY, bounded=True, binary=False)
+    scale_notes: list[str] = field(default_factory=list)  # what the metric's scale changes in the contrasts
+    # With --group-by (evalsweep.report.groups): the field, one row per variant x value, the contrasts per value.
+    group_by: str | None = None
+    groups: pd.DataFrame | None = None
+    group_pairwise: pd.DataFrame | None = None
 
     @property
     def order(self) -> list[str]:
         return self.variants["variant"].tolist()
+
+    @property
+    def settings(self) -> ContrastSettings:
+        """How this metric's contrasts are tested: the same for every group's."""
+        return ContrastSettings(self.correction, self.mde_delta, self.alpha,  # type: ignore[arg-type]
+                                self.equivalence_margin, self.metric.bounded)
 
 
 def item_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +72,7 @@ def _fingerprints(df: pd.DataFrame, variant: str) -> list[str]:
     return sorted(short_fingerprint(f) for f in fps.dropna().unique())
 
 
-def _not_paired_reason(df: pd.DataFrame, a: str, b: str) -> str:
+def not_paired_reason(df: pd.DataFrame, a: str, b: str) -> str:
     da = sorted(df.loc[df["variant"] == a, "dataset"].unique())
     db = sorted(df.loc[df["variant"] == b, "dataset"].unique())
     if da != db:
@@ -128,28 +144,47 @@ def disagreements(df: pd.DataFrame, means: pd.DataFrame, a: str, b: str) -> pd.D
 
 
 def pairwise_table(df: pd.DataFrame, variants: pd.DataFrame, means: pd.DataFrame,
-                   correction: Correction = "holm", mde_delta: float = 0.05,
-                   alpha: float = ALPHA, baselines: dict[str, str] | None = None,
-                   equivalence_margin: float | None = None) -> pd.DataFrame:
+                   baselines: dict[str, str] | None = None,
+                   settings: ContrastSettings = ContrastSettings()) -> pd.DataFrame:
     """The contrasts (every pair, or each variant against its baseline): evalsweep.report.contrasts."""
-    return contrast_table(means, variants, lambda a, b: _not_paired_reason(df, a, b), baselines, correction,
-                          mde_delta, alpha, equivalence_margin)
+    return contrast_table(means, variants, lambda a, b: not_paired_reason(df, a, b), baselines, settings)
 
 
-def compare(loaded: LoadedRuns, correction: Correction = "holm", mde_delta: float = 0.05,
-            alpha: float = ALPHA, baseline: str | None = None, all_pairs: bool = False,
-            equivalence_margin: float | None = None) -> Comparison:
-    """The report's tables. baseline (else the jobs' spec.baseline) makes the contrasts each variant
-    against it; all_pairs compares every pair even then."""
-    df = loaded.df
-    variants = variant_table(df, alpha)
+def compare(loaded: LoadedRuns, options: ReportOptions | None = None, metric: Metric | None = None,
+            alpha: float = ALPHA, **changes: Any) -> Comparison:
+    """The report's tables for one metric (default: the score). options, or the changes to its
+    defaults (correction, mde_delta, baseline, all_pairs, equivalence_margin, ...): baseline (else the
+    jobs' spec.baseline) makes the contrasts each variant against it; all_pairs compares every pair
+    even then."""
+    opts = ReportOptions.of(options, changes)
+    base = None if opts.all_pairs else resolve_baseline(loaded, opts.baseline)
+    return compare_metric(loaded, metric or describe(loaded.df, PRIMARY), base, opts, alpha)
+
+
+def _scale_notes(metric: Metric, opts: ReportOptions, delta: float | None, margin: float | None) -> list[str]:
+    notes = []
+    if delta is None:
+        notes.append(f"No difference in {metric.name}'s units to size the sample for (--mde-delta D is in points "
+                     f"of a metric in [0, 1]): pass --mde-delta {metric.name}=D for the items needed and the power.")
+    if margin is None and opts.equivalence_margin is not None:
+        notes.append(f"No TOST for {metric.name}: --equivalence-margin D is in points of a metric in [0, 1]; pass "
+                     f"--equivalence-margin {metric.name}=D in its units.")
+    return notes
+
+
+def compare_metric(loaded: LoadedRuns, metric: Metric, base: Baseline | None, opts: ReportOptions,
+                   alpha: float = ALPHA) -> Comparison:
+    """The tables of one metric, with the baseline already resolved (once for every metric)."""
+    df = metric_frame(loaded.df, metric)
+    delta, margin = opts.delta_for(metric), opts.margin_for(metric)
+    settings = ContrastSettings(opts.correction, delta, alpha, margin, metric.bounded)  # type: ignore[arg-type]
+    variants = variant_table(df, alpha, metric.bounded, worst_case=metric.primary)
     means = item_means(df)
-    base = None if all_pairs else resolve_baseline(loaded, baseline)
-    pairwise = pairwise_table(df, variants, means, correction, mde_delta, alpha,
-                              base.pairs if base else None, equivalence_margin)
+    pairwise = pairwise_table(df, variants, means, base.pairs if base else None, settings)
     comp = Comparison(variants, pairwise, prompt_sensitivity(df, loaded.label_keys), means,
-                      correction=correction, mde_delta=mde_delta, baseline=base, alpha=alpha,
-                      equivalence_margin=equivalence_margin)
+                      correction=opts.correction, mde_delta=delta, baseline=base, alpha=alpha,
+                      equivalence_margin=margin, metric=metric,
+                      scale_notes=_scale_notes(metric, opts, delta, margin))
     for row in pairwise.itertuples(index=False):
         if row.status == PAIR_ALL_STATUS:
             comp.disagreements[(row.a, row.b)] = disagreements(df, means, row.a, row.b)

@@ -6,13 +6,16 @@ exact sign-flip test on the item-level differences (stats.paired.paired_test), c
 contrast set; its CI is the t interval on n - 1 degrees of freedom. The z and t p-values and
 McNemar's test on each item's majority are kept in the CSV for comparison, never as the headline.
 Power (MDE, items needed) is at the corrected alpha, the level a single real effect must reach.
+Deltas, MDEs and margins are in the metric's units; only a metric in [0, 1] has its CIs clipped to
+[-1, 1] and a difference to size for when none is given for it by name (ContrastSettings).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import combinations
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,15 @@ PAIR_COLUMNS = [
     "contrast", "test", "p_signflip", "p_z", "df", "ci_method", "alpha_corrected", "n_contrasts",
     "mde_note", "equivalence_margin", "p_tost", "equivalent",
 ]
+
+
+@dataclass(frozen=True)
+class ContrastSettings:
+    correction: Correction = "holm"
+    mde_delta: float | None = 0.05  # the difference to size for; None: none given in the metric's units
+    alpha: float = ALPHA
+    equivalence_margin: float | None = None
+    bounded: bool | None = None  # the metric lies in [0, 1]; None: decided from each variant's item means
 
 
 def contrast_pairs(order: list[str], baselines: dict[str, str] | None) -> list[tuple[str, str]]:
@@ -95,31 +107,46 @@ def pair_row(means: pd.DataFrame, a: str, b: str, binary: dict[str, bool], bound
     return row
 
 
-def _power(row: dict, mde_delta: float, alpha_c: float) -> dict:
+def _power(row: dict, mde_delta: float | None, alpha_c: float) -> dict:
     n, omega2 = int(row["n_shared"]), row["omega2"]
     if n < 2:
         return {"mde_note": "one shared item: no power to state"}
     if not omega2 > 0:
         return {"mde_note": "n/a: the item differences have no variance (the same gap on every item), "
                             "so the power formula has nothing to scale by"}
+    if mde_delta is None:  # the MDE needs no difference; items needed and power do
+        return {"mde": mde_t(omega2, n, alpha_c), "mde_note": ""}
     return {"mde": mde_t(omega2, n, alpha_c), "n_needed": items_needed(omega2, mde_delta, alpha_c),
             "power": power_t(omega2, n, mde_delta, alpha_c), "mde_note": ""}
 
 
+def bounded_by_variant(means: pd.DataFrame, settings: ContrastSettings) -> dict[str, bool]:
+    """Per variant, whether its deltas are bounded in [-1, 1]: the metric's scale when known, else
+    whether the variant's item means all lie in [0, 1]."""
+    if settings.bounded is not None:
+        return {str(c): settings.bounded for c in means.columns}
+    return {str(c): bool(((means[c].dropna() >= 0) & (means[c].dropna() <= 1)).all()) for c in means.columns}
+
+
 def pairwise_table(means: pd.DataFrame, variants: pd.DataFrame, not_paired: Callable[[str, str], str],
-                   baselines: dict[str, str] | None = None, correction: Correction = "holm",
-                   mde_delta: float = 0.05, alpha: float = ALPHA,
-                   equivalence_margin: float | None = None) -> pd.DataFrame:
+                   baselines: dict[str, str] | None = None,
+                   settings: ContrastSettings = ContrastSettings()) -> pd.DataFrame:
     """The contrast set's rows, p corrected across the tested ones, power at the corrected alpha."""
-    order = variants["variant"].tolist()
     binary = dict(zip(variants["variant"], variants["binary"]))
-    bounded = _bounded_from_means(means)
-    pairs = contrast_pairs(order, baselines)
-    rows = [pair_row(means, a, b, binary, bounded, alpha, not_paired) for a, b in pairs]
-    out = pd.DataFrame(rows, columns=PAIR_COLUMNS)
+    bounded = bounded_by_variant(means, settings)
+    rows = [pair_row(means, a, b, binary, bounded, settings.alpha, not_paired)
+            for a, b in contrast_pairs(variants["variant"].tolist(), baselines)]
+    return finish(rows, baselines is not None, settings)
+
+
+def finish(rows: list[dict], baseline: bool, settings: ContrastSettings, lead: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows of one family of contrasts -> the table: p corrected across every tested row, power at the
+    corrected alpha, TOST when a margin is set. lead: columns of the rows' own put first (e.g. a group)."""
+    out = pd.DataFrame(rows, columns=list(lead) + PAIR_COLUMNS)
     if out.empty:
         return out
-    out["contrast"] = "baseline" if baselines is not None else "all pairs"
+    correction, alpha = settings.correction, settings.alpha
+    out["contrast"] = "baseline" if baseline else "all pairs"
     out["p_adj"] = adjust_pvalues(out["p"].to_numpy(dtype=float), correction, alpha)
     out["correction"] = correction
     out["significant"] = out["p_adj"] < alpha
@@ -127,22 +154,18 @@ def pairwise_table(means: pd.DataFrame, variants: pd.DataFrame, not_paired: Call
     alpha_c = corrected_alpha(alpha, m)
     out["n_contrasts"] = m
     out["alpha_corrected"] = alpha_c
-    out["mde_delta"] = mde_delta
+    out["mde_delta"] = math.nan if settings.mde_delta is None else settings.mde_delta
     out["mde_note"] = out["mde_note"].astype(object)  # text; all-NaN columns come out as float
     for i, row in out.iterrows():
         if row["status"] == PAIR_ALL_STATUS:
-            for k, v in _power(row.to_dict(), mde_delta, alpha_c).items():
+            for k, v in _power(row.to_dict(), settings.mde_delta, alpha_c).items():
                 out.at[i, k] = v
-    if equivalence_margin is not None:
-        out["equivalence_margin"] = equivalence_margin
-        p_tost = [tost(r.delta, r.se, int(r.df), equivalence_margin) if r.status == PAIR_ALL_STATUS
+    margin = settings.equivalence_margin
+    if margin is not None:
+        out["equivalence_margin"] = margin
+        p_tost = [tost(r.delta, r.se, int(r.df), margin) if r.status == PAIR_ALL_STATUS
                   else math.nan for r in out.itertuples(index=False)]
         out["p_tost"] = p_tost
         # TOST at the same corrected level as the difference tests (Holm on the TOST p-values).
         out["equivalent"] = adjust_pvalues(np.asarray(p_tost, dtype=float), correction, alpha) < alpha
     return out
-
-
-def _bounded_from_means(means: pd.DataFrame) -> dict[str, bool]:
-    """Item means all in [0, 1]: the metric is bounded there and so is any delta, in [-1, 1]."""
-    return {str(c): bool(((means[c].dropna() >= 0) & (means[c].dropna() <= 1)).all()) for c in means.columns}

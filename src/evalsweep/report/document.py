@@ -1,5 +1,10 @@
 """The report's content as a list of blocks (evalsweep.report.render turns them into Markdown and
-HTML): the header, the variants, the contrasts, prompt sensitivity, disagreements, plots and tables."""
+HTML): the header, then per metric the variants, the contrasts, prompt sensitivity, disagreements and
+plots, then the tables.
+
+A report of the score alone reads as it always has. With other metrics each gets a section of its own
+("Metric: <name>", the same statistics, headings one level down) that first says its scale: what is
+said in points and clipped to [0, 1] holds only for a metric in [0, 1]."""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from evalsweep.report.compare import PAIR_ALL_STATUS, Comparison
+from evalsweep.report.groups import UNSET
 from evalsweep.report.load import LoadedRuns
+from evalsweep.report.metrics import PRIMARY, Metric
 from evalsweep.report.render import (OUTPUT_CHARS, Block, Bullets, Heading, Image, Para, Table, ci, clip, integer,
                                      missing, num, pval)
 
@@ -17,7 +24,17 @@ TOP_DISAGREEMENTS = 5
 DISAGREEMENT_PAIRS = 3
 
 
-def _header(loaded: LoadedRuns, comp: Comparison) -> list[Block]:
+def _csv(comp: Comparison, stem: str) -> str:
+    return f"{stem}.csv" if comp.metric.primary else f"its {stem} CSV"
+
+
+def _metric_fact(m: Metric) -> str:
+    twins = f"; the same values as {', '.join(m.same_as)}" if m.same_as else ""
+    return f"{m.name} ({m.scale}{twins})"
+
+
+def _header(loaded: LoadedRuns, comps: dict[str, Comparison]) -> list[Block]:
+    comp = next(iter(comps.values()))
     included = [j for j in loaded.jobs if j.included]
     blocks: list[Block] = [Heading(1, "evalsweep report")]
     if loaded.simulated:
@@ -32,6 +49,11 @@ def _header(loaded: LoadedRuns, comp: Comparison) -> list[Block]:
     commits = sorted({str(j.git.get("commit"))[:10] for j in included if j.git.get("commit")})
     if commits:
         facts.append("Git commit(s): " + ", ".join(commits))
+    if not _plain(comps) or comp.metric.same_as:
+        facts.append("Metrics: " + ", ".join(_metric_fact(c.metric) for c in comps.values())
+                     + ("; one section each" if len(comps) > 1 else ""))
+    if comp.group_by is not None and comp.groups is not None:
+        facts.append(f"Grouped by the metadata field {comp.group_by}: {comp.groups['group'].nunique()} value(s)")
     blocks.append(Bullets(facts))
     if loaded.missing:
         blocks.append(Para("Missing or incomplete jobs:"))
@@ -42,6 +64,31 @@ def _header(loaded: LoadedRuns, comp: Comparison) -> list[Block]:
     return blocks
 
 
+def _errors_header(comp: Comparison) -> str:
+    return "errors" if comp.metric.primary else "no value"
+
+
+def _variants_text(comp: Comparison) -> str:
+    m = comp.metric
+    if m.bounded or m.primary:
+        scale = ("For scores in [0, 1] the 95% CI is Wilson's: over items for a single 0/1 run, else at the "
+                 "effective n = p(1-p)/SE² (the design effect; "
+                 "\"wilson, design effect\"), so it never leaves [0, 1]; other scores get mean ± t SE. ")
+    else:
+        scale = (f"{m.name} is not in [0, 1]: its 95% CI is mean ± t(items-1) · SE, in {m.name}'s own units and "
+                 f"not clipped. ")
+    if m.primary:
+        errors = ("Errored samples (score null) are left out and counted under errors; the note gives the mean "
+                  "with them counted as wrong. ")
+    else:
+        errors = (f"Rows without a {m.name} value (errored, or not scored for it) are left out and counted under "
+                  f"no value; nothing stands in for them, since which end of {m.name} is worse is not known. ")
+    return ("The mean is item-weighted: each item's mean over its seeds and repeats, then the mean over "
+            f"items, the same weighting as the paired differences (mean_obs in {_csv(comp, 'variants')} is the "
+            "plain mean over observations). SE = sd(item means)/sqrt(items): items are the independent units. "
+            + scale + "Seed SD is the SD of per-seed means. " + errors + "See docs/statistics.md.")
+
+
 def _variants(comp: Comparison) -> list[Block]:
     v = comp.variants
     rows = [[str(r.rank), r.variant, num(r.mean), num(r.se), ci(r.ci_low, r.ci_high), r.ci_method,
@@ -49,21 +96,31 @@ def _variants(comp: Comparison) -> list[Block]:
             for r in v.itertuples(index=False)]
     blocks: list[Block] = [
         Heading(2, "Variants"),
-        Table(["rank", "variant", "mean", "SE", "95% CI", "CI method", "items", "obs", "errors",
+        Table(["rank", "variant", "mean", "SE", "95% CI", "CI method", "items", "obs", _errors_header(comp),
                "seeds", "seed SD", "note"], rows),
-        Para("The mean is item-weighted: each item's mean over its seeds and repeats, then the mean over "
-             "items, the same weighting as the paired differences (mean_obs in variants.csv is the plain "
-             "mean over observations). SE = sd(item means)/sqrt(items): items are the independent units. "
-             "For scores in [0, 1] the 95% CI is Wilson's: over items for a single 0/1 run, else at the "
-             "effective n = p(1-p)/SE² (the design effect; "
-             "\"wilson, design effect\"), so it never leaves [0, 1]; other scores get mean ± t SE. "
-             "Seed SD is the SD of per-seed means. Errored samples (score null) are left out and counted "
-             "under errors; the note gives the mean with them counted as wrong. See docs/statistics.md."),
+        Para(_variants_text(comp)),
     ]
     split = _variance_sentence(v)
     if split:
         blocks.append(Para(split))
-    return blocks
+    return blocks + _group_variants(comp)
+
+
+def _group_variants(comp: Comparison) -> list[Block]:
+    g, field = comp.groups, comp.group_by
+    if g is None or field is None or g.empty:
+        return []
+    rows = [[str(r.group), str(r.rank), r.variant, num(r.mean), num(r.se), ci(r.ci_low, r.ci_high), r.ci_method,
+             str(r.n_items), str(r.n_obs), str(r.n_errors), r.note] for r in g.itertuples(index=False)]
+    return [
+        Heading(2, f"Variants by {field}"),
+        Table([field, "rank", "variant", "mean", "SE (clustered by item)", "95% CI", "CI method", "items", "obs",
+               _errors_header(comp), "note"], rows),
+        Para(f"One row per value of the metadata field {field} and variant: the mean, SE and CI of the table "
+             f"above on that value's items only. The SE is clustered by item (sd of the item means / "
+             f"sqrt(items)), so an item's seeds and repeats count once; rank is within the value; {UNSET} holds "
+             f"the rows without the field."),
+    ]
 
 
 def _variance_sentence(v: pd.DataFrame) -> str:
@@ -101,8 +158,9 @@ def _pairwise(comp: Comparison) -> list[Block]:
                      "yes" if r.significant else "no", num(r.mde), integer(r.n_needed)] + extra + [note])
     m = int(p["n_contrasts"].iloc[0]) if "n_contrasts" in p and not missing(p["n_contrasts"].iloc[0]) else 0
     alpha_c = p["alpha_corrected"].iloc[0] if m else comp.alpha
+    sized = "items for Δ" if comp.mde_delta is None else f"items for Δ={comp.mde_delta:g}"
     headers = ["a", "b", "items", "delta a-b", "95% CI (t)", "p (sign-flip)", f"p adj ({comp.correction})",
-               "significant", f"MDE (α={alpha_c:.3g})", f"items for Δ={comp.mde_delta:g}"]
+               "significant", f"MDE (α={alpha_c:.3g})", sized]
     headers += [f"TOST p (±{comp.equivalence_margin:g})"] if tost else []
     blocks.append(Table(headers + ["note"], rows))
     which = (f"each variant against the baseline ({m} contrasts, not every pair; --all-pairs compares every pair)"
@@ -117,20 +175,52 @@ def _pairwise(comp: Comparison) -> list[Block]:
         f"at alpha {alpha_c:.3g}, the level the smallest p must reach after the correction; items for Δ "
         "is the whole number of items needed for the stated difference, rounded up, at the seeds per item "
         "run here. When every item differs by the same amount there is no spread: the exact test still "
-        "decides, the CI bounds the share of items that could differ, and the MDE is n/a."))
+        + ("decides, the CI bounds the share of items that could differ, and the MDE is n/a." if comp.metric.bounded
+           else "decides; the CI and the MDE are n/a (nothing bounds a metric outside [0, 1]).")))
+    if not comp.metric.bounded or comp.scale_notes:
+        name = comp.metric.name
+        units = [] if comp.metric.bounded else [f"{name} is not in [0, 1]: delta, CI, MDE and Δ are in its units, "
+                                                f"and no CI is clipped."]
+        blocks.append(Para(" ".join(units + comp.scale_notes)))
     if tost:
         blocks.append(Para(
             f"TOST: two one-sided t-tests that |delta| < {comp.equivalence_margin:g}; 'equivalent' when the "
             f"larger one-sided p, corrected like p ({comp.correction}), is below {comp.alpha:g}."))
     blocks.append(Para(
-        "pairwise.csv also holds, for reference only: p_z (the normal z-test), p_t (the paired t-test) and, "
+        f"{'pairwise.csv' if comp.metric.primary else 'Its pairwise CSV'} also holds, for reference only: p_z "
+        "(the normal z-test), p_t (the paired t-test) and, "
         "for 0/1 scores, p_mcnemar: McNemar's exact test on each item's majority over seeds, which tests "
         "majority-vote accuracy rather than the mean difference and leaves out items tied across seeds "
         "(mcnemar_ties); none of them is corrected or used for 'significant'."))
     if comp.notes:
         blocks.append(Para("Not compared:"))
         blocks.append(Bullets(comp.notes))
-    return blocks
+    return blocks + _group_pairwise(comp)
+
+
+def _group_pairwise(comp: Comparison) -> list[Block]:
+    p, field = comp.group_pairwise, comp.group_by
+    if p is None or field is None or p.empty:
+        return []
+    rows = []
+    for r in p.itertuples(index=False):
+        if r.status != PAIR_ALL_STATUS:
+            rows.append([str(r.group), r.a, r.b] + ["n/a"] * 7 + [r.status])
+            continue
+        note = "; ".join(x for x in (r.note, r.mde_note) if isinstance(x, str) and x)
+        rows.append([str(r.group), r.a, r.b, str(r.n_shared), num(r.delta), ci(r.ci_low, r.ci_high), pval(r.p),
+                     pval(r.p_adj), "yes" if r.significant else "no", num(r.mde), note])
+    m = int(p["n_contrasts"].iloc[0]) if not missing(p["n_contrasts"].iloc[0]) else 0
+    alpha_c = p["alpha_corrected"].iloc[0] if m else comp.alpha
+    return [
+        Heading(2, f"Contrasts by {field}"),
+        Table([field, "a", "b", "items", "delta a-b", "95% CI (t)", "p (sign-flip)", f"p adj ({comp.correction})",
+               "significant", f"MDE (α={alpha_c:.3g})", "note"], rows),
+        Para(f"The contrasts above within each value of {field}, paired on the items of that value both variants "
+             f"ran, a and b as above (a delta's sign means the same in every row). p adj corrects across all {m} "
+             f"of these contrasts ({comp.correction}), a family of its own apart from the contrasts above; the MDE "
+             f"is at alpha {alpha_c:.3g}. A value with too few shared items says so instead of a test."),
+    ]
 
 
 def _sensitivity(comp: Comparison) -> list[Block]:
@@ -144,8 +234,8 @@ def _sensitivity(comp: Comparison) -> list[Block]:
             for _, r in s.iterrows()]
     headers = ["model (and other settings)"] + [c[len("mean_"):] for c in prompt_cols] + [
         "SD across prompts", "range", "best prompt"]
-    return blocks + [Table(headers, rows),
-                     Para("Mean score per prompt; the spread is across prompt means (SD with ddof=1).")]
+    return blocks + [Table(headers, rows), Para(f"Mean {comp.metric.name} per prompt; the spread is across "
+                                                f"prompt means (SD with ddof=1).")]
 
 
 def _disagreements(comp: Comparison) -> list[Block]:
@@ -162,20 +252,55 @@ def _disagreements(comp: Comparison) -> list[Block]:
             continue
         rows = [[clip(r.item, 40), clip(r.target, 20), num(r.score_a, 2), num(r.score_b, 2),
                  clip(r.output_a), clip(r.output_b)] for r in d.head(TOP_DISAGREEMENTS).itertuples(index=False)]
-        blocks.append(Table(["item", "target", "score a", "score b", f"output a ({a})", f"output b ({b})"], rows))
+        name = comp.metric.name
+        blocks.append(Table(["item", "target", f"{name} a", f"{name} b", f"output a ({a})", f"output b ({b})"], rows))
         blocks.append(Para(f"{len(d)} disagreeing item(s) in total; outputs from the first seed, "
                            f"cut at {OUTPUT_CHARS} characters."))
     return blocks
 
 
-def build_document(loaded: LoadedRuns, comp: Comparison, images: list[tuple[Path, str]],
-                   csvs: list[Path]) -> list[Block]:
+def _section(comp: Comparison, images: list[tuple[Path, str]]) -> list[Block]:
     # With a baseline the contrasts answer the experiment's question: they lead.
     first = _pairwise(comp) + _variants(comp) if comp.baseline is not None else _variants(comp) + _pairwise(comp)
-    blocks = _header(loaded, comp) + first + _sensitivity(comp)
-    blocks += _disagreements(comp)
+    blocks = first + _sensitivity(comp) + _disagreements(comp)
     blocks.append(Heading(2, "Plots"))
-    blocks += [Image(path, alt) for path, alt in images] or [Para("No plots: no scored rows.")]
+    return blocks + ([Image(path, alt) for path, alt in images] or [Para("No plots: no scored rows.")])
+
+
+def _metric_intro(m: Metric) -> str:
+    where = "each row's score (the jobs' scorer)" if m.primary else f"each row's scores.{m.name}"
+    if m.scale == "no values":
+        text = f"{m.name}, from {where}, has no values in these rows."
+    elif m.bounded:
+        text = (f"{m.name}, from {where}, lies in [0, 1] ({m.scale}): Wilson intervals, paired CIs clipped to "
+                f"[-1, 1], differences in points (0.05 is five points).")
+    else:
+        text = (f"{m.name}, from {where}, runs {m.scale}: intervals are mean ± t · SE in its own units, nothing "
+                f"is clipped, and differences (delta, MDE, Δ) are in its units.")
+    if m.same_as:
+        text += f" It has the same values as {', '.join(m.same_as)} on every row, which get no section of their own."
+    return text
+
+
+def _demote(blocks: list[Block]) -> list[Block]:
+    return [Heading(b.level + 1, b.text) if isinstance(b, Heading) else b for b in blocks]
+
+
+def _plain(comps: dict[str, Comparison]) -> bool:
+    """The score alone: the report reads as it did before there were other metrics."""
+    return list(comps) == [PRIMARY]
+
+
+def build_document(loaded: LoadedRuns, comps: dict[str, Comparison], images: dict[str, list[tuple[Path, str]]],
+                   csvs: list[Path]) -> list[Block]:
+    """The report: its header, one section per metric (comps, in order), the list of CSV tables."""
+    blocks = _header(loaded, comps)
+    if _plain(comps):
+        blocks += _section(comps[PRIMARY], images[PRIMARY])
+    else:
+        for name, comp in comps.items():
+            blocks += [Heading(2, f"Metric: {name}"), Para(_metric_intro(comp.metric))]
+            blocks += _demote(_section(comp, images[name]))
     blocks.append(Heading(2, "Tables (CSV)"))
     blocks.append(Bullets([p.name for p in csvs]))
     return blocks

@@ -1,4 +1,5 @@
-"""PNG plots for the report (matplotlib, Agg backend: no display needed, safe in workers)."""
+"""PNG plots for the report (matplotlib, Agg backend: no display needed, safe in workers). `what` names
+the metric on the axes (the score, or another metric of the rows' scores)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def forest_variants(variants: pd.DataFrame, path: Path) -> Path | None:
+def forest_variants(variants: pd.DataFrame, path: Path, what: str = "score") -> Path | None:
     """Variant means with 95% CIs, best at the top."""
     v = variants[variants["mean"].notna()]
     if v.empty:
@@ -37,13 +38,13 @@ def forest_variants(variants: pd.DataFrame, path: Path) -> Path | None:
     hi = (v["ci_high"] - v["mean"]).fillna(0).clip(lower=0)
     ax.errorbar(v["mean"], y, xerr=[lo, hi], fmt="o", color="tab:blue", capsize=4)
     ax.set_yticks(y, v["variant"])
-    ax.set_xlabel("mean score (95% CI, SE clustered by item)")
+    ax.set_xlabel(f"mean {what} (95% CI, SE clustered by item)")
     ax.set_title("Variant means")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
 
-def forest_pairwise(pairwise: pd.DataFrame, path: Path) -> Path | None:
+def forest_pairwise(pairwise: pd.DataFrame, path: Path, what: str = "score") -> Path | None:
     """Paired differences a - b with 95% CIs; a line at zero; Holm/BH-significant pairs in red."""
     p = pairwise[pairwise["status"] == PAIR_ALL_STATUS] if len(pairwise) else pairwise
     if p.empty:
@@ -58,14 +59,14 @@ def forest_pairwise(pairwise: pd.DataFrame, path: Path) -> Path | None:
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels, fontsize=8)
     corr = str(p["correction"].iloc[0])
-    ax.set_xlabel("paired difference in mean score, a minus b (95% CI)")
+    ax.set_xlabel(f"paired difference in mean {what}, a minus b (95% CI)")
     ax.set_title(f"Paired differences on shared items (red: significant after {corr}, sign-flip test)",
                  fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
 
-def seed_strip(df: pd.DataFrame, order: list[str], path: Path) -> Path | None:
+def seed_strip(df: pd.DataFrame, order: list[str], path: Path, what: str = "score") -> Path | None:
     """Per-seed means of each variant as dots, the variant mean as a bar."""
     scored = df[df["score"].notna()]
     if scored.empty:
@@ -80,13 +81,14 @@ def seed_strip(df: pd.DataFrame, order: list[str], path: Path) -> Path | None:
         ax.scatter(s["score"], i + jitter, color="tab:orange", zorder=3, label="seed mean" if i == 0 else None)
         ax.plot([s["score"].mean()] * 2, [i - 0.3, i + 0.3], color="black", lw=1.5)
     ax.set_yticks(range(len(order)), order[::-1])
-    ax.set_xlabel("mean score per seed (bar: mean of seed means)")
+    ax.set_xlabel(f"mean {what} per seed (bar: mean of seed means)")
     ax.set_title("Spread across seeds")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
 
-def item_disagreements(dis: pd.DataFrame, a: str, b: str, path: Path, limit: int = 40) -> Path | None:
+def item_disagreements(dis: pd.DataFrame, a: str, b: str, path: Path, limit: int = 40,
+                       what: str = "score") -> Path | None:
     """Per-item difference a - b on the items where they disagree, largest first."""
     if dis.empty:
         return None
@@ -96,7 +98,7 @@ def item_disagreements(dis: pd.DataFrame, a: str, b: str, path: Path, limit: int
     ax.barh(range(len(d)), d["diff"], color=colors)
     ax.set_yticks(range(len(d)), d["sample_id"].astype(str), fontsize=7)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"item score {a}  minus  {b} (mean over seeds)")
+    ax.set_xlabel(f"item {what} {a}  minus  {b} (mean over seeds)")
     more = f" (top {limit} of {len(dis)})" if len(dis) > limit else ""
     ax.set_title(f"Items where they disagree{more}", fontsize=10)
     return _save(fig, path)

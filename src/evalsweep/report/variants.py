@@ -3,7 +3,8 @@
 Each item's mean over its seeds and repeats first, then the mean over items: an item asked more
 often (extra seeds on easy items, errors on hard ones) weighs no more than any other, so the
 ranking here and the sign of a paired delta (evalsweep.report.contrasts) cannot disagree on the
-same items. The CI stays inside [0, 1] for bounded scores (stats.intervals.estimate_mean).
+same items. The CI stays inside [0, 1] for a metric in [0, 1] (stats.intervals.estimate_mean) and is
+mean +- t SE, in the metric's units, for any other.
 """
 
 from __future__ import annotations
@@ -42,30 +43,39 @@ def variance_split(scores: np.ndarray, items: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _worst_case(g: pd.DataFrame, alpha: float) -> MeanEstimate:
+def _worst_case(g: pd.DataFrame, alpha: float, bounded: bool | None) -> MeanEstimate:
     """The same estimate with errored samples scored as the metric's worst value (0 for scores in
     [0, 1], else the lowest score seen): how much the ranking leans on leaving errors out."""
     s = g["score"]
     seen = s.dropna()
-    worst = 0.0 if seen.empty or (seen.min() >= 0 and seen.max() <= 1) else float(seen.min())
-    return estimate_mean(s.fillna(worst).to_numpy(dtype=float), g["item"].to_numpy(), alpha)
+    if bounded is None:
+        bounded = seen.empty or bool(seen.min() >= 0 and seen.max() <= 1)
+    worst = 0.0 if bounded else float(seen.min())
+    return estimate_mean(s.fillna(worst).to_numpy(dtype=float), g["item"].to_numpy(), alpha, bounded)
 
 
-def variant_table(df: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
-    """One row per variant, best item-weighted mean first."""
+def variant_table(df: pd.DataFrame, alpha: float = ALPHA, bounded: bool | None = None,
+                  worst_case: bool = True) -> pd.DataFrame:
+    """One row per variant, highest item-weighted mean first.
+
+    bounded: the metric lies in [0, 1] (None: decided from each variant's scores). worst_case: rows
+    without a value are errors of a metric where higher is better (the row's score), so the note also
+    gives the mean with them at the worst value; for another metric which end is worse is unknown."""
     rows = []
     for variant, g in df.groupby("variant", sort=True):
         scored = g[g["score"].notna()]
         s, items = scored["score"].to_numpy(dtype=float), scored["item"].to_numpy()
-        est = estimate_mean(s, items, alpha)
+        est = estimate_mean(s, items, alpha, bounded)
         seed_sd, seed_note = seed_spread(s, scored["seed"].to_numpy())
         notes = [n for n in (seed_note,) if n]
         if est.ci_method.startswith("n/a") and est.ci_method[len("n/a: "):] not in notes:
             notes.append(est.ci_method[len("n/a: "):])
         n_errors = int(g["score"].isna().sum())
-        worst = _worst_case(g, alpha) if n_errors else None
+        worst = _worst_case(g, alpha, bounded) if n_errors and worst_case else None
         if worst is not None:
             notes.append(f"{n_errors} errored rows left out (counted as wrong: {worst.mean:.3f})")
+        elif n_errors and not worst_case:
+            notes.append(f"{n_errors} rows without a value left out")
         counts = scored.groupby("item").size()
         if len(counts) and counts.nunique() > 1:
             notes.append(f"items asked {counts.min()} to {counts.max()} times: each item weighs the same")

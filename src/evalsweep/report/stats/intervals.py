@@ -71,7 +71,8 @@ class MeanEstimate:
     mean_obs: float = math.nan  # the observation-weighted mean, for comparison with per-job summaries
 
 
-def estimate_mean(scores: ArrayLike, items: ArrayLike, alpha: float = ALPHA) -> MeanEstimate:
+def estimate_mean(scores: ArrayLike, items: ArrayLike, alpha: float = ALPHA,
+                  bounded: bool | None = None) -> MeanEstimate:
     """Item-weighted mean of one variant, its SE and a CI that stays in the metric's range.
 
     mean = (1/G) sum_i ybar_i over the G items, the weighting the paired deltas use, so an item asked
@@ -84,7 +85,8 @@ def estimate_mean(scores: ArrayLike, items: ArrayLike, alpha: float = ALPHA) -> 
       capped at the observations (Korn and Graubard 1998; Dean and Pagano 2015). It stays in [0, 1]
       and tends to mean +- z SE. The df-adjusted form, n_eff (z/t_{G-1})^2, over-covered in the
       calibration (0.977 at 10 items x 3 seeds; tests/test_report_calibration.py), so it is not used.
-    Scores outside [0, 1]: mean +- t_{G-1} SE.
+    Scores outside [0, 1]: mean +- t_{G-1} SE. bounded says whether the metric lies in [0, 1] (the
+    report decides it from all of a metric's values, not one variant's); None: from these scores.
     """
     s = as_array(scores)
     it = np.asarray(items)
@@ -96,7 +98,8 @@ def estimate_mean(scores: ArrayLike, items: ArrayLike, alpha: float = ALPHA) -> 
     mean = float(ybar.mean())
     se = float(ybar.std(ddof=1) / math.sqrt(n_items)) if n_items >= 2 else math.nan
     base = {"n_items": n_items, "n_obs": n_obs, "mean_obs": float(s.mean())}
-    bounded = bool(np.all((s >= 0) & (s <= 1)))
+    if bounded is None:
+        bounded = bool(np.all((s >= 0) & (s <= 1)))
     if bounded and is_binary(s) and (n_items == n_obs or mean in (0.0, 1.0)):
         lo, hi = proportion_ci(round(mean * n_items), n_items, "wilson", alpha)
         return MeanEstimate(mean, se, lo, hi, "wilson", n_eff=float(n_items), **base)
