@@ -12,7 +12,7 @@ from evalsweep.config.base import Strict
 from evalsweep.config.dataset import DatasetConfig
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig, RunConfig, WandbConfig
-from evalsweep.config.task import PromptConfig, ScorerConfig, StructuredConfig
+from evalsweep.config.task import PromptConfig, ScorerConfig, SolverConfig, StructuredConfig
 from evalsweep.errors import ConfigError
 
 
@@ -37,6 +37,8 @@ class ExperimentConfig(Strict):
     model: ModelConfig
     dataset: DatasetConfig
     prompt: PromptConfig
+    # What the job does with each sample: its steps over one conversation (the default asks once).
+    solver: SolverConfig = Field(default_factory=SolverConfig)
     scorer: ScorerConfig = Field(default_factory=ScorerConfig)
     seed: int
     repeats: int = Field(1, ge=1)

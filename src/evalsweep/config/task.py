@@ -60,3 +60,48 @@ class StructuredConfig(Strict):
     response_model: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
     # The object's field the scorer reads instead of the raw text (e.g. answer); null: the raw text.
     score_field: str | None = None
+
+
+# Built-in step types and the one field each takes (evalsweep.task.solvers); any other type is a
+# dotted path to a step of your own and takes neither.
+STEP_FIELDS: dict[str, str | None] = {"generate": None, "user_message": "template", "system_message": "template",
+                                      "assistant_prefill": "text"}
+
+
+class StepConfig(Strict):
+    """One step of a solver: a built-in type, or a dotted path to your own async step."""
+
+    type: str = Field(min_length=1)
+    # user_message / system_message: filled from the sample's fields and {output}, the previous reply.
+    template: str | None = None
+    # assistant_prefill: the start of the next reply, sent as it is (no placeholders).
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _its_field(self) -> "StepConfig":
+        wanted = STEP_FIELDS.get(self.type)
+        for name in ("template", "text"):
+            given = getattr(self, name) is not None
+            if name == wanted and not getattr(self, name):
+                raise ValueError(f"a {self.type} step needs a non-empty {name}")
+            if name != wanted and given:
+                raise ValueError(f"a {self.type} step takes no {name}"
+                                 + (f" (it takes {wanted})" if wanted else ""))
+        return self
+
+
+def _one_generate() -> list[StepConfig]:
+    return [StepConfig(type="generate")]
+
+
+class SolverConfig(Strict):
+    """What a job does with each sample (docs/experiments.md): its steps, in order, over one
+    conversation that starts as the rendered prompt. The default asks once."""
+
+    name: str = Field("generate", min_length=1)
+    steps: list[StepConfig] = Field(default_factory=_one_generate, min_length=1)
+
+    @property
+    def is_default(self) -> bool:
+        """One generate and nothing else: a job exactly as without solvers."""
+        return self.steps == _one_generate()

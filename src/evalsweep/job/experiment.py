@@ -35,6 +35,7 @@ from evalsweep.job.runner import Runner, RunTotals
 from evalsweep.task.scorer_set import check_scorer, metric_name, open_scorer
 from evalsweep.simulator.local import start_for
 from evalsweep.structured.answers import StructuredAnswers
+from evalsweep.task.solvers import Solver
 from evalsweep.tracking.base import make_tracker
 from evalsweep.job.validation_report import ValidationReport
 from evalsweep.job.work import Identity, JobWork
@@ -60,10 +61,12 @@ def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     samples = load_dataset(exp.dataset, exp.seed, scorer=exp.scorer_type)  # scorer=choice checks targets at load
     check_scorer(exp)  # an unknown scorer, or (scorer=judge) a bad judge option, rubric or key
     StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
+    solver = Solver.from_config(exp.solver)  # an unknown step, or {output} before any reply, stops here
     for sample in samples:
         prompts.check_templates(exp.prompt, sample)
+        solver.check(sample)
     # Rendered as workers take items, never all at once: memory stays flat in the dataset size.
-    return samples, JobWork(samples, exp.prompt, exp.repeats, exp.seed)
+    return samples, JobWork(samples, exp.prompt, exp.repeats, exp.seed, solver=solver)
 
 
 @dataclass

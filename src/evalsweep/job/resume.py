@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evalsweep.task import prompts
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError
 from evalsweep.config.generate import GENERATE_FIELDS
@@ -44,6 +43,9 @@ def fingerprint(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for group, keys in _DECISIVE.items():
         section = cfg.get(group) or {}
         out.update({f"{group}.{k}": section.get(k) for k in keys})
+    # A solver's steps decide the answer; the default (or none: a dir from before solvers) is one generate.
+    steps = [{k: v for k, v in step.items() if v is not None} for step in (cfg.get("solver") or {}).get("steps") or []]
+    out["solver.steps"] = None if steps in ([], [{"type": "generate"}]) else steps
     sim = (cfg.get("model") or {}).get("simulator") or {}
     if sim:  # a simulated model's answers depend on its profile
         out.update({"model.simulator.accuracy": sim.get("accuracy"), "model.simulator.cot_bonus": sim.get("cot_bonus")})
@@ -92,7 +94,7 @@ def check_rows(work: JobWork, done: Mapping[tuple[str, int, int], ResultRecord],
                 continue
             if rec.target != sample.target:
                 what = "target"
-            elif rec.messages != prompts.render(work.prompt, sample):
+            elif not work.asked_as(sample, rec.messages):
                 what = "prompt (input or template)"
             else:
                 continue

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
@@ -19,11 +20,12 @@ from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
 from evalsweep.job.metrics import RunningScores
-from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord
+from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord, TurnInfo
 from evalsweep.judge.grading import JudgeTotals
 from evalsweep.task.scorer_api import ScoreInput
 from evalsweep.task.scorer_set import JobScores, ScorerSet
 from evalsweep.structured.ask import Structured, StructuredStats
+from evalsweep.task.solvers import Conversation, Reply, Solver, SolverState
 
 if TYPE_CHECKING:
     from evalsweep.structured.answers import StructuredAnswers
@@ -99,16 +101,25 @@ class Runner:
         self.writer = writer
         self.totals = totals
         self.on_record = on_record
+        self.solver = Solver.from_config(cfg.solver)
         self._stop = False
         self.not_run = 0
 
-    def request_for(self, item: WorkItem) -> GenerateRequest:
-        return build_request(self.cfg.model, item.messages, seed=self.cfg.seed, repeat=item.repeat)
+    def request_for(self, item: WorkItem, messages: list[Message] | None = None) -> GenerateRequest:
+        """The request of these messages (default: the item's rendered prompt) for this item."""
+        return build_request(self.cfg.model, item.messages if messages is None else messages, seed=self.cfg.seed,
+                             repeat=item.repeat)
+
+    def _state(self, item: WorkItem) -> SolverState:
+        return SolverState(item.sample, list(item.messages), seed=self.cfg.seed, repeat=item.repeat)
 
     def first_request(self, item: WorkItem) -> GenerateRequest:
-        """The first request this item sends: plain, or the first ask of a typed answer."""
-        request = self.request_for(item)
-        return self.structured.first_request(request) if self.structured is not None else request
+        """The first request this item sends (the solver's steps before its first generate applied):
+        plain, or the first ask of a typed answer."""
+        request = self.request_for(item, self.solver.opening(self._state(item)))
+        if self.structured is not None and self.solver.opens_structured:
+            return self.structured.first_request(request)
+        return request
 
     def cost_of(self, usage: Usage) -> float:
         return self.cfg.model.price.cost(usage.input_tokens, usage.output_tokens)
@@ -159,29 +170,58 @@ class Runner:
         return await self.scorer.score(ScoreInput(text=text, sample=item.sample, messages=item.messages,
                                                   seed=self.cfg.seed, repeat=item.repeat, outputs=(text,)))
 
+    async def _send(self, item: WorkItem, messages: list[Message], structured: bool) -> Reply:
+        """One generate of the solver: through the model service (cache, retries, limits), as a typed
+        answer when asked for one and the job has one."""
+        request = self.request_for(item, messages)
+        if structured and self.structured is not None:
+            typed = await self.structured.ask(self.service, request)
+            return Reply(typed.response, typed)
+        return Reply(await self.service.generate(request))
+
     async def _one(self, item: WorkItem) -> None:
         start = time.perf_counter()
-        response: GenerateResponse | None = None
+        state = self._state(item)
         error: ProviderError | None = None
-        typed: Structured[Any] | None = None
         try:
-            if self.structured is not None:
-                typed = await self.structured.ask(self.service, self.request_for(item))
-                response = typed.response
-            else:
-                response = await self.service.generate(self.request_for(item))
+            await self.solver.run(state, Conversation(partial(self._send, item)))
         except ProviderError as exc:  # transient after all attempts, or permanent: recorded, job goes on
             error = exc
             log.warning("sample %s failed for good after %s attempt(s): %s",
                         item.sample.id, getattr(exc, "attempts", 1), exc)
         latency = time.perf_counter() - start  # the model's time; a judge's is not the model's
+        last = state.turns[-1] if state.turns and error is None else None
+        response = last.response if last is not None else None
+        typed = last.typed if last is not None else None
+        if last is not None and not self.solver.is_default:
+            response = last.response.model_copy(update={"text": last.text})  # after a prefill: prefill + continuation
         scored = await self._score(item, self._scored_text(response, typed))
         rec, cost = self.record(item, response, error, latency, typed, scored)
+        if not self.solver.is_default:
+            rec, cost = self._conversation_row(rec, state, error)
         self.writer.put(rec)
         self.totals.add(rec, cost)
         if self.on_record is not None:
             self.on_record(rec, self.totals)
         self._check_budget()
+
+    def _conversation_row(self, rec: ResultRecord, state: SolverState,
+                          error: ProviderError | None) -> tuple[ResultRecord, float]:
+        """A solver's row: the last request's messages, its turns, and what every turn used and cost.
+        A turn served from the cache costs nothing, so a resumed conversation pays only what it asks."""
+        responses = [t.response for t in state.turns]
+        usage = Usage(input_tokens=sum(r.usage.input_tokens for r in responses),
+                      output_tokens=sum(r.usage.output_tokens for r in responses))
+        cached = error is None and bool(responses) and all(r.cached for r in responses)
+        fresh = sum(self.cost_of(r.usage) for r in responses if not r.cached)
+        turns = [TurnInfo(output=t.text, usage=t.response.usage, finish_reason=t.response.finish_reason,
+                          cached=t.response.cached, attempts=t.response.attempts)
+                 for t in state.turns] if self.solver.records_turns else None
+        rec = rec.model_copy(update={
+            "messages": state.sent if state.sent is not None else state.messages, "usage": usage,
+            "cost_usd": 0.0 if cached else fresh, "cached": cached, "turns": turns,
+            "attempts": sum(r.attempts for r in responses) + (getattr(error, "attempts", 1) if error else 0)})
+        return rec, self.cost_of(usage) if cached else fresh  # a cached row's cost is what it saved
 
     def _check_budget(self) -> None:
         """Stop sending once the spend (earlier attempts at this job included) reaches max_cost_usd."""

@@ -11,7 +11,9 @@ from collections.abc import Container, Iterator, Mapping, Sequence
 from evalsweep.task import prompts
 from evalsweep.config.task import PromptConfig
 from evalsweep.task.data import Sample, Samples
+from evalsweep.task.solvers import Solver, SolverState
 from evalsweep.job.runner import WorkItem
+from evalsweep.llm.types import Message
 
 Identity = tuple[str, int, int]  # (sample id, seed, repeat), as ResultRecord.identity
 
@@ -25,9 +27,11 @@ class JobWork:
     (those done by an earlier attempt: resume). Iterable any number of times; len() is exact."""
 
     def __init__(self, samples: Sequence[Sample], prompt: PromptConfig, repeats: int, seed: int,
-                 skip: Container[Identity] | Mapping[Identity, object] = frozenset()) -> None:
+                 skip: Container[Identity] | Mapping[Identity, object] = frozenset(),
+                 solver: Solver | None = None) -> None:
         self.samples = samples
         self.prompt = prompt
+        self.solver = solver  # None: the default, one generate of the rendered prompt
         self.repeats = repeats
         self.seed = seed
         self._skip = skip
@@ -58,4 +62,16 @@ class JobWork:
 
     def without(self, done: Container[Identity] | Mapping[Identity, object]) -> JobWork:
         """The same work minus what is in `done`."""
-        return JobWork(self.samples, self.prompt, self.repeats, self.seed, skip=done)
+        return JobWork(self.samples, self.prompt, self.repeats, self.seed, skip=done, solver=self.solver)
+
+    def asked_as(self, sample: Sample, messages: Sequence[Message]) -> bool:
+        """Whether a row's messages are what this job asks of the sample (resume): the rendered
+        prompt, or with a solver a conversation that holds its first request in order (the later
+        steps only add to it; a prefill is held as the start of the reply it began)."""
+        rendered = prompts.render(self.prompt, sample)
+        if self.solver is None or self.solver.is_default:
+            return list(messages) == rendered
+        later = iter(messages)
+        return all(any(m.role == want.role and (m.content == want.content or want.role == "assistant"
+                                                and m.content.startswith(want.content)) for m in later)
+                   for want in self.solver.opening(SolverState(sample, rendered)))

@@ -60,6 +60,18 @@ class JudgeInfo(BaseModel):
     cost_usd: float = 0.0
 
 
+class TurnInfo(BaseModel):
+    """One generate of a solver that may ask more than once (docs/experiments.md, "Solvers")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output: str  # the reply as recorded: after an assistant_prefill, the prefill + the continuation
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: str | None = None
+    cached: bool = False
+    attempts: int = 0
+
+
 class ResultRecord(BaseModel):
     """One line of results.jsonl: one sample (x seed x repeat) of one job."""
 
@@ -95,6 +107,9 @@ class ResultRecord(BaseModel):
     parsed: dict[str, Any] | None = None
     structured: StructuredInfo | None = None
     judge: JudgeInfo | None = None
+    # Every generate of a solver that may ask more than once, in order (`output` is the last one's);
+    # None for one that asks once (the default solver).
+    turns: list[TurnInfo] | None = None
 
     @property
     def identity(self) -> tuple[str, int, int]:
