@@ -31,6 +31,7 @@ refusal_and_length.metrics = ("refused", "length")  # type: ignore[attr-defined]
 async def last_turn_digits(item: ScoreInput) -> float:
     """An async scorer that takes the whole item (conversation and outputs)."""
     assert item.messages and item.outputs and item.outputs[-1] == item.text
+    assert item.conversation[-1].role == "assistant" and item.conversation[-1].content == item.outputs[-1]
     return float(sum(c.isdigit() for c in item.text))
 
 

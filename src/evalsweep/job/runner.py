@@ -164,11 +164,12 @@ class Runner:
             return self.structured.scored_text(typed)
         return response.text
 
-    async def _score(self, item: WorkItem, text: str | None) -> JobScores | None:
+    async def _score(self, item: WorkItem, text: str | None, state: SolverState) -> JobScores | None:
         if text is None:  # no answer (the request failed for good): nothing to score
             return None
-        return await self.scorer.score(ScoreInput(text=text, sample=item.sample, messages=item.messages,
-                                                  seed=self.cfg.seed, repeat=item.repeat, outputs=(text,)))
+        return await self.scorer.score(ScoreInput(
+            text=text, sample=item.sample, messages=item.messages, seed=self.cfg.seed, repeat=item.repeat,
+            outputs=tuple(state.outputs), conversation=tuple(state.messages)))
 
     async def _send(self, item: WorkItem, messages: list[Message], structured: bool) -> Reply:
         """One generate of the solver: through the model service (cache, retries, limits), as a typed
@@ -195,7 +196,7 @@ class Runner:
         typed = last.typed if last is not None else None
         if last is not None and not self.solver.is_default:
             response = last.response.model_copy(update={"text": last.text})  # after a prefill: prefill + continuation
-        scored = await self._score(item, self._scored_text(response, typed))
+        scored = await self._score(item, self._scored_text(response, typed), state)
         rec, cost = self.record(item, response, error, latency, typed, scored)
         if not self.solver.is_default:
             rec, cost = self._conversation_row(rec, state, error)

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ScoreInput:
     """One answer to score: the text scored (the reply, or a typed answer's chosen field), the
-    sample, the whole conversation sent, every reply of the sample's turns (the last is `text`'s
-    source), and the seed and repeat it was asked under."""
+    sample, the prompt as rendered (`messages`: its last user turn is the question), every reply of
+    the sample's turns in order (`outputs`: a solver may ask more than once; the last is `text`'s
+    source), the whole conversation with those replies (`conversation`), and the seed and repeat
+    it was asked under."""
 
     text: str
     sample: Sample
@@ -28,6 +30,7 @@ class ScoreInput:
     seed: int | None
     repeat: int
     outputs: Sequence[str] = ()
+    conversation: Sequence[Message] = ()
 
     @property
     def question(self) -> str:
