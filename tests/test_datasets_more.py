@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import csv as csvlib
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +22,7 @@ from aiohttp import web
 from conftest import read_jsonl, run_cli, sim_server
 
 import evalsweep
-from evalsweep.config.dataset import DatasetConfig, FieldMap
+from evalsweep.config.dataset import DatasetConfig, FieldMap, content_version
 from evalsweep.errors import ConfigError, DatasetError, EvalsweepError
 from evalsweep.task.data import Sample, load_dataset
 from evalsweep.task.fingerprint import dataset_fingerprint
@@ -288,3 +291,132 @@ def test_an_input_that_is_not_text_or_a_transcript_is_one_line(case: str, job, t
                                            {"id": "b", "conv": value, "answer": "1"}])
     err = job([f"dataset.path={path}", "dataset.fields.target=answer", "dataset.fields.metadata=[]", *args])
     one_line(err, DatasetError, pattern)
+
+
+# --- Parquet and Hugging Face datasets -------------------------------------------------------------------
+
+ROWS = [{"id": f"q{i}", "question": f"What is {i} + 1?", "answer": str(i + 1), "difficulty": "easy"} for i in range(6)]
+ARITH = ["dataset.fields.id=id", "dataset.fields.input=question", "dataset.fields.target=answer",
+         "dataset.fields.metadata=[difficulty]", "dataset.max_samples=null", "scorer=numeric"]
+
+
+def parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+@pytest.fixture
+def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The datasets library's cache in the test's dir, and the Hub offline: no test reaches the network."""
+    import datasets
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def samples_of(**kw: Any) -> list[Sample]:
+    fields = kw.pop("fields", FieldMap(id="id", input="question", target="answer", metadata=["difficulty"]))
+    return list(load_dataset(DatasetConfig(name="d", fields=fields, shuffle=False, **kw), seed=1))
+
+
+def test_a_parquet_file_loads_the_same_samples_as_its_jsonl(job, tmp_path: Path) -> None:
+    pq_path = parquet(tmp_path / "d.parquet", ROWS)
+    assert samples_of(path=str(pq_path)) == samples_of(path=str(jsonl(tmp_path / "d.jsonl", ROWS)))
+    out = job([f"dataset.path={pq_path}", *ARITH])
+    assert isinstance(out, Path), out
+    rows = read_jsonl(out / "results.jsonl")
+    assert sorted(r["sample_id"] for r in rows) == [f"q{i}" for i in range(6)]
+    assert all(r["metadata"] == {"difficulty": "easy"} and r["score"] in (0.0, 1.0) for r in rows)
+
+
+def test_a_parquet_row_or_column_that_is_missing_names_the_file_and_row(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"d\.parquet: no column 'answer' \(the target\); columns: id, question, "
+                                           r"difficulty; map dataset\.fields\.target to one of them"):
+        samples_of(path=str(parquet(tmp_path / "d.parquet", [{k: v for k, v in r.items() if k != "answer"}
+                                                              for r in ROWS])))
+    rows = [*ROWS[:2], {**ROWS[2], "answer": None}]
+    with pytest.raises(DatasetError, match=r"e\.parquet: row 3: missing required field 'answer' \(the target\)"):
+        samples_of(path=str(parquet(tmp_path / "e.parquet", rows)))
+    with pytest.raises(DatasetError, match=r"f\.parquet: row 3: duplicate id 'q0' \(first on row 1\)"):
+        samples_of(path=str(parquet(tmp_path / "f.parquet", [*ROWS[:2], ROWS[0]])))
+    (tmp_path / "g.parquet").write_text("not parquet")
+    with pytest.raises(DatasetError, match=r"g\.parquet: not a Parquet file that can be read"):
+        samples_of(path=str(tmp_path / "g.parquet"))
+
+
+def test_a_parquet_transcript_without_ids_or_targets(tmp_path: Path) -> None:
+    path = parquet(tmp_path / "conv.parquet", [{"conv": c, "topic": f"t{i}"} for i, c in enumerate(CONVS)])
+    samples = samples_of(path=str(path), scorer=OWN,
+                         fields=FieldMap(id=None, target=None, messages="conv", metadata=["topic"]))
+    assert [(s.id, s.target, s.metadata["topic"]) for s in samples] == [("row-1", None, "t0"), ("row-2", None, "t1")]
+    assert [[m.model_dump() for m in s.messages or []] for s in samples] == CONVS
+
+
+def test_a_save_to_disk_dir_loads_and_is_versioned_by_its_content(job, tmp_path: Path, hf_cache: Path) -> None:
+    import datasets
+
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(saved))
+    assert samples_of(path=str(saved)) == samples_of(path=str(jsonl(tmp_path / "d.jsonl", ROWS)))
+    out = job([f"dataset.path={saved}", *ARITH])
+    assert isinstance(out, Path), out
+    assert len(read_jsonl(out / "results.jsonl")) == 6
+    summary = json.loads((out / "summary.json").read_text())
+    version = content_version(saved)
+    assert version is not None and version.startswith("sha256:") and summary["config"]["dataset"]["version"] == version
+    # Another dir with other rows is another version (and another fingerprint), never the same dataset.
+    other = tmp_path / "other"
+    datasets.Dataset.from_list([{**r, "answer": "0"} for r in ROWS]).save_to_disk(str(other))
+    assert content_version(other) != version
+    assert dataset_fingerprint(samples_of(path=str(other))) != dataset_fingerprint(samples_of(path=str(saved)))
+
+
+def test_a_saved_dataset_dict_reads_the_split_asked(tmp_path: Path, hf_cache: Path) -> None:
+    import datasets
+
+    saved = tmp_path / "dict"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[:4]),
+                          "test": datasets.Dataset.from_list(ROWS[4:])}).save_to_disk(str(saved))
+    assert [s.id for s in samples_of(path=str(saved), split="test")] == ["q4", "q5"]
+    with pytest.raises(DatasetError, match=r"dict holds the splits train, test; choose one with dataset\.split="):
+        samples_of(path=str(saved))
+    (tmp_path / "plain_dir").mkdir()
+    with pytest.raises(DatasetError, match=r"plain_dir is a directory, not a Hugging Face save_to_disk dataset"):
+        samples_of(path=str(tmp_path / "plain_dir"))
+
+
+def test_a_hub_dataset_is_read_through_datasets_and_says_when_the_network_is_not_allowed(
+        job, tmp_path: Path, hf_cache: Path) -> None:
+    # datasets.load_dataset also takes a local dir of data files: the Hub's code path, without the network.
+    folder = tmp_path / "hub_like"
+    folder.mkdir()
+    jsonl(folder / "test.jsonl", ROWS)
+    out = job(["dataset.path=null", f"+dataset.hf={{name:'{folder}',split:test}}", *ARITH])
+    assert isinstance(out, Path), out
+    rows = read_jsonl(out / "results.jsonl")
+    assert sorted(r["sample_id"] for r in rows) == [f"q{i}" for i in range(6)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["config"]["dataset"]["source"], summary["config"]["dataset"]["split"]) == (f"hf:{folder}:test", "test")
+    err = job(["dataset.path=null", "+dataset.hf={name:nobody/no-such-dataset,split:test,config:main}", *ARITH])
+    one_line(err, DatasetError, r"cannot load Hugging Face dataset 'nobody/no-such-dataset' \(config main, split test\)",
+             r"needs network access to it", r"save_to_disk\(DIR\), then read DIR here with dataset\.path=DIR")
+    err = job(["+dataset.hf={name:nobody/x,split:test}", *ARITH])  # the option's path is still set
+    one_line(err, ConfigError, r"dataset\.path \(data/arithmetic\.jsonl\) is set too: a job reads one source; "
+                               r"add dataset\.path=null")
+
+
+def test_a_jsonl_job_imports_neither_pyarrow_nor_datasets(tmp_path: Path) -> None:
+    code = ("import sys, evalsweep; evalsweep.run_job(['tracker=none', 'run.progress=false', 'dataset.max_samples=3', "
+            f"'++spec.skip_validation=true'], out_dir={str(tmp_path / 'j')!r}); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'datasets'}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "EVALSWEEP_CACHE_PATH": str(tmp_path / "c.sqlite")})
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

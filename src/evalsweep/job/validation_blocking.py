@@ -90,7 +90,9 @@ def check_dataset(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
     n, n_all = len(mine), len(every)
     repeats = f" x {exp.repeats} repeats = {n * exp.repeats} requests" if exp.repeats > 1 else ""
     split = f"split {d.split}" if said(d.split) else "split not stated"
-    version = d.version if str(d.version).startswith("sha256:") else f"v{d.version}"
+    # A Hub dataset without a stated version has none (the provenance check warns about it).
+    version = ("version not stated" if d.version is None else d.version if str(d.version).startswith("sha256:")
+               else f"v{d.version}")
     return ok("dataset", f"Dataset: {d.name} {version}, {split}, {n} of {n_all} samples{repeats}; "
                          f"source: {quote(str(d.source), 80)}")
 

@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 from evalsweep.config.base import PROJECT_ROOT
+from evalsweep.config.dataset import DatasetConfig
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.job.validation_context import JobContext
 from evalsweep.job.validation_helpers import Check, bad, ok, quote, said, show
@@ -35,10 +36,7 @@ def _fmt_gb(n: float) -> str:
 def estimate_job_memory(exp: ExperimentConfig, ctx: JobContext) -> int:
     """A rough upper bound on one job's memory: this process as it is now, the dataset held
     in memory a few times over, a buffer per request in flight, and wandb's service process."""
-    try:
-        data = exp.dataset.resolved_path.stat().st_size
-    except OSError:
-        data = 0
+    data = exp.dataset.size_bytes()
     wandb = 400 * 1024**2 if exp.tracker == "wandb" else 0
     return ctx.machine.process_rss + 4 * data + exp.model.max_concurrency * 1024**2 + wandb
 
@@ -87,19 +85,24 @@ def check_baseline(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
     return ok("baseline", f"Baseline: {quote(base, 80)}", blocking=False)
 
 
+def _shown(d: DatasetConfig) -> str:
+    """The data as the report shows it: its path (relative to here when under it), or the Hub dataset."""
+    return show(d.resolved_path) if d.resolved_path is not None else d.where
+
+
 def check_provenance(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
     d, p = exp.dataset, exp.dataset.provenance
     if p is None:
         return ok("provenance", f"Dataset provenance: {d.name}, as configured (no provenance block)", blocking=False)
     if d.is_own_file:
-        return ok("provenance", f"Dataset provenance: the option's own file and mapping ({p.path})", blocking=False)
+        return ok("provenance", f"Dataset provenance: the option's own file and mapping ({p.where})", blocking=False)
     if not d.derived:
-        return ok("provenance", f"Dataset provenance: {show(d.resolved_path)} is not {p.name}'s file or mapping; "
+        return ok("provenance", f"Dataset provenance: {_shown(d)} is not {p.name}'s file or mapping; "
                                 f"labelled as given ({d.name} v{d.version}, split {d.split})", blocking=False)
     how = ", ".join(f"{k} {getattr(d, k)!r} ({why})" if getattr(d, k) else f"{k} {why}"
                     for k, why in d.derived.items())
-    return bad("provenance", f"Dataset provenance: {show(d.resolved_path)} is not the file or mapping of dataset "
-                             f"option {p.name} ({p.path}), so nothing of its provenance is used: {how}",
+    return bad("provenance", f"Dataset provenance: {_shown(d)} is not the file or mapping of dataset "
+                             f"option {p.name} ({p.where}), so nothing of its provenance is used: {how}",
                ", ".join(f"dataset.{k}" for k in d.derived) + " (what your file is)", blocking=False)
 
 

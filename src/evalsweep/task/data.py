@@ -1,14 +1,14 @@
-"""Datasets: load local JSONL or CSV through a field mapping, check every row, limit and
-shuffle deterministically by seed. A bad row is an error naming the file and line, never skipped.
+"""Datasets: load a JSONL, CSV or Parquet file or a Hugging Face dataset through a field mapping,
+check every row, limit and shuffle deterministically by seed. A bad row is an error naming the file
+and line (or row), never skipped.
 
-The file itself is read into rows by evalsweep.task.readers."""
+The data itself is read into rows by evalsweep.task.readers."""
 
 from __future__ import annotations
 
 import random
 import re
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,7 @@ from evalsweep.config.dataset import DatasetConfig
 from evalsweep.errors import DatasetError
 from evalsweep.llm.types import Message
 from evalsweep.task import transcripts
-from evalsweep.task.readers import decoded, rows_csv, rows_jsonl
+from evalsweep.task.readers import open_rows
 
 
 class Sample(BaseModel):
@@ -100,72 +100,73 @@ def target_letter(target: str) -> str | None:
     return m.group(1).upper() if m else None
 
 
-def _field(row: dict[str, Any], name: str, path: Path, lineno: int, role: str) -> Any:
+def _field(row: dict[str, Any], name: str, at: str, role: str) -> Any:
+    """at: where the row is, as errors name it ("file:line", or "file: row n")."""
     value = row.get(name)
     if value is None or (isinstance(value, str) and value.strip() == ""):
         raise DatasetError(
-            f"{path}:{lineno}: missing required field '{name}' (the {role}); "
+            f"{at}: missing required field '{name}' (the {role}); "
             f"add it to the row or map dataset.fields.{role} to another field"
         )
     return value
 
 
-def _text(value: Any, name: str, path: Path, lineno: int) -> str:
+def _text(value: Any, name: str, at: str) -> str:
     """The input as text: a number is written out as before; a list or an object is refused, not sent
     as its Python repr."""
     if isinstance(value, (list, dict)):
         fix = (f"a chat transcript (a list of {{role, content}}) is read with dataset.fields.messages={name}"
                if isinstance(value, list) else "map dataset.fields.input to a field holding text")
-        raise DatasetError(f"{path}:{lineno}: field '{name}' (the input) is {transcripts.kind(value)}, not text; {fix}")
+        raise DatasetError(f"{at}: field '{name}' (the input) is {transcripts.kind(value)}, not text; {fix}")
     return str(value)
 
 
-def _metadata(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int) -> dict[str, Any]:
+def _metadata(row: dict[str, Any], cfg: DatasetConfig, at: str) -> dict[str, Any]:
     fm = cfg.fields
     for name in fm.metadata:
         # Absent, not null: a JSON null is a value the file states.
         if name not in row and name not in fm.optional_metadata:
             raise DatasetError(
-                f"{path}:{lineno}: missing metadata field '{name}' (dataset.fields.metadata); add it to the row, "
+                f"{at}: missing metadata field '{name}' (dataset.fields.metadata); add it to the row, "
                 f"remove it from the mapping, or mark it optional as '{name}?'")
     return {k: row.get(k) for k in fm.metadata}
 
 
-def _choice_target(sample: Sample, path: Path, lineno: int) -> None:
+def _choice_target(sample: Sample, at: str) -> None:
     """scorer=choice: the target must name one of the sample's choices by its letter."""
     letters = LETTERS[: len(sample.choices or [])]
     letter = target_letter(sample.target or "")
     if not sample.choices or letter is None or letter not in letters:
         has = f"choices {letters[0]}-{letters[-1]}" if letters else "no choices (dataset.fields.choices)"
         raise DatasetError(
-            f"{path}:{lineno}: target {sample.target!r} of sample '{sample.id}' is not the letter of one of its "
+            f"{at}: target {sample.target!r} of sample '{sample.id}' is not the letter of one of its "
             f"choices ({has}); scorer=choice needs a target such as A, (A) or \" (A)\"")
 
 
-def _to_sample(row: dict[str, Any], cfg: DatasetConfig, path: Path, lineno: int, rowno: int) -> Sample:
+def _to_sample(row: dict[str, Any], cfg: DatasetConfig, at: str, rowno: int) -> Sample:
     """rowno: the row's number among the file's rows (1 = the first), the id when the data has none."""
     fm = cfg.fields
     choices: list[str] | None = None
     if fm.choices is not None:
         if isinstance(fm.choices, str):
-            raw = _field(row, fm.choices, path, lineno, "choices")
+            raw = _field(row, fm.choices, at, "choices")
             if not isinstance(raw, list) or not raw:
-                raise DatasetError(f"{path}:{lineno}: field '{fm.choices}' must be a non-empty list of choices")
+                raise DatasetError(f"{at}: field '{fm.choices}' must be a non-empty list of choices")
             choices = [str(c) for c in raw]
         else:
-            choices = [str(_field(row, c, path, lineno, "choices")) for c in fm.choices]
+            choices = [str(_field(row, c, at, "choices")) for c in fm.choices]
     turns: transcripts.Turns | None = None
     if fm.messages is not None:
-        turns = transcripts.parse(_field(row, fm.messages, path, lineno, "messages"), fm.messages, f"{path}:{lineno}")
+        turns = transcripts.parse(_field(row, fm.messages, at, "messages"), fm.messages, at)
         text = transcripts.last_user(turns)
     else:
-        text = _text(_field(row, fm.input, path, lineno, "input"), fm.input, path, lineno)
+        text = _text(_field(row, fm.input, at, "input"), fm.input, at)
     return Sample(
-        id=str(_field(row, fm.id, path, lineno, "id")) if fm.id is not None else f"row-{rowno}",
+        id=str(_field(row, fm.id, at, "id")) if fm.id is not None else f"row-{rowno}",
         input=text,
-        target=str(_field(row, fm.target, path, lineno, "target")) if fm.target is not None else None,
+        target=str(_field(row, fm.target, at, "target")) if fm.target is not None else None,
         choices=choices,
-        metadata=_metadata(row, cfg, path, lineno),
+        metadata=_metadata(row, cfg, at),
         messages=[Message(role=r, content=c) for r, c in turns] if turns is not None else None,  # type: ignore[arg-type]
     )
 
@@ -180,18 +181,9 @@ def load_dataset(cfg: DatasetConfig, seed: int, scorer: str | None = None) -> Sa
 
 
 def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
-    """Every row of the file, checked, in file order (load_dataset, less the subset and shuffle)."""
+    """Every row of the data, checked, in order (load_dataset, less the subset and shuffle)."""
     check_targets(cfg, scorer or cfg.scorer)
-    path = cfg.resolved_path
-    if not path.is_file():
-        raise DatasetError(
-            f"dataset '{cfg.name}': file not found: {path}; check dataset.path "
-            f"(relative paths start at the project root)"
-        )
-    fmt = cfg.format or {".jsonl": "jsonl", ".csv": "csv"}.get(path.suffix.lower())
-    if fmt is None:
-        raise DatasetError(f"dataset '{cfg.name}': cannot tell the format of {path}; set dataset.format=jsonl|csv")
-    rows = decoded(path, rows_jsonl(path) if fmt == "jsonl" else rows_csv(path, cfg))
+    source, rows = open_rows(cfg)
     # Without choices at all, scorer=choice is a failed validation check (check_metrics), not a bad row.
     choice = (scorer or cfg.scorer) == "choice" and cfg.fields.choices is not None
     samples: list[_Row] = []
@@ -199,17 +191,19 @@ def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     # Row numbers are counted here, in file order, before any subset or shuffle: an id made of one
     # names the same row in every job that reads the file.
     for rowno, (lineno, row) in enumerate(rows, start=1):
-        sample = _to_sample(row, cfg, path, lineno, rowno)
+        at = source.at(lineno)
+        sample = _to_sample(row, cfg, at, rowno)
         if choice:
-            _choice_target(sample, path, lineno)
+            _choice_target(sample, at)
         if sample.id in seen:
             raise DatasetError(
-                f"{path}:{lineno}: duplicate id '{sample.id}' (first on line {seen[sample.id]}); ids must be unique"
+                f"{at}: duplicate id '{sample.id}' (first on {source.unit} {seen[sample.id]}); ids must be unique"
             )
         seen[sample.id] = lineno
         samples.append(_row(sample))
     if not samples:
-        raise DatasetError(f"dataset '{cfg.name}': {path} has no rows; add samples or point dataset.path elsewhere")
+        raise DatasetError(f"dataset '{cfg.name}': {source.label} has no rows; add samples or point "
+                           f"{source.option} elsewhere")
     return Samples(samples)
 
 
