@@ -124,3 +124,18 @@ def test_both_metrics_reach_the_wandb_run(tmp_path: Path, private_cache: None, m
     assert run.summary["score/mean"] == pytest.approx(summary["metrics"]["score"]["mean"])  # refused
     assert run.summary["length/mean"] == pytest.approx(summary["metrics"]["length"]["mean"])
     assert run.summary["length/ci95_high"] == pytest.approx(summary["metrics"]["length"]["ci95"][1])
+
+
+def test_both_metrics_reach_the_dataframe_and_the_report(tmp_path: Path, private_cache: None) -> None:
+    from evalsweep.report import load_runs, write_report
+
+    for seed in (1, 2):
+        evalsweep.run_job({**BASE, "seed": seed, "scorer": {"type": "test_several_metrics:refusal_and_length"}},
+                          out_dir=tmp_path / "sweep" / str(seed))
+    df = load_runs([tmp_path / "sweep"]).df
+    assert {"scores.refused", "scores.length"} <= set(df.columns) and len(df) == 20
+    assert (df["score"] == df["scores.refused"]).all()
+    result = write_report([tmp_path / "sweep"], tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Metric: length" in text
+    assert set(result.comparisons) >= {"length"}

@@ -31,10 +31,12 @@ def jobs_with_errors(sweep_dir: Path) -> list[str]:
 
 
 class SweepReport(Callback):
-    def __init__(self, enabled: bool = True, correction: str = "holm", mde_delta: float = 0.05) -> None:
+    def __init__(self, enabled: bool = True, correction: str = "holm", mde_delta: float = 0.05,
+                 group_by: str | None = None) -> None:
         self.enabled = enabled
         self.correction = correction
         self.mde_delta = mde_delta
+        self.group_by = group_by  # a metadata field: the report's --group-by (e.g. category)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
@@ -44,7 +46,8 @@ class SweepReport(Callback):
         from evalsweep.report import ReportError, write_report
 
         try:
-            result = write_report([sweep_dir], sweep_dir, correction=self.correction, mde_delta=self.mde_delta)
+            result = write_report([sweep_dir], sweep_dir, correction=self.correction, mde_delta=self.mde_delta,
+                                  group_by=self.group_by)
         except ReportError as exc:
             # The jobs' results are safe on disk; a sweep the report cannot use is said, not raised.
             log.warning("no report for %s: %s", sweep_dir, exc)

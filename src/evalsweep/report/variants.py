@@ -70,12 +70,18 @@ def variant_table(df: pd.DataFrame, alpha: float = ALPHA, bounded: bool | None =
         notes = [n for n in (seed_note,) if n]
         if est.ci_method.startswith("n/a") and est.ci_method[len("n/a: "):] not in notes:
             notes.append(est.ci_method[len("n/a: "):])
-        n_errors = int(g["score"].isna().sum())
-        worst = _worst_case(g, alpha, bounded) if n_errors and worst_case else None
+        unscored = g["score"].isna()
+        # An errored row (the request or the scorer failed) is not a row the metric leaves undefined
+        # (a flip rate given a right first answer, for a first answer that was wrong).
+        failed = unscored & g["error_type"].notna() if worst_case and "error_type" in g else unscored
+        n_errors, n_undefined = int(failed.sum()), int((unscored & ~failed).sum())
+        worst = _worst_case(g[~(unscored & ~failed)], alpha, bounded) if n_errors and worst_case else None
         if worst is not None:
             notes.append(f"{n_errors} errored rows left out (counted as wrong: {worst.mean:.3f})")
         elif n_errors and not worst_case:
             notes.append(f"{n_errors} rows without a value left out")
+        if n_undefined:
+            notes.append(f"{n_undefined} rows where the metric is not defined left out")
         counts = scored.groupby("item").size()
         if len(counts) and counts.nunique() > 1:
             notes.append(f"items asked {counts.min()} to {counts.max()} times: each item weighs the same")
