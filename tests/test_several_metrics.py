@@ -5,6 +5,7 @@ primary metric, and a scorer that raises is recorded on its sample instead of st
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -139,3 +140,31 @@ def test_both_metrics_reach_the_dataframe_and_the_report(tmp_path: Path, private
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Metric: length" in text
     assert set(result.comparisons) >= {"length"}
+
+
+def wrong_shape(output: str, sample: Sample, extra: int) -> float:
+    return 0.0
+
+
+@pytest.mark.parametrize(("scorer", "message"), [
+    ({"type": "test_several_metrics:wrong_shape"},
+     "scorer test_several_metrics:wrong_shape: a scorer function takes (output, sample) or (item), but it takes "
+     "(output, sample, extra); change its parameters"),
+    ({"type": "test_several_metrics:refusal_and_length", "also": ["mylab.nowhere:score"]},
+     "cannot import module 'mylab.nowhere'"),
+])
+def test_a_scorer_that_cannot_score_stops_before_any_request(tmp_path: Path, private_cache: None, scorer: dict,
+                                                             message: str) -> None:
+    from evalsweep.errors import EvalsweepError
+
+    with pytest.raises(EvalsweepError, match=re.escape(message)) as err:
+        evalsweep.run_job({**BASE, "scorer": scorer}, out_dir=tmp_path / "j")
+    assert err.value.exit_code == 2 and not (tmp_path / "j" / "results.jsonl").exists()
+
+
+def test_an_also_scorer_that_needs_targets_is_refused_on_data_without_any(tmp_path: Path, private_cache: None) -> None:
+    from evalsweep.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="scorer 'numeric' compares each output with the sample's target"):
+        evalsweep.run_job({**BASE, "dataset": "refusals", "prompt": "plain",
+                           "scorer": {"type": "refusal", "also": ["numeric"]}}, out_dir=tmp_path / "j")

@@ -91,7 +91,7 @@ _TARGET_LETTER = re.compile(r"^\s*\(?\s*([A-Za-z])\s*\)?\s*$")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # The built-in scorers that compare each output with the sample's target: a dataset without
 # targets cannot be scored by them, which is said when it is loaded, before any request.
-TARGET_SCORERS = ("exact", "numeric", "choice")
+TARGET_SCORERS = ("exact", "numeric", "choice", "flip", "behavior_match")
 
 
 def target_letter(target: str) -> str | None:

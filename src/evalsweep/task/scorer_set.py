@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.llm.errors import AuthError
+from evalsweep.task.data import check_targets
 from evalsweep.task.scorer_api import JobScorer, ScoreInput, Scored, ScorerFactory
 from evalsweep.task.scoring import SCORERS, Scorer, get_scorer, scorer_entry
 
@@ -33,6 +34,24 @@ log = logging.getLogger(__name__)
 def metric_name(kind: str) -> str:
     """A scorer's name as a metric: the registered name, or the last part of its dotted path."""
     return kind.rpartition(":")[2].rpartition(".")[2] if (":" in kind or "." in kind) else kind
+
+
+def check_signature(fn: Scorer, kind: str) -> None:
+    """A scorer function takes (output, sample) or (item): any other shape is a config error now,
+    not a TypeError on every sample."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: taken on trust
+        return
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    keyword_only = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if keyword_only or not (len(required) <= 2 <= len(positional) or len(required) <= 1 <= len(positional)):
+        shown = ", ".join(p.name for p in params)
+        raise ConfigError(f"scorer {kind}: a scorer function takes (output, sample) or (item), but it takes "
+                          f"({shown}); change its parameters")
 
 
 def _takes_item(fn: Scorer) -> bool:
@@ -141,10 +160,11 @@ def check_scorer(exp: ExperimentConfig) -> None:
     known = True
     for kind in _kinds(exp):
         found = scorer_entry(kind)
+        check_targets(exp.dataset, kind)  # a scorer that needs targets, on data without any
         if isinstance(found, ScorerFactory):
             found.check(exp)
         else:
-            get_scorer(kind, exp.scorer.tolerance)
+            check_signature(get_scorer(kind, exp.scorer.tolerance), kind)
         names = getattr(found, "metrics", None)
         if names:
             declared += [str(n) for n in names]
