@@ -168,3 +168,14 @@ def test_an_also_scorer_that_needs_targets_is_refused_on_data_without_any(tmp_pa
     with pytest.raises(DatasetError, match="scorer 'numeric' compares each output with the sample's target"):
         evalsweep.run_job({**BASE, "dataset": "refusals", "prompt": "plain",
                            "scorer": {"type": "refusal", "also": ["numeric"]}}, out_dir=tmp_path / "j")
+
+
+def test_a_judge_and_a_rule_scorer_score_the_same_outputs(tmp_path: Path, private_cache: None) -> None:
+    evalsweep.run_job(["scorer=judge", "scorer.judge=sim_strong", "scorer.also=[numeric]", "tracker=none",
+                       "run.progress=false", "dataset.max_samples=6", "spec.skip_validation=true"],
+                      out_dir=tmp_path / "j")
+    rows = read_jsonl(tmp_path / "j" / "results.jsonl")
+    summary = json.loads((tmp_path / "j" / "summary.json").read_text())
+    for r in rows:
+        assert set(r["scores"]) == {"judge", "numeric"} and r["score"] == r["scores"]["judge"] == r["judge"]["score"]
+    assert summary["judge"]["graded"] == 6 and set(summary["metrics"]) == {"score", "numeric"}

@@ -44,7 +44,7 @@ class ScorerConfig(Strict):
 
     @model_validator(mode="after")
     def _judge_settings(self) -> "ScorerConfig":
-        if self.type == "judge" and not (self.judge and self.rubric):
+        if "judge" in (self.type, *self.also) and not (self.judge and self.rubric):
             raise ValueError("scorer=judge needs scorer.judge (a model option, e.g. sim_strong) and scorer.rubric")
         if len(self.grades) < 2:
             raise ValueError("scorer.grades needs at least two grades, each mapped to a number")

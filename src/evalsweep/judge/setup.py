@@ -14,7 +14,7 @@ from evalsweep.llm.service import ServiceStats, api_key_for
 def judge_model(exp: ExperimentConfig) -> ModelConfig | None:
     """The judge's model config, or None without scorer=judge. Raises ConfigError / AuthError
     (a bad option, a bad rubric, a missing judge key) before anything is sent."""
-    if exp.scorer_type != "judge":
+    if "judge" not in (exp.scorer_type, *exp.scorer.also):
         return None
     sc = exp.scorer
     assert sc.judge is not None and sc.rubric is not None  # enforced by ScorerConfig
