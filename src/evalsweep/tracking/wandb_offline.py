@@ -13,6 +13,7 @@ type byte. A job killed mid-write leaves a torn tail; it is dropped, like result
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 import zlib
@@ -104,8 +105,10 @@ def _key(item: Any) -> str:
     return "/".join(item.nested_key) if item.nested_key else item.key
 
 
-def read_run(run_file: Path) -> OfflineRun:
-    """Replay one run file: config and summary updates in order, history rows, exit code."""
+def read_run(run: str | Path) -> OfflineRun:
+    """Replay one run: config and summary updates in order, history rows, exit code. `run` is the
+    run file (run-<id>.wandb), its offline-run-* dir, or a job dir holding exactly one run."""
+    run_file = _one_run_file(Path(run))
     info: dict[str, Any] = {}
     config: dict[str, Any] = {}
     summary: dict[str, Any] = {}
@@ -146,9 +149,29 @@ def read_run(run_file: Path) -> OfflineRun:
                       exit_code=exit_code, torn=torn, **info)
 
 
-def find_run_files(root: Path) -> list[Path]:
-    """Run files under a job dir (<job>/wandb/offline-run-*/run-*.wandb) or a whole sweep dir."""
-    return sorted(root.glob("**/wandb/*run-*/run-*.wandb"))
+def find_run_files(root: str | Path) -> list[Path]:
+    """Run files under a job dir (<job>/wandb/offline-run-*/run-*.wandb) or a whole sweep dir, in
+    natural order (job 2 before job 10)."""
+    return sorted(Path(root).glob("**/wandb/*run-*/run-*.wandb"), key=_natural)
+
+
+def _natural(path: Path) -> list[tuple[int, int | str]]:
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.split(r"(\d+)", str(path)) if t]
+
+
+def _one_run_file(path: Path) -> Path:
+    if path.is_file():
+        return path
+    found = sorted(path.glob("run-*.wandb")) or find_run_files(path)
+    if len(found) != 1:
+        what = "no wandb run file" if not found else f"{len(found)} wandb runs"
+        raise OfflineRunError(f"{path}: {what} there; give one run file or a dir holding exactly one run "
+                              f"(find_run_files lists a sweep's)")
+    return found[0]
+
+
+def _round(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
 
 
 def main(argv: list[str]) -> int:
@@ -161,8 +184,8 @@ def main(argv: list[str]) -> int:
         return 1
     for f in files:
         run = read_run(f)
-        score = run.summary.get("score/mean")
-        ci = (run.summary.get("score/ci95_low"), run.summary.get("score/ci95_high"))
+        score = _round(run.summary.get("score/mean"))
+        ci = (_round(run.summary.get("score/ci95_low")), _round(run.summary.get("score/ci95_high")))
         state = {None: "killed", 0: "finished"}.get(run.exit_code, f"failed (exit {run.exit_code})")
         print(f"{run.run_id}  group={run.group}  name={run.name}  status={run.summary.get('status')}  "
               f"score={score} ci95={ci}  n_done={run.summary.get('n_done')}  {state}  {f.parent}")
