@@ -180,22 +180,3 @@ def test_a_judge_and_a_rule_scorer_score_the_same_outputs(tmp_path: Path, privat
         assert set(r["scores"]) == {"judge", "numeric"} and r["score"] == r["scores"]["judge"] == r["judge"]["score"]
     assert summary["judge"]["graded"] == 6 and set(summary["metrics"]) == {"score", "numeric"}
 
-
-def test_read_run_takes_a_job_dir_or_its_file_and_the_listing_is_rounded(tmp_path: Path, private_cache: None,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from evalsweep.tracking.wandb_offline import OfflineRunError, find_run_files, main, read_run
-
-    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    for n in (2, 10):
-        evalsweep.run_job({**BASE, "tracker": "wandb", "seed": n}, out_dir=tmp_path / "sweep" / str(n))
-    files = find_run_files(tmp_path / "sweep")
-    assert [f.relative_to(tmp_path / "sweep").parts[0] for f in files] == ["2", "10"]  # natural order
-    deadline = time.monotonic() + 60
-    while read_run(files[0]).exit_code is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert read_run(str(tmp_path / "sweep" / "2")).run_id == read_run(files[0]).run_id == read_run(files[0].parent).run_id
-    with pytest.raises(OfflineRunError, match="2 wandb runs there"):
-        read_run(tmp_path / "sweep")
-    assert main([str(tmp_path / "sweep" / "2")]) == 0

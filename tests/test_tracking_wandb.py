@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import evalsweep
 import evalsweep.tracking.wandb_run as wandb_tracker
 from evalsweep.config.base import PROJECT_ROOT
 from evalsweep.config.schema import validate
@@ -305,3 +307,23 @@ def test_the_service_is_looked_for_often_and_still_within_its_timeout(monkeypatc
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_read_run_takes_a_job_dir_or_its_file_and_the_listing_is_rounded(tmp_path: Path, private_cache: None,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalsweep.tracking.wandb_offline import main
+
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for n in (2, 10):
+        evalsweep.run_job({"tracker": "wandb", "seed": n, "run": {"progress": False}, "dataset": {"max_samples": 4}}, out_dir=tmp_path / "sweep" / str(n))
+    files = find_run_files(tmp_path / "sweep")
+    assert [f.relative_to(tmp_path / "sweep").parts[0] for f in files] == ["2", "10"]  # natural order
+    deadline = time.monotonic() + 60
+    while read_run(files[0]).exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert read_run(str(tmp_path / "sweep" / "2")).run_id == read_run(files[0]).run_id == read_run(files[0].parent).run_id
+    with pytest.raises(OfflineRunError, match="2 wandb runs there"):
+        read_run(tmp_path / "sweep")
+    assert main([str(tmp_path / "sweep" / "2")]) == 0
