@@ -327,3 +327,19 @@ def test_read_run_takes_a_job_dir_or_its_file_and_the_listing_is_rounded(tmp_pat
     with pytest.raises(OfflineRunError, match="2 wandb runs there"):
         read_run(tmp_path / "sweep")
     assert main([str(tmp_path / "sweep" / "2")]) == 0
+
+
+@pytest.mark.slow
+def test_the_sweep_report_is_a_run_in_the_sweep_group(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    r = run_cli(["-m", "model=sim_weak,sim_strong", "seed=1", "dataset.max_samples=6", "run.progress=false",
+                 f"hydra.sweep.dir={sweep}"], environ=job_env(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    (report_file,) = sorted((sweep / "wandb").glob("*run-*/run-*.wandb"))  # the sweep dir's own run
+    report = read_run(report_file)
+    job = read_run(find_run_files(sweep / "0")[0])
+    assert report.job_type == "report" and job.job_type == "eval" and report.group == job.group
+    assert report.config["simulated"] is True and "simulated" in report.tags
+    assert report.summary["report/variants/_type"] == "table-file" and report.summary["report/variants/nrows"] == 2
+    assert report.summary["report/pairwise/_type"] == "table-file"
+    assert report.summary["plots/variants_forest/_type"] == "image-file" and report.exit_code == 0

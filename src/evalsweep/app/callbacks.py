@@ -53,3 +53,10 @@ class SweepReport(Callback):
             log.warning("no report for %s: %s", sweep_dir, exc)
             return
         log.info("report: %s (open %s in a browser)", result.files.get("report.md"), result.files.get("report.html"))
+        if config.get("tracker") == "wandb":
+            from evalsweep.tracking.report_run import log_report
+
+            wandb_cfg = config.get("wandb") or {}
+            # The report as a run in the sweep's group, beside its jobs' runs (job type "report").
+            log_report(sweep_dir, result.files, project=str(wandb_cfg.get("project") or "evalsweep"),
+                       entity=wandb_cfg.get("entity"), simulated=bool(config.model.get("simulated", False)))
