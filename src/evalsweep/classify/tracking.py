@@ -29,7 +29,7 @@ class WandbStageTracker:
                  tags: list[str]) -> None:
         import wandb
 
-        from evalsweep.tracking.wandb_run import TrackingError, _settings, wandb_mode
+        from evalsweep.tracking.wandb_run import TrackingError, run_settings, wandb_mode
 
         mode = wandb_mode(os.environ)
         if mode == "offline":
@@ -37,7 +37,7 @@ class WandbStageTracker:
         try:
             self.run = wandb.init(project=project, dir=str(run_dir), mode=mode,  # type: ignore[arg-type]
                                   config=config, group=group[-128:], name=name[:128], job_type="classify",
-                                  tags=tags, settings=_settings())
+                                  tags=tags, settings=run_settings())
         except wandb.Error as exc:
             raise TrackingError(f"wandb could not start a run in {run_dir}/wandb: {exc}; "
                                 f"run with --tracker none to go without") from None

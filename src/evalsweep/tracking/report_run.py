@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from evalsweep.tracking.wandb_run import _settings, load_wandb, run_group, wandb_mode
+from evalsweep.tracking.wandb_run import load_wandb, run_group, run_settings, wandb_mode
 from evalsweep.results.record import JobInfo
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def log_report(sweep_dir: Path, files: dict[str, Path], *, project: str, entity:
     group = run_group(JobInfo(output_dir=str(sweep_dir), sweep_dir=str(sweep_dir), multirun=True), sweep_dir)
     run = wandb.init(project=project, entity=entity, dir=str(sweep_dir), mode=wandb_mode(os.environ),  # type: ignore[arg-type]
                      group=group, name=f"report {group}"[:128], job_type="report",
-                     tags=["simulated"] if simulated else [], settings=_settings(),
+                     tags=["simulated"] if simulated else [], settings=run_settings(),
                      config={"sweep_dir": str(sweep_dir), "simulated": simulated})
     failed = True
     try:

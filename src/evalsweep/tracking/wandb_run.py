@@ -158,7 +158,7 @@ def load_wandb() -> ModuleType:
     return wandb
 
 
-def _settings() -> wandb.Settings:
+def run_settings() -> wandb.Settings:
     wandb = load_wandb()
     # Each setting trims work wandb would do for nothing in an API-bound eval job:
     return wandb.Settings(
@@ -218,7 +218,7 @@ class WandbTracker:
                 # environment): wandb then skips its usage telemetry, ~0.1 s on the first log call.
                 wandb.setup(settings=wandb.Settings(mode="offline"))
             try:
-                run = wandb.init(**init_kwargs, settings=_settings())
+                run = wandb.init(**init_kwargs, settings=run_settings())
             except wandb.Error as exc:
                 raise TrackingError(
                     f"wandb could not start a run in {self._out_dir}/wandb: {exc}; "
