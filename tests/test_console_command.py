@@ -49,3 +49,12 @@ def test_help_says_what_the_tool_does_not_the_whole_config() -> None:
     assert "model: claude, gpt4, o4_mini, sim, sim_strong, sim_weak" in text and "== Examples ==" in text
     assert "Exit codes:" in text and "max_concurrency" not in text  # no config dump
     assert len(text.splitlines()) < 40
+
+
+def test_tab_completion_offers_config_options_as_the_readme_says() -> None:
+    script = ('source .venv/bin/activate; eval "$(python run.py -sc install=bash)"; '
+              'COMP_LINE="python run.py model=sim_w"; COMP_POINT=${#COMP_LINE}; COMP_CWORD=2; '
+              'hydra_bash_completion; echo "${COMPREPLY[@]}"')
+    out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["model=sim_weak"]
