@@ -1,4 +1,4 @@
-"""Named parts that researchers extend (scorers; later solvers and providers): a built-in is found by
+"""Named parts that researchers extend (scorers, solvers, providers): a built-in is found by
 its registered name, anything else by a dotted path to an importable object, `package.module:name`
 (or `package.module.name`), with no edit to this package.
 
@@ -53,6 +53,14 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         return name in self._items or name in self._paths
 
+    def unknown(self, name: str) -> str | None:
+        """The one-line error for a name that is neither registered nor a dotted path, else None
+        (without importing anything: a config schema checks names with it)."""
+        if name in self or "." in name or ":" in name:
+            return None
+        return (f"unknown {self.kind} {self.option}={name}: one of {', '.join(self.names())}, "
+                f"or a dotted path to your own, e.g. {self.option}=mylab.{self.kind}s:my_{self.kind}")
+
     def get(self, name: str) -> T:
         """The registered object, else the object a dotted path names; ConfigError when neither."""
         if name in self._items:
@@ -60,9 +68,9 @@ class Registry(Generic[T]):
         if name in self._paths:
             self._items[name] = resolve(self._paths.pop(name), what=f"{self.option}={name}")  # type: ignore[assignment]
             return self._items[name]
-        if "." not in name and ":" not in name:
-            raise ConfigError(f"unknown {self.kind} {self.option}={name}: one of {', '.join(self.names())}, "
-                              f"or a dotted path to your own, e.g. {self.option}=mylab.{self.kind}s:my_{self.kind}")
+        problem = self.unknown(name)
+        if problem is not None:
+            raise ConfigError(problem)
         obj = resolve(name, what=f"{self.option}={name}")
         return obj  # type: ignore[no-any-return]
 

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from evalsweep.config.base import Strict
 from evalsweep.config.generate import GenerateConfig
+from evalsweep.llm.providers import check_provider
 
 
 class RetryConfig(Strict):
@@ -64,7 +65,9 @@ class SimulatorSettings(Strict):
 
 class ModelConfig(GenerateConfig):
     # The generation parameters (temperature, max_tokens, ...) are GenerateConfig's fields.
-    provider: Literal["openai", "anthropic"]
+    # A name in evalsweep.llm.providers.PROVIDERS (openai, anthropic), or a dotted path to
+    # your own client class (docs/providers.md).
+    provider: str
     name: str = Field(min_length=1)
     simulated: bool = False
     base_url: str | None = None
@@ -93,6 +96,11 @@ class ModelConfig(GenerateConfig):
     # How often an object that fails validation is asked again, with the error shown.
     structured_reasks: int = Field(2, ge=0, le=10)
     simulator: SimulatorSettings | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        return check_provider(v)
 
     @field_validator("base_url")
     @classmethod

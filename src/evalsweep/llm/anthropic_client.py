@@ -8,6 +8,7 @@ import anthropic
 from anthropic.types import Message
 from pydantic import ValidationError
 
+from evalsweep.config.model import ModelConfig
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
@@ -24,6 +25,11 @@ class AnthropicClient:
                                                 timeout=timeout_s, http_client=http)
         self._key_env = key_env
         self._simulated = simulated
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, *, api_key: str, base_url: str | None) -> AnthropicClient:
+        return cls(api_key=api_key, base_url=base_url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
+                   simulated=cfg.simulated, max_reply_bytes=cfg.max_reply_bytes)
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         kwargs: dict = {

@@ -8,6 +8,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
+from evalsweep.config.model import ModelConfig
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
@@ -28,6 +29,14 @@ class OpenAIClient:
         # A reasoning model refuses temperature, top_p and stop; its token limit is max_completion_tokens.
         self._reasoning = reasoning
         self._token_limit_field = token_limit_field
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, *, api_key: str, base_url: str | None) -> OpenAIClient:
+        # The simulator serves the Chat Completions routes under /v1, as the API's own base URL ends in it.
+        url = f"{base_url.rstrip('/')}/v1" if cfg.simulated and base_url else base_url
+        return cls(api_key=api_key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
+                   max_reply_bytes=cfg.max_reply_bytes, reasoning=cfg.reasoning,
+                   token_limit_field=cfg.token_limit_field)
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         kwargs: dict = {

@@ -17,8 +17,9 @@ from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.errors import AuthError
 from evalsweep.cache import ResponseCache, cache_key, default_path
-from evalsweep.llm.base import ProviderClient
+from evalsweep.llm.base import Provider, ProviderClient
 from evalsweep.llm.errors import TransientError
+from evalsweep.llm.providers import PROVIDERS
 from evalsweep.llm.retry import RetryPolicy
 from evalsweep.llm.shared_limit import SharedLimiter, open_shared_limiter
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
@@ -80,19 +81,11 @@ def _well_formed(key: str, env: str) -> str:
 
 
 def make_client(cfg: ModelConfig, base_url: str | None) -> ProviderClient:
+    """The client of cfg.provider (evalsweep.llm.providers). A built-in provider's module, and its
+    SDK, is imported here, on first use: each SDK costs about a second of start-up."""
     key = api_key_for(cfg)
-    # Provider SDKs are imported only when used: each costs about a second of start-up.
-    if cfg.provider == "openai":
-        from evalsweep.llm.openai_client import OpenAIClient
-
-        url = f"{base_url.rstrip('/')}/v1" if cfg.simulated and base_url else base_url
-        return OpenAIClient(api_key=key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
-                            max_reply_bytes=cfg.max_reply_bytes, reasoning=cfg.reasoning,
-                            token_limit_field=cfg.token_limit_field)
-    from evalsweep.llm.anthropic_client import AnthropicClient
-
-    return AnthropicClient(api_key=key, base_url=base_url, timeout_s=cfg.request_timeout_s,
-                           key_env=cfg.api_key_env, simulated=cfg.simulated, max_reply_bytes=cfg.max_reply_bytes)
+    provider: Provider = PROVIDERS.get(cfg.provider)
+    return provider.from_config(cfg, api_key=key, base_url=base_url)
 
 
 def capped(response: GenerateResponse, max_chars: int) -> GenerateResponse:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalsweep.config.generate import GenerateConfig
+from evalsweep.llm.providers import check_name
 
 Role = Literal["system", "user", "assistant"]
 
@@ -37,7 +38,7 @@ class GenerateRequest(GenerateConfig):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["openai", "anthropic"]
+    provider: str  # a name in evalsweep.llm.providers.PROVIDERS, or a dotted path to a client class
     model: str
     base_url: str | None = None
     messages: list[Message]
@@ -46,6 +47,11 @@ class GenerateRequest(GenerateConfig):
     repeat: int = 0
     # Set for a structured ask (evalsweep.structured); None for plain text.
     response_format: ResponseFormat | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        return check_name(v)
 
     @property
     def system(self) -> str | None:
