@@ -14,8 +14,10 @@ Which file owns what:
   metric), compare (Comparison, compare: one metric's tables) over variants (the variants table),
   contrasts (paired tests, corrected), groups (the tables per metadata value, --group-by) and
   baseline (which variant is the baseline)
-- the output: build (write_report, ReportResult), document (what the report says, as blocks), render
-  (the blocks, to Markdown and HTML), plots (PNGs)
+- the output: build (write_report, ReportResult), document (what the report says, as blocks), headline
+  (the hypothesis, the headline contrasts) and verdict (the falsification criterion held against them),
+  render (the blocks, to Markdown and HTML), samples (the rows of the sample browser) and browser (its
+  markup; its script and style in assets/), plots (PNGs)
 - cli (python scripts/report.py, evalsweep report) and errors (ReportError)
 
 The names below are imported on first use: `import evalsweep.report` stays cheap, and pandas,

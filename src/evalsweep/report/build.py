@@ -24,6 +24,7 @@ from evalsweep.report.load import LoadedRuns, load_runs, use_score_column
 from evalsweep.report.metrics import PRIMARY, metric_frame
 from evalsweep.report.options import ReportOptions
 from evalsweep.report.render import to_html, to_markdown
+from evalsweep.report.samples import collect_samples
 from evalsweep.report.sections import compare_metrics
 
 log = logging.getLogger(__name__)
@@ -160,10 +161,11 @@ def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
     files: dict[str, Path] = {}
     images = {name: _write_section(comp, metric_frame(loaded.df, comp.metric), out, files)
               for name, comp in comps.items()}
-    blocks = build_document(loaded, comps, images, [p for n, p in files.items() if n.endswith(".csv")])
+    first = next(iter(comps.values()))
+    samples = collect_samples(loaded, first.order, first.group_by)
+    blocks = build_document(loaded, comps, images, [p for n, p in files.items() if n.endswith(".csv")], samples)
     (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
     (out / "report.html").write_text(to_html(blocks), encoding="utf-8")
     files["report.md"], files["report.html"] = out / "report.md", out / "report.html"
     log.info("report written to %s", out / "report.md")
-    first = next(iter(comps.values()))
     return ReportResult(out, files, loaded, first, list(loaded.warnings), comps)

@@ -1,6 +1,7 @@
 """The report's content as a list of blocks (evalsweep.report.render turns them into Markdown and
-HTML): the header, then per metric the variants, the contrasts, prompt sensitivity, disagreements and
-plots, then the tables.
+HTML): the title, the headline (evalsweep.report.headline), the contents, the runs read, then per
+metric the variants, the contrasts, prompt sensitivity, disagreements and plots, then the samples
+(a browser in HTML) and the list of CSV tables.
 
 A report of the score alone reads as it always has. With other metrics each gets a section of its own
 ("Metric: <name>", the same statistics, headings one level down) that first says its scale: what is
@@ -14,10 +15,12 @@ import pandas as pd
 
 from evalsweep.report.compare import PAIR_ALL_STATUS, Comparison
 from evalsweep.report.groups import UNSET
+from evalsweep.report.headline import headline
 from evalsweep.report.load import LoadedRuns
 from evalsweep.report.metrics import PRIMARY, Metric
-from evalsweep.report.render import (OUTPUT_CHARS, Block, Bullets, Heading, Image, Para, Table, ci, clip, integer,
-                                     missing, num, pval)
+from evalsweep.report.render import (OUTPUT_CHARS, Block, Browser, Bullets, Contents, Heading, Image, Para, Table,
+                                     ci, clip, integer, missing, num, pval)
+from evalsweep.report.samples import SampleSet
 
 SIMULATED_LINE = "Results from the evalsweep simulator, not a real model"
 TOP_DISAGREEMENTS = 5
@@ -33,12 +36,17 @@ def _metric_fact(m: Metric) -> str:
     return f"{m.name} ({m.scale}{twins})"
 
 
-def _header(loaded: LoadedRuns, comps: dict[str, Comparison]) -> list[Block]:
-    comp = next(iter(comps.values()))
-    included = [j for j in loaded.jobs if j.included]
+def _title(loaded: LoadedRuns) -> list[Block]:
     blocks: list[Block] = [Heading(1, "evalsweep report")]
     if loaded.simulated:
         blocks.append(Para(f"{SIMULATED_LINE}.", strong=True))
+    return blocks
+
+
+def _header(loaded: LoadedRuns, comps: dict[str, Comparison]) -> list[Block]:
+    comp = next(iter(comps.values()))
+    included = [j for j in loaded.jobs if j.included]
+    blocks: list[Block] = [Heading(2, "Runs")]
     facts = [
         "Dirs: " + ", ".join(str(r) for r in loaded.roots),
         f"Jobs found: {len(loaded.jobs)} ({len(included)} with results), "
@@ -291,16 +299,28 @@ def _plain(comps: dict[str, Comparison]) -> bool:
     return list(comps) == [PRIMARY]
 
 
+def _samples(samples: SampleSet) -> list[Block]:
+    return [Heading(2, "Samples"), Para("Every sample of every variant: filter by variant, score, a metadata field "
+                                        "and free text; open a row to read its transcript (messages, output, "
+                                        "turns, scores, error) beside another variant's on the same item."),
+            Browser(samples)]
+
+
 def build_document(loaded: LoadedRuns, comps: dict[str, Comparison], images: dict[str, list[tuple[Path, str]]],
-                   csvs: list[Path]) -> list[Block]:
-    """The report: its header, one section per metric (comps, in order), the list of CSV tables."""
-    blocks = _header(loaded, comps)
-    if _plain(comps):
-        blocks += _section(comps[PRIMARY], images[PRIMARY])
+                   csvs: list[Path], samples: SampleSet) -> list[Block]:
+    """The report: title, headline, contents, the runs read, one section per metric (comps, in order),
+    the samples, the list of CSV tables."""
+    body = _header(loaded, comps)
+    plain = _plain(comps)
+    if plain:
+        body += _section(comps[PRIMARY], images[PRIMARY])
     else:
         for name, comp in comps.items():
-            blocks += [Heading(2, f"Metric: {name}"), Para(_metric_intro(comp.metric))]
-            blocks += _demote(_section(comp, images[name]))
-    blocks.append(Heading(2, "Tables (CSV)"))
-    blocks.append(Bullets([p.name for p in csvs]))
-    return blocks
+            body += [Heading(2, f"Metric: {name}"), Para(_metric_intro(comp.metric))]
+            body += _demote(_section(comp, images[name]))
+    body += _samples(samples)
+    body.append(Heading(2, "Tables (CSV)"))
+    body.append(Bullets([p.name for p in csvs]))
+    deepest = 2 if plain else 3  # a metric's own sections too, when there are several
+    contents = Contents([b for b in body if isinstance(b, Heading) and b.level <= deepest])
+    return _title(loaded) + headline(loaded, next(iter(comps.values()))) + [contents] + body
