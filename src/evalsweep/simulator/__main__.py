@@ -34,7 +34,8 @@ def _accuracy(text: str) -> tuple[str, float]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m evalsweep.simulator",
-        description="Local LLM simulator (OpenAI /v1/chat/completions and Anthropic /v1/messages).",
+        description="Local LLM simulator (OpenAI /v1/chat/completions, Anthropic /v1/messages, Gemini "
+                    "/v1beta/models/{model}:generateContent).",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True, help="0 picks a free port")

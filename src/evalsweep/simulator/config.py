@@ -93,8 +93,9 @@ class FaultConfig(BaseModel):
 
 def _default_profiles() -> dict[str, ModelProfile]:
     return {
-        # The same profiles as conf/model/sim.yaml, sim_weak.yaml and sim_strong.yaml.
+        # The same profiles as conf/model/sim.yaml, sim_weak.yaml, sim_strong.yaml and sim_gemini.yaml.
         "sim": ModelProfile(accuracy=0.75),
+        "sim-gemini": ModelProfile(accuracy=0.75),
         "sim-weak": ModelProfile(accuracy=0.45, refusal_rate=0.5, over_refusal_rate=0.1, flip_rate=0.4,
                                  matching_rate=0.7),
         "sim-strong": ModelProfile(accuracy=0.92, refusal_rate=0.9, over_refusal_rate=0.0, flip_rate=0.1,

@@ -11,7 +11,7 @@ from evalsweep.simulator.config import FAULT_KINDS
 
 
 class SimStats(BaseModel):
-    """Counters of the two model endpoints since start or the last reset."""
+    """Counters of the model endpoints since start or the last reset."""
 
     requests_total: int = 0
     responses_ok: int = 0
@@ -21,6 +21,10 @@ class SimStats(BaseModel):
     in_flight: int = 0
     # Structured answers spoiled on purpose (FaultConfig.invalid_structured_*).
     invalid_structured: int = 0
+    # Requests parsed, by wire format (openai, anthropic, gemini), and the structured ones among them
+    # by how the object was asked for (openai_json_schema, anthropic_tool, gemini_json_schema, text, ...).
+    by_format: dict[str, int] = Field(default_factory=dict)
+    structured_by_wire: dict[str, int] = Field(default_factory=dict)
 
 
 class SimState:
@@ -39,6 +43,8 @@ class SimState:
         self.by_model: dict[str, int] = {}
         self.max_in_flight = self.in_flight
         self.invalid_structured_count = 0
+        self.by_format: dict[str, int] = {}
+        self.structured_by_wire: dict[str, int] = {}
         self.rng = random.Random(self._fault_seed)
 
     def reset(self) -> None:
@@ -60,6 +66,12 @@ class SimState:
     def saw_model(self, model: str) -> None:
         with self._lock:
             self.by_model[model] = self.by_model.get(model, 0) + 1
+
+    def saw_format(self, fmt: str, structured_wire: str | None) -> None:
+        with self._lock:
+            self.by_format[fmt] = self.by_format.get(fmt, 0) + 1
+            if structured_wire is not None:
+                self.structured_by_wire[structured_wire] = self.structured_by_wire.get(structured_wire, 0) + 1
 
     def ok(self) -> None:
         with self._lock:
@@ -87,4 +99,6 @@ class SimState:
                 max_in_flight=self.max_in_flight,
                 in_flight=self.in_flight,
                 invalid_structured=self.invalid_structured_count,
+                by_format=dict(self.by_format),
+                structured_by_wire=dict(self.structured_by_wire),
             )

@@ -1,4 +1,5 @@
-"""The one request path of both model endpoints: checks, API key, injected faults, then the answer.
+"""The one request path of every model endpoint (OpenAI, Anthropic, Gemini): checks, API key,
+injected faults, then the answer.
 
 `Simulator` owns the config, the counters and the fault draw; the wire modules turn its answer into
 each format's JSON.
@@ -21,12 +22,14 @@ from evalsweep.simulator.answers import apply_stop, count_tokens, truncate_to_to
 from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import SimState
+from evalsweep.simulator.gemini_wire import BAD_KEY_MESSAGE, KEY_HEADER, gemini_error, gemini_payload, parse_gemini
 from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest
 from evalsweep.simulator.replies import json_response, send_chunked
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+GEMINI = "gemini"
 
 
 _FAULT_MESSAGES: dict[int, str] = {
@@ -52,20 +55,27 @@ class Simulator:
     # -- helpers ---------------------------------------------------------------------------
 
     def _error(
-        self, fmt: str, status: int, message: str, headers: dict[str, str], code: str | None = None
+        self, fmt: str, status: int, message: str, headers: dict[str, str], code: str | None = None,
+        kind: str | None = None,
     ) -> web.Response:
-        if status in (429, 529) and self.config.faults.retry_after_s is not None:
-            s = self.config.faults.retry_after_s
-            headers["retry-after"] = f"{s:g}"
-            headers["retry-after-ms"] = f"{s * 1000:g}"
+        """An error reply in fmt's shape, counted as a fault of `kind` (default: its status)."""
+        wait = self.config.faults.retry_after_s if status in (429, 529) else None
+        if fmt == GEMINI:
+            # The Gemini API says how long to wait in the body (RetryInfo), not in a header.
+            body: dict[str, Any] = gemini_error(status, message, retry_after_s=wait, reason=code)
+            self.state.fault(kind or str(status))
+            return json_response(body, status, headers)
+        if wait is not None:
+            headers["retry-after"] = f"{wait:g}"
+            headers["retry-after-ms"] = f"{wait * 1000:g}"
         if fmt == OPENAI:
             etype, default_code = OPENAI_ERRORS[status]
-            body: dict[str, Any] = {
+            body = {
                 "error": {"message": message, "type": etype, "param": None, "code": code or default_code}
             }
         else:
             body = {"type": "error", "error": {"type": ANTHROPIC_ERRORS[status], "message": message}}
-        self.state.fault(str(status))
+        self.state.fault(kind or str(status))
         return json_response(body, status, headers)
 
     async def _sleep(self, raw: bytes) -> None:
@@ -77,13 +87,13 @@ class Simulator:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    # -- the one request path for both formats ---------------------------------------------
+    # -- the one request path for every format --------------------------------------------
 
     async def handle(self, request: web.Request, fmt: str) -> web.Response:
         state = self.state
         state.begin()
         request_id = secrets.token_hex(12)
-        headers = {"x-request-id" if fmt == OPENAI else "request-id": request_id}
+        headers = {"request-id" if fmt == ANTHROPIC else "x-request-id": request_id}
         try:
             raw = await request.read()
             await self._sleep(raw)
@@ -93,21 +103,25 @@ class Simulator:
                 return self._error(fmt, 400, f"Malformed JSON body: {exc}", headers)
             if not isinstance(body, dict):
                 return self._error(fmt, 400, "The request body must be a JSON object.", headers)
-            model = body.get("model")
+            # Gemini names the model in the URL (/v1beta/models/{model}:generateContent).
+            model = request.match_info.get("model") if fmt == GEMINI else body.get("model")
             if not isinstance(model, str) or not model:
                 return self._error(fmt, 400, "`model` is required and must be a string.", headers)
             state.saw_model(model)
 
             expected = self.config.faults.require_api_key
             if expected is not None and _api_key(request, fmt) != expected:
+                if fmt == GEMINI:  # the Gemini API answers a wrong key with 400 API_KEY_INVALID
+                    return self._error(fmt, 400, BAD_KEY_MESSAGE, headers, code="API_KEY_INVALID", kind="401")
                 return self._error(fmt, 401, "Invalid API key (evalsweep simulator).", headers)
 
             if body.get("stream"):
                 return self._error(fmt, 400, "The evalsweep simulator does not support streaming.", headers)
             try:
-                parsed = parse_openai(body) if fmt == OPENAI else parse_anthropic(body, request)
+                parsed = _parse(fmt, body, request)
             except BadRequest as exc:
                 return self._error(fmt, 400, str(exc), headers)
+            state.saw_format(fmt, parsed.structured.wire if parsed.structured is not None else None)
 
             faults = self.config.faults
             if faults.max_prompt_chars is not None and parsed.chars > faults.max_prompt_chars:
@@ -150,9 +164,12 @@ class Simulator:
             return web.Response(body=b"", status=200, headers=headers, content_type="application/json")
         if kind == "error_body_200":
             message = "The server had an error while processing your request (simulated by evalsweep, sent with 200)."
-            body: dict[str, Any] = (
-                {"error": {"message": message, "type": "server_error", "param": None, "code": None}} if fmt == OPENAI
-                else {"type": "error", "error": {"type": "api_error", "message": message}})
+            if fmt == GEMINI:
+                body: dict[str, Any] = gemini_error(500, message)
+            elif fmt == OPENAI:
+                body = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+            else:
+                body = {"type": "error", "error": {"type": "api_error", "message": message}}
             return json_response(body, 200, headers)
         if kind == "invalid_json":
             raw = self._respond(fmt, model, p, headers).body
@@ -195,6 +212,10 @@ class Simulator:
         if fmt == OPENAI:
             return json_response(openai_payload(model, headers, text, "length" if truncated else "stop",
                                                 input_tokens, output_tokens), 200, headers)
+        if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
+            return json_response(gemini_payload(model, headers["x-request-id"], text,
+                                                "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens),
+                                 200, headers)
         if truncated:
             stop_reason = "max_tokens"
         elif stopped_by is not None:
@@ -246,6 +267,9 @@ class Simulator:
         if fmt == OPENAI:
             return json_response(openai_payload(model, headers, body, "stop", input_tokens, output_tokens), 200,
                                  headers)
+        if fmt == GEMINI:  # JSON mode: the object is the reply's text
+            return json_response(gemini_payload(model, headers["x-request-id"], body, "STOP", input_tokens,
+                                                output_tokens), 200, headers)
         if ask.wire == "anthropic_tool":
             block = {"type": "tool_use", "id": f"toolu_sim_{headers['request-id']}", "name": ask.name, "input": obj}
             payload = anthropic_payload(model, headers, [block], "tool_use", input_tokens, output_tokens)
@@ -255,7 +279,17 @@ class Simulator:
         return json_response(payload, 200, headers)
 
 
+def _parse(fmt: str, body: dict[str, Any], request: web.Request) -> ParsedRequest:
+    if fmt == OPENAI:
+        return parse_openai(body)
+    if fmt == GEMINI:
+        return parse_gemini(body)
+    return parse_anthropic(body, request)
+
+
 def _api_key(request: web.Request, fmt: str) -> str | None:
+    if fmt == GEMINI:  # the header the SDK sends, or the REST docs' ?key=
+        return request.headers.get(KEY_HEADER) or request.query.get("key")
     if fmt == ANTHROPIC:
         key = request.headers.get("x-api-key")
         if key is not None:

@@ -1,4 +1,4 @@
-"""Request parsing shared by both wire formats: the parsed request and the field checks behind 400s."""
+"""Request parsing shared by the wire formats: the parsed request and the field checks behind 400s."""
 
 from __future__ import annotations
 

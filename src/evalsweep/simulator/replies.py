@@ -1,4 +1,4 @@
-"""HTTP replies shared by both wire formats: a JSON body, or a body sent in chunks without a length."""
+"""HTTP replies shared by the wire formats: a JSON body, or a body sent in chunks without a length."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import SimStats
-from evalsweep.simulator.handler import ANTHROPIC, OPENAI, Simulator
+from evalsweep.simulator.handler import ANTHROPIC, GEMINI, OPENAI, Simulator
 from evalsweep.simulator.replies import json_response
 
 MARK_HEADER = "x-evalsweep-simulator"
@@ -54,6 +54,9 @@ def _make_app(sim: Simulator) -> web.Application:
 
     app.router.add_post("/v1/chat/completions", endpoint(OPENAI))
     app.router.add_post("/v1/messages", endpoint(ANTHROPIC))
+    # Gemini's generateContent: v1beta is what evalsweep's client asks for, v1 the SDK's own default.
+    for version in ("v1beta", "v1"):
+        app.router.add_post(f"/{version}/models/{{model}}:generateContent", endpoint(GEMINI))
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/reset", reset)
     app.router.add_get("/health", health)
