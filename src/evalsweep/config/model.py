@@ -65,7 +65,7 @@ class SimulatorSettings(Strict):
 
 class ModelConfig(GenerateConfig):
     # The generation parameters (temperature, max_tokens, ...) are GenerateConfig's fields.
-    # A name in evalsweep.llm.providers.PROVIDERS (openai, anthropic), or a dotted path to
+    # A name in evalsweep.llm.providers.PROVIDERS (openai, anthropic, gemini), or a dotted path to
     # your own client class (docs/providers.md).
     provider: str
     name: str = Field(min_length=1)

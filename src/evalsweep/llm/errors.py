@@ -58,15 +58,20 @@ def retry_after_seconds(headers: object) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def key_rejected(status: int, key_env: str | None, provider: str) -> AuthError:
+    """The one line that stops a job whose key the provider refused."""
+    where = f"the key in {key_env}" if key_env else "the API key"
+    return AuthError(
+        f"{provider} rejected {where} (HTTP {status}): set a valid key in the environment or .env, "
+        f"or run offline with model=sim"
+    )
+
+
 def classify_status(status: int, message: str, headers: object, key_env: str | None, provider: str) -> Exception:
     """Map an HTTP status to the error type that decides what happens next."""
     text = message.lower()
     if status == 401 or (status == 403 and ("api key" in text or "api-key" in text or "authentication" in text)):
-        where = f"the key in {key_env}" if key_env else "the API key"
-        return AuthError(
-            f"{provider} rejected {where} (HTTP {status}): set a valid key in the environment or .env, "
-            f"or run offline with model=sim"
-        )
+        return key_rejected(status, key_env, provider)
     cause = str(status)
     if status in TRANSIENT_STATUS:
         return TransientError(message, status=status, cause=cause, retry_after=retry_after_seconds(headers))

@@ -1,4 +1,4 @@
-"""The provider registry: `model.provider` names a client class here (openai, anthropic), or
+"""The provider registry: `model.provider` names a client class here (openai, anthropic, gemini), or
 your own by dotted path (`model.provider=mylab.clients:MyClient`), found without editing this package.
 
 A provider is a class with `from_config(cfg, *, api_key, base_url)` (cfg: the model's ModelConfig)
@@ -19,6 +19,7 @@ from evalsweep.registry import Registry
 PROVIDERS: Registry[Any] = Registry("provider", option="model.provider")
 PROVIDERS.register_path("openai", "evalsweep.llm.openai_client:OpenAIClient")
 PROVIDERS.register_path("anthropic", "evalsweep.llm.anthropic_client:AnthropicClient")
+PROVIDERS.register_path("gemini", "evalsweep.llm.gemini_client:GeminiClient")
 
 _METHODS = ("from_config", "generate", "aclose")
 

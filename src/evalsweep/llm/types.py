@@ -21,7 +21,8 @@ class Message(BaseModel):
 
 class ResponseFormat(BaseModel):
     """Ask for an object of a JSON schema (evalsweep.structured): OpenAI gets it as a json_schema
-    response format, Anthropic as a forced tool. The schema is part of the cache key."""
+    response format, Anthropic as a forced tool, Gemini as its JSON response schema. The schema is
+    part of the cache key."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 

@@ -1,4 +1,4 @@
-"""A ResponseFormat in each provider's wire format, and the object back out of a reply.
+"""A ResponseFormat in each provider's wire format (OpenAI, Anthropic, Gemini), and the object back out of a reply.
 Used by the provider clients; the SDKs stay imported only there."""
 
 from __future__ import annotations
@@ -41,3 +41,10 @@ def anthropic_object_text(content: list[Any], fmt: ResponseFormat) -> str | None
         if getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == fmt.name:
             return json.dumps(block.input, ensure_ascii=False)
     return None
+
+
+def gemini_response_config(fmt: ResponseFormat) -> dict[str, Any]:
+    """Gemini's JSON mode with a schema (generationConfig.responseMimeType and responseJsonSchema):
+    the JSON Schema as pydantic writes it ($defs and $ref included), not the OpenAPI subset that
+    `response_schema` takes. The reply's text is then the object."""
+    return {"response_mime_type": "application/json", "response_json_schema": copy.deepcopy(fmt.json_schema)}
