@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from evalsweep.report import write_report
+from evalsweep.report.browser import ASSETS
 
 _spec = importlib.util.spec_from_file_location("_report_helpers", Path(__file__).with_name("test_report_load.py"))
 H = importlib.util.module_from_spec(_spec)
@@ -159,3 +160,19 @@ def test_first_screen_shows_the_headline_and_the_first_table(page: Any) -> None:
     assert pixels.shape[:2] == (HEIGHT, WIDTH)
     ink = (pixels.mean(axis=2) < 0.6).mean()  # share of dark pixels: text and rules
     assert ink > 0.01 and float(np.std(pixels)) > 0.05, "the screenshot is blank"
+
+
+def test_embedded_rows_are_capped_per_variant_and_cannot_close_their_tag(
+        report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No browser needed: what the page embeds, and that a huge sweep's page says it is capped."""
+    import evalsweep.report.samples as samples
+
+    page = report.read_text()
+    data = page.split("<script type='application/json' id='sb-data'>", 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and "\\u003c/script\\u003e" in data  # the quoted </script> is escaped
+    assert "</" not in (ASSETS / "browser.js").read_text()  # inlined: it must not close its own tag
+    monkeypatch.setattr(samples, "PER_VARIANT", 10)
+    html = write_report([_sweep(tmp_path)], tmp_path / "out").html.read_text()
+    assert "Capped at the first 10 rows per variant by item, seed and repeat, of 120 in all" in html
+    assert "model=sim-weak (60), model=sim-strong (60) have more" in html or \
+        "model=sim-strong (60), model=sim-weak (60) have more" in html
