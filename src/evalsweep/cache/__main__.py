@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--path", type=Path, default=None,
                         help=f"cache file (default: ${ENV_PATH}, else .cache/responses.sqlite in the project)")
         sp.add_argument("--model", default=None, help="only entries of this model name (as in model.name)")
-        sp.add_argument("--provider", default=None, choices=["openai", "anthropic"], help="only this provider")
+        sp.add_argument("--provider", default=None, help="only this provider (openai, anthropic, gemini, ...)")
         sp.add_argument("--older-than", type=_duration, default=None, required=age_required, metavar="DUR",
                         help="only entries written more than DUR ago (30m, 12h, 7d, 2w)")
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from evalsweep.config.base import PROJECT_ROOT
 
 PACKAGES = ("evalsweep", "hydra-core", "omegaconf", "pydantic", "openai", "anthropic", "tenacity",
-            "sqlitedict", "wandb", "pandas", "statsmodels", "numpy", "aiohttp", "tqdm")
+            "sqlitedict", "wandb", "pandas", "statsmodels", "numpy", "aiohttp", "tqdm", "google-genai")
 
 
 class GitInfo(BaseModel):
