@@ -37,6 +37,11 @@ def test_verdict_reads_the_side_and_the_names_of_the_criterion() -> None:
     # a contrast the criterion does not name is not judged
     other = ("model=sim-weak,prompt=direct", WEAK, -0.3, 0.1)
     assert verdict(_pairs((STRONG, WEAK, 0.2, 0.4), other), CRITERION, 0.05).startswith("supported")
+    # the named contrast is judged even when the headline shows others (no baseline: the top variant's)
+    every, shown = _pairs((STRONG, WEAK, 0.2, 0.4), other), _pairs(other)
+    assert verdict(every, CRITERION, 0.05, shown).startswith(f"supported: the CI of {STRONG} minus {WEAK}")
+    assert verdict(every, "a CI below 0 refutes it", 0.05, shown).startswith("not supported: the CI of "
+                                                                            "model=sim-weak,prompt=direct")
     assert verdict(_pairs((STRONG, WEAK, 0.2, 0.4)), None, 0.05).startswith("no verdict: ")
     assert verdict(_pairs((STRONG, WEAK, 0.2, 0.4)), "sim-strong minus sim-weak differs", 0.05).startswith(
         "no verdict: the criterion does not say which side")

@@ -60,7 +60,7 @@ def headline(loaded: LoadedRuns, comp: Comparison) -> list[Block]:
         blocks.append(Bullets([_sentence(r, comp) for r in pairs.itertuples(index=False)]))
     if criterion:
         blocks.append(Para(f"Falsification criterion: {criterion}"))
-    said = verdict(pairs, criterion, comp.alpha)
+    said = verdict(comp.pairwise, criterion, comp.alpha, pairs)
     if comp.group_by is not None and not said.startswith("no verdict"):
         said += f" (on all items; per {comp.group_by}, see Contrasts by {comp.group_by})"
     blocks.append(Para(f"Verdict: {said}.", style="verdict"))

@@ -3,7 +3,7 @@
 The criterion is free text, so the rule is deliberately simple and is printed with the verdict
 (RULE): a contrast refutes the hypothesis when its 95% CI includes 0 or lies on the side of 0 the
 criterion names ("below it" / "above it"). Only the contrasts the criterion names ("X minus Y") are
-judged, or all headline contrasts when it names none; anything else it says (per prompt, per group,
+judged, or the headline contrasts when it names none the report has; anything else it says (per prompt, per group,
 a subset of items) is left to the reader and the tables."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from evalsweep.report.render import missing, pval
 
 RULE = ("Verdict rule: the falsification criterion is read as \"a contrast's 95% CI includes 0 or lies on the "
         "side of 0 it names\" (below 0 when it says 'below', above 0 when it says 'above'). Judged are the "
-        "headline contrasts whose labels hold the names of the criterion's 'X minus Y' (X in a, Y in b; the "
-        "other way round flips the sign), or every headline contrast when it names none. Supported: every judged "
+        "report's contrasts whose labels hold the names of the criterion's 'X minus Y' (X in a, Y in b; the "
+        "other way round flips the sign), or the headline contrasts when it names none of them. Supported: every judged "
         "CI lies wholly on the other side of 0. Not supported: any judged CI includes 0 or lies on the named "
         "side. No verdict: no criterion, no paired contrast with a CI, or a criterion naming neither side. Only "
         "the overall contrasts of the first metric are judged: any further condition in the criterion (per "
@@ -56,8 +56,9 @@ def refuting_side(criterion: str) -> int | None:
     return -1 if below else 1
 
 
-def judged_contrasts(pairs: pd.DataFrame, criterion: str) -> list[Judged]:
-    """The paired headline contrasts the criterion speaks of, oriented as it names them."""
+def judged_contrasts(pairs: pd.DataFrame, criterion: str, shown: pd.DataFrame | None = None) -> list[Judged]:
+    """The paired contrasts of `pairs` the criterion names, oriented as it names them; when it names
+    none of them, those of `shown` (the headline's; default: all of `pairs`)."""
     rows = [r for r in pairs.itertuples(index=False)
             if r.status == PAIR_ALL_STATUS and not missing(r.ci_low) and not missing(r.ci_high)]
     names = _names(criterion)
@@ -72,8 +73,8 @@ def judged_contrasts(pairs: pd.DataFrame, criterion: str) -> list[Judged]:
                     continue
                 a, b, lo, hi = b, a, -hi, -lo
         out.append(Judged(a, b, lo, hi, float(r.p_adj), bool(r.significant)))
-    if names is not None and not out:  # names the report's labels do not hold: judge them all
-        return judged_contrasts(pairs, "")
+    if names is not None and not out:  # names the report's labels do not hold: judge the headline's
+        return judged_contrasts(pairs if shown is None else shown, "")
     return out
 
 
@@ -89,11 +90,12 @@ def _ci(j: Judged) -> str:
     return f"[{j.low:.3f}, {j.high:.3f}]"
 
 
-def verdict(pairs: pd.DataFrame, criterion: str | None, alpha: float) -> str:
-    """One sentence: 'supported: ...', 'not supported: ...' or 'no verdict: ...'."""
+def verdict(pairs: pd.DataFrame, criterion: str | None, alpha: float, shown: pd.DataFrame | None = None) -> str:
+    """One sentence: 'supported: ...', 'not supported: ...' or 'no verdict: ...'. pairs: every
+    contrast of the report; shown: the headline's (default: all)."""
     if not criterion:
         return "no verdict: the jobs' spec states no falsification criterion"
-    judged = judged_contrasts(pairs, criterion)
+    judged = judged_contrasts(pairs, criterion, shown)
     if not judged:
         return "no verdict: no paired contrast with a 95% CI to judge"
     side = refuting_side(criterion)
