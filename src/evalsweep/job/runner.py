@@ -19,6 +19,7 @@ from evalsweep.task.data import Sample
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
+from evalsweep.job.answered import AnswerTotals, served_warning
 from evalsweep.job.metrics import RunningScores
 from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord, TurnInfo
 from evalsweep.judge.grading import JudgeTotals
@@ -62,9 +63,13 @@ class RunTotals:
     # Typed answers (structured.response_model) and the judge (scorer=judge), counted apart.
     structured: StructuredStats = field(default_factory=StructuredStats)
     judge: JudgeTotals = field(default_factory=JudgeTotals)
+    # Which model answered (evalsweep.job.answered).
+    answers: AnswerTotals = field(default_factory=AnswerTotals)
 
     def add(self, rec: ResultRecord, cost: float) -> None:
         self.n_done += 1
+        if self.answers.add(rec):  # once per job: every later row is counted in the summary
+            log.warning("%s", served_warning(rec))
         if rec.structured is not None:
             self.structured.count(rec.structured.asks, rec.structured.valid)
         if rec.judge is not None:
@@ -148,6 +153,8 @@ class Runner:
             attempts=response.attempts if response is not None else getattr(error, "attempts", 1),
             finish_reason=response.finish_reason if response is not None else None,
             request_id=response.request_id if response is not None else None,
+            served_model=response.model if response is not None else None,
+            system_fingerprint=response.system_fingerprint if response is not None else None,
             error=error_info,
             simulated=cfg.model.simulated, metadata=item.sample.metadata,
             parsed=self.structured.parsed(typed) if self.structured and typed else None,

@@ -44,6 +44,10 @@ class Summary(BaseModel):
     n_not_run: int = 0
     n_resumed: int = 0
     errors_by_type: dict[str, int] = Field(default_factory=dict)
+    # Rows whose served_model is not the requested model (evalsweep.job.answered.same_model), and
+    # every served name with its rows.
+    n_served_model_differs: int = 0
+    served_models: dict[str, int] = Field(default_factory=dict)
     metrics: dict[str, ScoreSummary]
     usage: dict[str, int]
     cost_usd: float
@@ -127,6 +131,8 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
         scorer=exp.scorer_type, seed=exp.seed, repeats=exp.repeats, n_samples=counts.n_samples,
         n_done=totals.n_done, n_scored=totals.scores.n, n_errors=totals.n_errors, n_not_run=counts.n_not_run,
         n_resumed=counts.n_resumed, errors_by_type=dict(totals.errors_by_type),
+        n_served_model_differs=totals.answers.n_served_model_differs,
+        served_models=dict(totals.answers.served_models),
         metrics={"score": scores, **{name: running.summary() for name, running in totals.metrics.items()
                                      if name != facts.primary_metric}},
         usage={"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,

@@ -103,6 +103,7 @@ class OpenAIClient:
                 finish_reason=getattr(choices[0], "finish_reason", None),
                 request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
                 model=getattr(resp, "model", None),
+                system_fingerprint=getattr(resp, "system_fingerprint", None),
                 latency_s=latency_s,
             )
         except ValidationError as exc:  # e.g. a finish_reason or model that is not a string

@@ -112,7 +112,7 @@ def key_extra(cfg: ModelConfig) -> dict[str, Any]:
             value = getattr(sim, name)
             if value != type(sim).model_fields[name].default:
                 profile[name] = value
-        for name in ("invalid_structured_rate", "invalid_structured_substring"):
+        for name in ("invalid_structured_rate", "invalid_structured_substring", "served_model"):
             if sim.faults.get(name):
                 profile[name] = sim.faults[name]
         if sim.faults.get("rate_oversize"):  # padded answers must not be served to a run without them

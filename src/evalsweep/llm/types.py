@@ -80,7 +80,11 @@ class GenerateResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
     request_id: str | None = None
+    # The model the server says answered (OpenAI and Anthropic `model`, Gemini `modelVersion`), which
+    # may be a dated snapshot of the one asked for, or another model; None when the server sent none.
     model: str | None = None
+    # OpenAI's system_fingerprint: the backend configuration that answered; None elsewhere.
+    system_fingerprint: str | None = None
     cached: bool = False
     latency_s: float = 0.0
     attempts: int = 1

@@ -100,6 +100,10 @@ class ResultRecord(BaseModel):
     attempts: int = 0
     finish_reason: str | None = None
     request_id: str | None = None
+    # The model the server says answered (evalsweep.job.answers.same_model compares it with `model`)
+    # and OpenAI's system_fingerprint; None when the server sent none, or the sample failed.
+    served_model: str | None = None
+    system_fingerprint: str | None = None
     error: ErrorInfo | None = None
     simulated: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)

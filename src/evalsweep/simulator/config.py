@@ -71,6 +71,9 @@ class FaultConfig(BaseModel):
     invalid_structured_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     # Prompts containing it never get a valid structured answer, re-asks included.
     invalid_structured_substring: str | None = Field(default=None, min_length=1)
+    # The model every reply says answered (OpenAI and Anthropic `model`, Gemini `modelVersion`)
+    # instead of the requested one: a server that routes the request to another model.
+    served_model: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _rates_sum_to_at_most_one(self) -> FaultConfig:

@@ -87,6 +87,10 @@ class Simulator:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    def _served(self, model: str) -> str:
+        """The model a reply says answered: the requested one, or FaultConfig.served_model."""
+        return self.config.faults.served_model or model
+
     # -- the one request path for every format --------------------------------------------
 
     async def handle(self, request: web.Request, fmt: str) -> web.Response:
@@ -185,6 +189,7 @@ class Simulator:
     def _respond(self, fmt: str, model: str, p: ParsedRequest, headers: dict[str, str],
                  pad_to: int | None = None) -> web.Response:
         profile = self.config.profile_for(model)
+        served = self._served(model)
         task = judge.parse_task(p.question)
         verdict: judge.Verdict | None = None
         correct: bool | None = None
@@ -210,10 +215,10 @@ class Simulator:
         else:
             output_tokens = max(1, count_tokens(text))
         if fmt == OPENAI:
-            return json_response(openai_payload(model, headers, text, "length" if truncated else "stop",
+            return json_response(openai_payload(served, headers, text, "length" if truncated else "stop",
                                                 input_tokens, output_tokens), 200, headers)
         if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
-            return json_response(gemini_payload(model, headers["x-request-id"], text,
+            return json_response(gemini_payload(served, headers["x-request-id"], text,
                                                 "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens),
                                  200, headers)
         if truncated:
@@ -222,7 +227,7 @@ class Simulator:
             stop_reason = "stop_sequence"
         else:
             stop_reason = "end_turn"
-        payload = anthropic_payload(model, headers, [{"type": "text", "text": text}], stop_reason,
+        payload = anthropic_payload(served, headers, [{"type": "text", "text": text}], stop_reason,
                                     input_tokens, output_tokens)
         payload["stop_sequence"] = stopped_by if stop_reason == "stop_sequence" else None
         return json_response(payload, 200, headers)
@@ -258,6 +263,7 @@ class Simulator:
                             headers: dict[str, str]) -> web.Response:
         ask = p.structured
         assert ask is not None
+        served = self._served(model)
         body = json.dumps(obj, ensure_ascii=False)
         input_tokens = max(1, p.input_tokens)
         output_tokens = max(1, count_tokens(body.replace(",", ", ")))
@@ -265,16 +271,16 @@ class Simulator:
             # The JSON-from-text fallback: answer the way chat models often do, in a fenced block.
             body = f"```json\n{body}\n```"
         if fmt == OPENAI:
-            return json_response(openai_payload(model, headers, body, "stop", input_tokens, output_tokens), 200,
+            return json_response(openai_payload(served, headers, body, "stop", input_tokens, output_tokens), 200,
                                  headers)
         if fmt == GEMINI:  # JSON mode: the object is the reply's text
-            return json_response(gemini_payload(model, headers["x-request-id"], body, "STOP", input_tokens,
+            return json_response(gemini_payload(served, headers["x-request-id"], body, "STOP", input_tokens,
                                                 output_tokens), 200, headers)
         if ask.wire == "anthropic_tool":
             block = {"type": "tool_use", "id": f"toolu_sim_{headers['request-id']}", "name": ask.name, "input": obj}
-            payload = anthropic_payload(model, headers, [block], "tool_use", input_tokens, output_tokens)
+            payload = anthropic_payload(served, headers, [block], "tool_use", input_tokens, output_tokens)
         else:
-            payload = anthropic_payload(model, headers, [{"type": "text", "text": body}], "end_turn",
+            payload = anthropic_payload(served, headers, [{"type": "text", "text": body}], "end_turn",
                                         input_tokens, output_tokens)
         return json_response(payload, 200, headers)
 
