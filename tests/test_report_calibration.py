@@ -7,9 +7,11 @@ repetition around the target (mean near 0.5 or near 0.95): with 0/1 scores and f
 coverage of any non-randomised interval jumps with the exact p (at 10 items and p = 0.95 only 0.914
 or 0.988 are possible; Brown, Cai and DasGupta 2001), so coverage is judged over a neighbourhood.
 
-Requirements (issue 18): coverage of the 95% CIs of means and paired deltas in [0.93, 0.97];
-the paired test's false-positive rate at delta 0 at most 0.06; REPS large enough that the
-Monte-Carlo SE of each figure is below 0.01. The figures are in docs/statistics.md.
+Requirements (issue 18): coverage of the 95% CIs of means and paired deltas in [0.93, 0.97] (at
+delta 0 a higher coverage passes when the false-positive rate is in bounds); the paired test's
+false-positive rate at delta 0 at most 0.06; REPS large enough that the Monte-Carlo SE of each figure
+is below 0.01. Four near-ceiling figures stay above the band with every defensible interval
+(OVER_COVER says why). The figures are in docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -80,13 +82,33 @@ def simulate(n: int, k: int, target: str, seed: int = 0) -> Figures:
     return Figures(cover_mean / REPS, cover0 / REPS, cover1 / REPS, reject0 / REPS, out)
 
 
-# Near the ceiling with 10-20 items most sweeps have 0-2 items where A and B differ: the t interval
-# and the zero-variance bound over-cover (0.985-0.999), and the 20 x 3 mean CI covers 0.977. They err
-# on the safe side but miss the [0.93, 0.97] band: known, kept failing visibly (strict xfail) until
-# a tighter interval (e.g. a score interval for paired proportions) replaces them.
-OVER_COVER = {(10, 1, "ceiling"), (10, 3, "ceiling"), (20, 1, "ceiling"), (20, 3, "ceiling")}
+class OverCoverage(AssertionError):
+    """A figure above the band that OVER_COVER expects, for the reason it gives."""
+
+
+# Near the ceiling with 10-20 items these figures over-cover with every defensible interval tried
+# (docs/statistics.md, "Calibration", has the numbers). Each is a strict xfail that only an
+# OverCoverage of exactly these figures satisfies: every other check of the case still fails the test.
+OVER_COVER: dict[tuple[int, int, str], tuple[frozenset[str], str]] = {
+    (10, 1, "ceiling"): (frozenset({"delta"}), (
+        "the true delta is 0.022, a fifth of one item (0.1); 88% of sweeps have 0-2 items where A and B "
+        "differ and McNemar's score test rejects delta = 0 in 0.3%, so an interval that keeps 0 whenever "
+        "a 5% test cannot reject it almost never misses 0.022: Tango 0.999, t 0.997, Newcombe 10 0.997, "
+        "Agresti-Min and Bonett-Price 0.999")),
+    (20, 1, "ceiling"): (frozenset({"delta"}), (
+        "57% of sweeps have 0-2 differing items and McNemar's score test rejects delta = 0 in 3.2%: "
+        "Tango 0.991, t 0.985, Newcombe 10 and Agresti-Min 0.991, Bonett-Price 0.998")),
+    (10, 3, "ceiling"): (frozenset({"delta"}), (
+        "48% of sweeps have 0-2 differing items and the t-test rejects delta = 0 in 2.4%: t 0.986, "
+        "Tango at a design-effect n 0.987; only pooling the 30 asks as independent pairs reaches 0.966, "
+        "and that interval covers 0.88 at the mid")),
+    (20, 3, "ceiling"): (frozenset({"mean"}), (
+        "5% of sweeps score all 60 asks 1, and the CI then counts the 20 items as the trials "
+        "([0.839, 1]): nothing shows how far the seeds agree. Counting the 60 asks (design effect 1) "
+        "gives 0.967 here but 0.73 when seeds agree on every item (temperature 0, 93% accuracy)")),
+}
 CASES = [pytest.param(n, k, t, id=f"{n}items-{k}seeds-{t}",
-                      marks=[pytest.mark.xfail(strict=True, reason="over-covers near the ceiling: see OVER_COVER")]
+                      marks=[pytest.mark.xfail(strict=True, raises=OverCoverage, reason=OVER_COVER[n, k, t][1])]
                       if (n, k, t) in OVER_COVER else [])
          for n in ITEMS for k in SEEDS for t in TARGETS]
 
@@ -98,7 +120,12 @@ def test_calibration(n: int, k: int, target: str) -> None:
           f"delta {f.cover_delta:.3f} fpr {f.fpr:.3f}")
     assert math.sqrt(0.95 * 0.05 / REPS) < 0.01
     assert f.mean_ci_out_of_range == 0
-    assert 0.93 <= f.cover_mean <= 0.97, f
+    assert f.cover_mean >= 0.93 and f.cover_delta >= 0.93, f
     assert 0.93 <= f.cover_delta0 <= 0.97 or (f.cover_delta0 > 0.97 and f.fpr <= 0.06), f
-    assert 0.93 <= f.cover_delta <= 0.97, f
     assert f.fpr <= 0.06, f
+    # last, so that an expected over-coverage cannot hide a failure of the checks above
+    over = frozenset(name for name, cover in (("mean", f.cover_mean), ("delta", f.cover_delta)) if cover > 0.97)
+    expected = OVER_COVER.get((n, k, target), (frozenset(), ""))[0]
+    assert over == expected, f"over-covering {sorted(over)}, OVER_COVER expects {sorted(expected)}: {f}"
+    if over:
+        raise OverCoverage(f"{sorted(over)} above 0.97 (OVER_COVER): {f}")

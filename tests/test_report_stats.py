@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from evalsweep.report.stats import base, clustered, equivalence, intervals, multitest, paired, power, signflip
+from evalsweep.report.stats import base, clustered, equivalence, intervals, multitest, paired, power, signflip, tango
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stats_vectors.json"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -275,16 +275,115 @@ def test_issue_example_five_items_differing_by_a_third() -> None:
 def test_constant_gap_is_significant_by_the_exact_test() -> None:
     r = paired.paired_test(np.ones(30), np.zeros(30))
     assert r.p == pytest.approx(2 / 2**30) and math.isnan(r.t) and r.omega2 == 0
-    # the CI bounds the share of items that could differ: Clopper-Pearson's 0-of-30 upper bound
+    # 0/1 items: Tango's score CI, which is no point even here
+    assert r.ci_method == "tango score" and (r.ci_low, r.ci_high) == tango.tango_ci(30, 0, 30)
+    assert 0.7 < r.ci_low < 1 and r.ci_high == 1.0
+    # beside it, the zero-variance bound: Clopper-Pearson's 0-of-30 upper bound on the share of items that could differ
     q = intervals.proportion_ci(0, 30, "beta")[1]
-    assert (r.ci_low, r.ci_high) == pytest.approx((1 - 2 * q, 1.0), abs=1e-9)
+    assert (r.ci_t_low, r.ci_t_high) == pytest.approx((1 - 2 * q, 1.0), abs=1e-9)
     same = paired.paired_test(np.ones(30), np.ones(30))
-    assert same.p == 1.0 and (same.ci_low, same.ci_high) == pytest.approx((-q, q), abs=1e-9)
+    z2 = base.z_crit() ** 2
+    assert same.p == 1.0 and (same.ci_low, same.ci_high) == pytest.approx((-z2 / (30 + z2), z2 / (30 + z2)), abs=1e-9)
+    assert (same.ci_t_low, same.ci_t_high) == pytest.approx((-q, q), abs=1e-9)
+
+
+def test_constant_fractional_gap_keeps_the_zero_variance_bound() -> None:
+    # three seeds: item means are not 0/1, and their float mean is an ulp off the gap of each item
+    r = paired.paired_test(np.full(30, 2 / 3), np.full(30, 1 / 3))
+    q = intervals.proportion_ci(0, 30, "beta")[1]
+    assert r.ci_method.startswith("zero variance")
+    assert (r.ci_low, r.ci_high) == pytest.approx((1 / 3 - q * (4 / 3), 1 / 3 + q * (2 / 3)), abs=1e-9)
 
 
 def test_paired_ci_clipped_to_the_range_of_a_difference() -> None:
     r = paired.paired_test([1, 1, 1, 1], [0, 0, 0, 0.5])
     assert -1 <= r.ci_low and r.ci_high <= 1
+
+
+# --- Tango's score interval for paired 0/1 items ---------------------------------------------------
+
+
+def test_tango_reproduces_the_published_worked_example() -> None:
+    # Fagerland, Lydersen & Laake (2017), Statistical Analysis of Contingency Tables, ch. 8 (and their
+    # R package contingencytables): Cavo et al. (2012), 6 and 16 discordant pairs of 161,
+    # estimate -0.0621, Tango asymptotic score 95% CI -0.1240 to -0.0054
+    lo, hi = tango.tango_ci(6, 16, 161)
+    assert (round(lo, 4), round(hi, 4)) == (-0.1240, -0.0054)
+    # the same package's boundary cases: 3 of 3 pairs discordant one way, CI -0.1230 to 1.0000
+    assert tuple(round(v, 4) for v in tango.tango_ci(3, 0, 3)) == (-0.1230, 1.0)
+    assert tuple(round(v, 4) for v in tango.tango_ci(0, 3, 3)) == (-1.0, 0.1230)
+
+
+def test_tango_with_no_discordant_items_is_the_closed_form() -> None:
+    z2 = base.z_crit() ** 2
+    for n in (5, 10, 20, 50):  # T(delta0) = sqrt(n |delta0| / (1 - |delta0|)) = z
+        assert tango.tango_ci(0, 0, n) == pytest.approx((-z2 / (n + z2), z2 / (n + z2)), abs=1e-10)
+
+
+def test_tango_excludes_zero_exactly_when_mcnemars_score_test_rejects() -> None:
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    for n in (10, 20, 40):
+        for b in range(0, 12):
+            for c in range(0, 12):
+                if b + c == 0 or b + c > n:
+                    continue
+                p = mcnemar([[n - b - c, b], [c, 0]], exact=False, correction=False).pvalue
+                lo, hi = tango.tango_ci(b, c, n)
+                if abs(p - 0.05) > 1e-9:
+                    assert (lo > 0 or hi < 0) == (p < 0.05), (b, c, n)
+
+
+def _score_by_constrained_mle(delta0: float, b: int, c: int, n: int) -> float:
+    """Tango's statistic with p21 found numerically: the multinomial MLE under p12 - p21 = delta0."""
+    from scipy.optimize import minimize_scalar
+
+    rest = n - b - c
+    lo, hi = max(0.0, -delta0) + 1e-12, (1 - delta0) / 2 - 1e-12
+
+    def nll(p21: float) -> float:
+        p12 = p21 + delta0
+        return -(b * math.log(p12) + c * math.log(p21) + rest * math.log(1 - p12 - p21))
+
+    p21 = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x
+    return (b - c - n * delta0) / math.sqrt(n * (2 * p21 + delta0 - delta0**2))
+
+
+@pytest.mark.parametrize(("b", "c", "n"), [(6, 16, 161), (1, 7, 21), (5, 2, 30), (12, 3, 40), (1, 1, 10)])
+def test_tango_ends_are_where_the_score_test_reaches_z(b: int, c: int, n: int) -> None:
+    lo, hi = tango.tango_ci(b, c, n)
+    z = base.z_crit()
+    assert _score_by_constrained_mle(lo, b, c, n) == pytest.approx(z, abs=1e-5)
+    assert _score_by_constrained_mle(hi, b, c, n) == pytest.approx(-z, abs=1e-5)
+    assert tango.tango_statistic(0.0, b, c, n) == pytest.approx((b - c) / math.sqrt(b + c), abs=1e-12)
+
+
+def test_tango_is_symmetric_monotone_and_inside_the_range() -> None:
+    for n in (10, 20):
+        ends = {(b, c): tango.tango_ci(b, c, n) for b in range(n + 1) for c in range(n + 1 - b)}
+        for (b, c), (lo, hi) in ends.items():
+            assert -1 <= lo <= (b - c) / n <= hi <= 1
+            assert ends[c, b] == pytest.approx((-hi, -lo), abs=1e-9)
+            if b + c < n:  # one more item where only a scored 1 moves both ends up
+                up = ends[b + 1, c]
+                assert up[0] > lo and up[1] > hi
+
+
+def test_paired_test_uses_tango_for_0_1_items_and_keeps_t_beside_it() -> None:
+    a = np.r_[np.ones(4), np.zeros(16)]
+    b = np.r_[np.zeros(2), np.ones(2), np.zeros(16)]
+    r = paired.paired_test(a, b)
+    assert r.ci_method == "tango score" and (r.ci_low, r.ci_high) == tango.tango_ci(2, 0, 20)
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    assert (r.ci_t_low, r.ci_t_high) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    # 19 of 20 one way: t's interval would sit above the one for 20 of 20; Tango's does not
+    nineteen = paired.paired_test(np.ones(20), np.r_[0.0 * np.ones(19), 1.0])
+    twenty = paired.paired_test(np.ones(20), np.zeros(20))
+    assert nineteen.ci_low < twenty.ci_low and nineteen.ci_t_low > twenty.ci_t_low
+    graded = paired.paired_test(a * 2 / 3, b)  # item means over three seeds: t
+    assert graded.ci_method == "t"
+    unbounded = paired.paired_test(a, b, bounded=False)  # a metric outside [0, 1]: t, never clipped
+    assert unbounded.ci_method == "t"
 
 
 # --- power, equivalence ----------------------------------------------------------------------------

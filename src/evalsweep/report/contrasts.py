@@ -3,8 +3,10 @@
 The contrast set is the baseline's k - 1 comparisons when a baseline is named (spec.baseline or
 --baseline; evalsweep.report.baseline), else every pair. Each row has one headline p-value: the
 exact sign-flip test on the item-level differences (stats.paired.paired_test), corrected across the
-contrast set; its CI is the t interval on n - 1 degrees of freedom. The z and t p-values and
-McNemar's test on each item's majority are kept in the CSV for comparison, never as the headline.
+contrast set; its CI is Tango's score interval when both variants score every item 0 or 1, else the
+t interval on n - 1 degrees of freedom (ci_method names it; ci_t_low/ci_t_high always hold the t
+interval). The z and t p-values and McNemar's test on each item's majority are kept in the CSV for
+comparison, never as the headline.
 Power (MDE, items needed) is at the corrected alpha, the level a single real effect must reach.
 Deltas, MDEs and margins are in the metric's units; only a metric in [0, 1] has its CIs clipped to
 [-1, 1] and a difference to size for when none is given for it by name (ContrastSettings).
@@ -24,7 +26,7 @@ from evalsweep.report.stats.base import ALPHA
 from evalsweep.report.stats.equivalence import tost
 from evalsweep.report.stats.intervals import stderr_clt
 from evalsweep.report.stats.multitest import Correction, adjust_pvalues, corrected_alpha
-from evalsweep.report.stats.paired import binarize_majority, mcnemar_table, mcnemar_test, paired_test
+from evalsweep.report.stats.paired import TANGO_SCORE, binarize_majority, mcnemar_table, mcnemar_test, paired_test
 from evalsweep.report.stats.power import items_needed, mde_t, power_t
 
 PAIR_ALL_STATUS = "paired"
@@ -88,12 +90,16 @@ def pair_row(means: pd.DataFrame, a: str, b: str, binary: dict[str, bool], bound
     notes = []
     if n < max(n_a, n_b):
         notes.append(f"compared on the {n} shared items ({a}: {n_a}, {b}: {n_b})")
+    tango = res.ci_method == TANGO_SCORE
+    if tango:  # the report's table heads its CI column "(t)": say where the CI is another one
+        notes.append("CI: Tango's score interval (0/1 per item)")
     if res.n >= 2 and res.se == 0:
-        notes.append("the same gap on every item: no spread for t, the exact test still applies; "
-                     "the CI bounds the share of items that could differ")
+        notes.append("the same gap on every item: no spread for t, "
+                     + ("the exact test and the score CI still apply" if tango
+                        else "the exact test still applies; the CI bounds the share of items that could differ"))
     row.update({
         "status": PAIR_ALL_STATUS, "delta": res.delta, "se": res.se, "ci_low": res.ci_low, "ci_high": res.ci_high,
-        "z": res.z, "p": res.p, "p_t": res.p_t, "ci_t_low": res.ci_low, "ci_t_high": res.ci_high,
+        "z": res.z, "p": res.p, "p_t": res.p_t, "ci_t_low": res.ci_t_low, "ci_t_high": res.ci_t_high,
         "se_unpaired": math.sqrt(se_a**2 + se_b**2) if n >= 2 else math.nan, "correlation": corr,
         "omega2": res.omega2, "n_disagree": res.n_disagree, "test": res.test, "p_signflip": res.p,
         "p_z": res.p_z, "df": res.df, "ci_method": res.ci_method,

@@ -4,6 +4,7 @@ and whether scores are 0/1."""
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ def as_array(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+@lru_cache(maxsize=256)  # a scipy quantile costs ~50 us; the report and the calibration ask for few levels
 def z_crit(alpha: float = ALPHA) -> float:
     """Two-sided normal critical value: 1.959964 for alpha 0.05."""
     return float(sps.norm.ppf(1 - alpha / 2))
@@ -29,6 +31,7 @@ def is_binary(scores: ArrayLike) -> bool:
     return s.size > 0 and bool(np.all((s == 0) | (s == 1)))
 
 
+@lru_cache(maxsize=1024)
 def t_crit(alpha: float, df: float) -> float:
     """Two-sided Student t critical value with df degrees of freedom (normal when df is infinite)."""
     if not math.isfinite(df):

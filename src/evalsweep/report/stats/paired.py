@@ -1,5 +1,6 @@
 """Two variants on the same items: the paired difference (normal and t, Miller 2024), the item-level
-paired test the report calls its test (t interval, sign-flip p), and McNemar's table and test."""
+paired test the report calls its test (Tango's score interval for 0/1 items, else the t interval;
+sign-flip p), and McNemar's table and test."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-from evalsweep.report.stats.base import ALPHA, ArrayLike, as_array, t_crit
+from evalsweep.report.stats.base import ALPHA, ArrayLike, as_array, is_binary, t_crit
 from evalsweep.report.stats.intervals import normal_ci, stderr_clt
 from evalsweep.report.stats.signflip import sign_flip_test
+from evalsweep.report.stats.tango import tango_ci
+
+TANGO_SCORE = "tango score"  # paired_test's ci_method when it gives Tango's interval
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,17 @@ class PairedTest:
     df: int
     t: float
     p_t: float
-    ci_low: float
+    ci_low: float  # the report's CI: ci_method says which
     ci_high: float
-    ci_method: str  # "t" | "t, clipped to [-1, 1]" | "zero variance: ..." | "n/a: ..."
+    ci_method: str  # "tango score" | "t" | "t, clipped to [-1, 1]" | "zero variance: ..." | "n/a: ..."
     p: float  # the headline: sign-flip
     test: str
     p_z: float
     z: float
     omega2: float
     n_disagree: int
+    ci_t_low: float = math.nan  # the t interval (or the zero-variance bound), for reference beside a score CI
+    ci_t_high: float = math.nan
 
 
 def zero_variance_ci(c: float, n: int, alpha: float = ALPHA) -> tuple[float, float]:
@@ -135,12 +141,24 @@ def zero_variance_ci(c: float, n: int, alpha: float = ALPHA) -> tuple[float, flo
     return max(-1.0, c - q * (1 + c)), min(1.0, c + q * (1 - c))
 
 
+def _t_interval(delta: float, se: float, df: int, alpha: float, bounded: bool) -> tuple[float, float, str]:
+    half = t_crit(alpha, df) * se
+    lo, hi = delta - half, delta + half
+    if bounded and (lo < -1 or hi > 1):
+        return max(-1.0, lo), min(1.0, hi), "t, clipped to [-1, 1]"
+    return lo, hi, "t"
+
+
 def paired_test(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA, bounded: bool = True) -> PairedTest:
     """Item-level paired comparison: d_i = a_i - b_i (item means over seeds/repeats).
 
-    CI = mean(d) +- t_{n-1} sd(d)/sqrt(n) (clipped to [-1, 1] for scores in [0, 1]); p = the exact
-    sign-flip test (sign_flip_test). The z-test p (Miller 2024's large-sample form) and the t-test p
-    are returned beside it for the CSV; the report's test, and the one corrected, is the sign-flip.
+    CI: when both variants' item means are all 0 or 1 (0/1 scores asked once per item, or seeds
+    that agree) and the metric is bounded, Tango's score interval for the paired 2x2 table of items
+    (tango.tango_ci; Tango 1998). Otherwise mean(d) +- t_{n-1} sd(d)/sqrt(n), clipped to [-1, 1] for
+    scores in [0, 1], and the zero-variance bound when every d_i is the same. The t interval (or
+    that bound) is kept in ci_t_low/ci_t_high either way. p = the exact sign-flip test
+    (sign_flip_test). The z-test p (Miller 2024's large-sample form) and the t-test p are returned
+    beside it for the CSV; the report's test, and the one corrected, is the sign-flip.
     """
     x, y, d = _paired_arrays(a, b, "paired_test")
     n = int(d.size)
@@ -154,25 +172,28 @@ def paired_test(a: ArrayLike, b: ArrayLike, alpha: float = ALPHA, bounded: bool 
     if n < 2:
         return PairedTest(n, delta, nan, 0, nan, nan, nan, nan, "n/a: one item", flip.p, flip.method, nan, nan,
                           nan, n_disagree)
-    sd = float(d.std(ddof=1))
+    # the same d on every item has no spread, though its float mean can be an ulp off each d_i
+    sd = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))
     se = sd / math.sqrt(n)
-    omega2 = sd**2
     df = n - 1
     if se > 0:
         t = delta / se
         p_t = float(2 * sps.t.sf(abs(t), df))
         p_z = float(2 * sps.norm.sf(abs(t)))
-        half = t_crit(alpha, df) * se
-        lo, hi, how = delta - half, delta + half, "t"
-        if bounded and (lo < -1 or hi > 1):
-            lo, hi, how = max(-1.0, lo), min(1.0, hi), "t, clipped to [-1, 1]"
-        return PairedTest(n, delta, se, df, t, p_t, lo, hi, how, flip.p, flip.method, p_z, t, omega2, n_disagree)
-    # No spread: t and z are undefined (0/0 or c/0); the exact test still is.
-    p_t = p_z = 1.0 if delta == 0 else nan
-    if bounded:
-        lo, hi = zero_variance_ci(delta, n, alpha)
-        how = "zero variance: share of differing items bounded by Clopper-Pearson 0 of n"
+        t_lo, t_hi, how = _t_interval(delta, se, df, alpha, bounded)
     else:
-        lo = hi = nan
-        how = "n/a: zero variance"
-    return PairedTest(n, delta, 0.0, df, nan, p_t, lo, hi, how, flip.p, flip.method, p_z, nan, 0.0, n_disagree)
+        # No spread: t and z are undefined (0/0 or c/0); the exact test still is.
+        t = nan
+        p_t = p_z = 1.0 if delta == 0 else nan
+        if bounded:
+            t_lo, t_hi = zero_variance_ci(delta, n, alpha)
+            how = "zero variance: share of differing items bounded by Clopper-Pearson 0 of n"
+        else:
+            t_lo = t_hi = nan
+            how = "n/a: zero variance"
+    lo, hi = t_lo, t_hi
+    if bounded and is_binary(x) and is_binary(y):
+        lo, hi = tango_ci(int(np.sum(d > 0)), int(np.sum(d < 0)), n, alpha)
+        how = TANGO_SCORE
+    return PairedTest(n, delta, se, df, t, p_t, lo, hi, how, flip.p, flip.method, p_z, t, sd**2, n_disagree,
+                      t_lo, t_hi)
