@@ -71,3 +71,34 @@ def test_a_dated_snapshot_is_not_counted_as_another_model(tmp_path: Path) -> Non
     _, s, log = run(["+model.simulator.faults.served_model=sim-2026-01-01"], tmp_path / "job")
     assert s["n_served_model_differs"] == 0 and s["served_models"] == {"sim-2026-01-01": 8}
     assert "not the requested" not in log
+
+
+@pytest.mark.parametrize("wire", [[], ["model.provider=anthropic"], ["model=sim_gemini"]],
+                         ids=["openai", "anthropic", "gemini"])
+def test_answers_cut_at_max_tokens_are_counted_as_length_and_warned_about(tmp_path: Path, wire: list[str]) -> None:
+    rows, s, log = run([*wire, "model.max_tokens=1"], tmp_path / "job")
+    assert all(r["finish_reason"] == "length" for r in rows)
+    assert s["finish_reasons"] == {"length": 8} and s["n_truncated"] == 8
+    (line,) = [line for line in log.splitlines() if "raise model.max_tokens" in line]
+    assert "WARNING" in line and "8 of 8 answers were cut at model.max_tokens=1" in line
+
+
+def test_whole_answers_are_counted_by_their_finish_reason_and_not_warned_about(tmp_path: Path) -> None:
+    _, s, log = run(["model.provider=anthropic"], tmp_path / "job")
+    assert s["finish_reasons"] == {"end_turn": 8} and s["n_truncated"] == 0
+    assert "raise model.max_tokens" not in log
+
+
+def test_the_end_of_job_line_says_how_many_were_truncated_and_the_fix(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from evalsweep.app.compose import compose
+    from evalsweep.app.entry import _report_end
+    from evalsweep.results.record import JobInfo
+
+    overrides = [*BASE, "model.max_tokens=1"]
+    result = evalsweep.run_job(overrides, out_dir=tmp_path / "job")
+    assert result.summary is not None
+    with caplog.at_level("INFO", logger="evalsweep"):
+        _report_end(result.summary, compose(overrides)[1], result.out_dir, JobInfo(output_dir=str(result.out_dir)))
+    (end,) = [r for r in caplog.records if "mean score" in r.getMessage()]
+    assert end.levelname == "WARNING" and "8 truncated at max_tokens (raise model.max_tokens)" in end.getMessage()

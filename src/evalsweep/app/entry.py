@@ -157,9 +157,12 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo
     mean = f"{m.mean:.3f}" if m.mean is not None else "n/a"
     sim = " [SIMULATOR, not a real model]" if result.simulated else ""
     progress = f" [{sweep_progress(info)}]" if info.multirun else ""
-    log.info("%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d, retries %d, cache hits %d/%d%s -> %s%s",
-             result.model, result.dataset, result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors,
-             result.retries, result.cache.get("hits", 0), result.n_samples, sim, out_dir, progress)
+    # Answers cut at the token limit: said on the line itself, as a warning, with the fix.
+    cut = f", {result.n_truncated} truncated at max_tokens (raise model.max_tokens)" if result.n_truncated else ""
+    log.log(logging.WARNING if cut else logging.INFO,
+            "%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d, retries %d, cache hits %d/%d%s%s -> %s%s",
+            result.model, result.dataset, result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors,
+            result.retries, result.cache.get("hits", 0), result.n_samples, cut, sim, out_dir, progress)
     if result.status == "failed":
         _jobs_with_errors.append(str(out_dir))
         if not info.multirun:

@@ -1,5 +1,6 @@
-"""What answered a job's samples, counted over its rows: the model the server says served each
-answer against the one asked for (summary.json's n_served_model_differs, served_models).
+"""What answered a job's samples and how the answers ended, counted over its rows: the model the
+server says served each answer against the one asked for (summary.json's n_served_model_differs,
+served_models), and the finish reasons (finish_reasons, n_truncated: answers cut at max_tokens).
 
 The rule (same_model): a served name is the requested one when it is equal, or when it only
 adds a snapshot to it: the requested name, "-", then a digit ("gpt-4o" -> "gpt-4o-2024-08-06",
@@ -16,6 +17,15 @@ from dataclasses import dataclass, field
 from evalsweep.results.rows import ResultRecord
 
 _ALIAS = "-latest"
+# Every provider's word for an answer cut at the token limit; the clients send "length", rows
+# written before they did may hold the others.
+TRUNCATED = "length"
+_TRUNCATED_WORDS = frozenset({"length", "max_tokens", "MAX_TOKENS"})
+
+
+def finish_word(reason: str | None) -> str | None:
+    """A row's finish reason, the token-limit words as "length"."""
+    return TRUNCATED if reason in _TRUNCATED_WORDS else reason
 
 
 def same_model(requested: str, served: str | None) -> bool:
@@ -34,9 +44,18 @@ class AnswerTotals:
     served_models: Counter[str] = field(default_factory=Counter)  # every served name, with its rows
     n_served_model_differs: int = 0
     differing: Counter[str] = field(default_factory=Counter)  # the served names that differ
+    # Rows with an answer, by finish reason (a reason the server did not send is not counted).
+    finish_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def n_truncated(self) -> int:
+        return self.finish_reasons[TRUNCATED]
 
     def add(self, rec: ResultRecord) -> bool:
         """Count one row; True when it is the job's first whose served model differs."""
+        reason = finish_word(rec.finish_reason) if rec.error is None else None
+        if reason is not None:
+            self.finish_reasons[reason] += 1
         if rec.served_model is not None:
             self.served_models[rec.served_model] += 1
         if same_model(rec.model, rec.served_model):
@@ -52,3 +71,9 @@ def served_warning(rec: ResultRecord) -> str:
     return (f"the server says {rec.served_model!r} answered sample {rec.sample_id}, not the requested "
             f"{rec.model!r}: every row records served_model, and summary.json counts the rows that differ "
             f"(n_served_model_differs)")
+
+
+def truncated_warning(n_truncated: int, n_done: int, max_tokens: int) -> str:
+    """The line a job logs at its end when answers were cut at the token limit."""
+    return (f"{n_truncated} of {n_done} answers were cut at model.max_tokens={max_tokens} (finish_reason "
+            f"length), so they may lack their final answer: raise model.max_tokens")

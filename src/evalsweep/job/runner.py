@@ -19,7 +19,7 @@ from evalsweep.task.data import Sample
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
-from evalsweep.job.answered import AnswerTotals, served_warning
+from evalsweep.job.answered import AnswerTotals, served_warning, truncated_warning
 from evalsweep.job.metrics import RunningScores
 from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord, TurnInfo
 from evalsweep.judge.grading import JudgeTotals
@@ -274,3 +274,6 @@ class Runner:
                         tg.create_task(worker())
         finally:
             bar.close()
+        if self.totals.answers.n_truncated:  # in run.log whichever way the job was started
+            log.warning("%s", truncated_warning(self.totals.answers.n_truncated, self.totals.n_done,
+                                                self.cfg.model.max_tokens))

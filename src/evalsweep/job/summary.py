@@ -48,6 +48,9 @@ class Summary(BaseModel):
     # every served name with its rows.
     n_served_model_differs: int = 0
     served_models: dict[str, int] = Field(default_factory=dict)
+    # Answers by finish reason (the token limit's as "length"), and those cut at max_tokens.
+    finish_reasons: dict[str, int] = Field(default_factory=dict)
+    n_truncated: int = 0
     metrics: dict[str, ScoreSummary]
     usage: dict[str, int]
     cost_usd: float
@@ -133,6 +136,7 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
         n_resumed=counts.n_resumed, errors_by_type=dict(totals.errors_by_type),
         n_served_model_differs=totals.answers.n_served_model_differs,
         served_models=dict(totals.answers.served_models),
+        finish_reasons=dict(totals.answers.finish_reasons), n_truncated=totals.answers.n_truncated,
         metrics={"score": scores, **{name: running.summary() for name, running in totals.metrics.items()
                                      if name != facts.primary_metric}},
         usage={"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,

@@ -97,7 +97,7 @@ class AnthropicClient:
                 text=text,
                 usage=Usage(input_tokens=as_int(getattr(usage, "input_tokens", 0)),
                             output_tokens=as_int(getattr(usage, "output_tokens", 0))),
-                finish_reason=getattr(resp, "stop_reason", None),
+                finish_reason=_finish_reason(getattr(resp, "stop_reason", None)),
                 request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
                 model=getattr(resp, "model", None),
                 latency_s=latency_s,
@@ -107,3 +107,8 @@ class AnthropicClient:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _finish_reason(stop_reason: object) -> object:
+    """max_tokens in the word the other providers use (length); the other stop reasons as sent."""
+    return "length" if stop_reason == "max_tokens" else stop_reason
