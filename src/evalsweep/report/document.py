@@ -167,7 +167,7 @@ def _pairwise(comp: Comparison) -> list[Block]:
     m = int(p["n_contrasts"].iloc[0]) if "n_contrasts" in p and not missing(p["n_contrasts"].iloc[0]) else 0
     alpha_c = p["alpha_corrected"].iloc[0] if m else comp.alpha
     sized = "items for Δ" if comp.mde_delta is None else f"items for Δ={comp.mde_delta:g}"
-    headers = ["a", "b", "items", "delta a-b", "95% CI (t)", "p (sign-flip)", f"p adj ({comp.correction})",
+    headers = ["a", "b", "items", "delta a-b", "95% CI", "p (sign-flip)", f"p adj ({comp.correction})",
                "significant", f"MDE (α={alpha_c:.3g})", sized]
     headers += [f"TOST p (±{comp.equivalence_margin:g})"] if tost else []
     blocks.append(Table(headers + ["note"], rows))
@@ -175,7 +175,9 @@ def _pairwise(comp: Comparison) -> list[Block]:
              if comp.baseline is not None else f"all {m} pairs")
     blocks.append(Para(
         "Paired on the items both variants ran: each item is averaged over its seeds and repeats, then "
-        "d = a - b per item. The 95% CI is mean(d) ± t(items-1) · sd(d)/sqrt(items). p is the exact "
+        "d = a - b per item. The 95% CI is mean(d) ± t(items-1) · sd(d)/sqrt(items), or, when both "
+        "variants score every item 0 or 1 (one ask each), Tango's score interval for paired proportions, "
+        "which stays close to 95% with few discordant items (the row's note names it). p is the exact "
         "sign-flip (permutation) test of mean(d) = 0 on the item differences: the share of the 2^items "
         "ways of flipping their signs that give a mean at least as far from 0 (Monte-Carlo only for "
         "non-lattice scores with many items); it is the report's test, and p adj corrects it across "
@@ -222,7 +224,7 @@ def _group_pairwise(comp: Comparison) -> list[Block]:
     alpha_c = p["alpha_corrected"].iloc[0] if m else comp.alpha
     return [
         Heading(2, f"Contrasts by {field}"),
-        Table([field, "a", "b", "items", "delta a-b", "95% CI (t)", "p (sign-flip)", f"p adj ({comp.correction})",
+        Table([field, "a", "b", "items", "delta a-b", "95% CI", "p (sign-flip)", f"p adj ({comp.correction})",
                "significant", f"MDE (α={alpha_c:.3g})", "note"], rows),
         Para(f"The contrasts above within each value of {field}, paired on the items of that value both variants "
              f"ran, a and b as above (a delta's sign means the same in every row). p adj corrects across all {m} "
