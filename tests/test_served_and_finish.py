@@ -102,3 +102,67 @@ def test_the_end_of_job_line_says_how_many_were_truncated_and_the_fix(tmp_path: 
         _report_end(result.summary, compose(overrides)[1], result.out_dir, JobInfo(output_dir=str(result.out_dir)))
     (end,) = [r for r in caplog.records if "mean score" in r.getMessage()]
     assert end.levelname == "WARNING" and "8 truncated at max_tokens (raise model.max_tokens)" in end.getMessage()
+
+
+REASONING = ["model.reasoning=true", "model.token_limit_field=max_completion_tokens", "model.reasoning_effort=low",
+             "+spec.justifications.reasoning_effort=low: the least thinking that answers arithmetic",
+             "model.price.input_per_mtok=0", "model.price.output_per_mtok=1000000"]  # a row's cost: its output tokens
+
+
+@pytest.mark.parametrize("wire", [[], ["model=sim_gemini"]], ids=["openai", "gemini"])
+def test_a_reasoning_model_records_its_reasoning_tokens_billed_as_output(tmp_path: Path, wire: list[str]) -> None:
+    rows, s, _ = run([*wire, *REASONING], tmp_path / "job")
+    for r in rows:
+        u = r["usage"]
+        assert u["reasoning_tokens"] > 0 and u["output_tokens"] > u["reasoning_tokens"]  # the answer's on top
+        assert r["cost_usd"] == pytest.approx(u["output_tokens"])  # reasoning inside output: priced once
+    assert s["usage"]["reasoning_tokens"] == sum(r["usage"]["reasoning_tokens"] for r in rows) > 0
+    assert s["usage"]["output_tokens"] == sum(r["usage"]["output_tokens"] for r in rows)
+    assert s["cost_usd"] == pytest.approx(s["usage"]["output_tokens"])
+
+
+def test_reasoning_counts_against_max_tokens_and_other_models_report_none(tmp_path: Path) -> None:
+    # Thinking fills a small budget: no visible answer, cut at the limit.
+    rows, s, _ = run([*REASONING, "model.max_tokens=8"], tmp_path / "small")
+    assert all(r["output"] == "" and r["finish_reason"] == "length" and r["usage"]["reasoning_tokens"] == 8
+               for r in rows)
+    assert s["n_truncated"] == 8
+    plain, s, _ = run([], tmp_path / "plain")
+    assert all(r["usage"]["reasoning_tokens"] == 0 for r in plain) and s["usage"]["reasoning_tokens"] == 0
+    claude, _, _ = run(["model.provider=anthropic", "model.reasoning=true"], tmp_path / "anthropic")
+    assert all(r["usage"]["reasoning_tokens"] == 0 for r in claude)  # Anthropic reports thinking inside output
+
+
+def test_a_rerun_from_the_cache_keeps_every_new_field(tmp_path: Path) -> None:
+    overrides = [*REASONING, "+model.simulator.faults.served_model=sim-other", "model.max_tokens=24"]
+    first, s1, _ = run(overrides, tmp_path / "first")
+    again, s2, log = run(overrides, tmp_path / "again")
+    assert s2["cache"]["hits"] == 8 and all(r["cached"] for r in again)
+    fields = ("served_model", "system_fingerprint", "finish_reason", "usage")
+    assert [{k: r[k] for k in fields} for r in again] == [{k: r[k] for k in fields} for r in first]
+    assert {r["served_model"] for r in again} == {"sim-other"} and {r["system_fingerprint"] for r in again} == {
+        "evalsweep-simulator"}
+    for key in ("n_served_model_differs", "served_models", "finish_reasons", "n_truncated", "usage"):
+        assert s2[key] == s1[key], key
+    assert s2["usage"]["reasoning_tokens"] > 0 and "not the requested" in log
+
+
+def test_entries_and_rows_written_before_these_fields_still_load(tmp_path: Path) -> None:
+    import time
+
+    from evalsweep.cache import ResponseCache
+    from evalsweep.results.rows import ResultRecord
+
+    old = {"text": "4", "text_truncated": False, "usage": {"input_tokens": 3, "output_tokens": 1},
+           "finish_reason": "max_tokens", "request_id": "r1", "model": "claude-x"}
+    got = ResponseCache(tmp_path / "c.sqlite")._response_of({"created": time.time(), "response": old})
+    assert got is not None and got.system_fingerprint is None and got.usage.reasoning_tokens == 0
+    row = ResultRecord.model_validate({"sample_id": "a", "model": "m", "provider": "openai", "prompt": "p",
+                                       "dataset": "d", "seed": 1, "messages": [], "output": "4", "target": "4",
+                                       "score": 1.0, "scorer": "exact", "finish_reason": "max_tokens"})
+    assert row.served_model is None and row.system_fingerprint is None and row.usage.reasoning_tokens == 0
+    from evalsweep.job.answered import AnswerTotals
+
+    totals = AnswerTotals()
+    totals.add(row)  # an Anthropic row from before the clients said "length"
+    assert totals.n_truncated == 1 and totals.n_served_model_differs == 0

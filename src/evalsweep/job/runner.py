@@ -56,6 +56,7 @@ class RunTotals:
     errors_by_type: Counter[str] = field(default_factory=Counter)
     input_tokens: int = 0
     output_tokens: int = 0
+    reasoning_tokens: int = 0  # of output_tokens
     cost_usd: float = 0.0
     cost_saved_usd: float = 0.0
     latency_sum_s: float = 0.0
@@ -83,6 +84,7 @@ class RunTotals:
             self.metrics.setdefault(name, RunningScores()).add(rec.sample_id, value)
         self.input_tokens += rec.usage.input_tokens
         self.output_tokens += rec.usage.output_tokens
+        self.reasoning_tokens += rec.usage.reasoning_tokens
         if rec.cached:
             self.n_cached += 1
             self.cost_saved_usd += cost
@@ -219,7 +221,8 @@ class Runner:
         A turn served from the cache costs nothing, so a resumed conversation pays only what it asks."""
         responses = [t.response for t in state.turns]
         usage = Usage(input_tokens=sum(r.usage.input_tokens for r in responses),
-                      output_tokens=sum(r.usage.output_tokens for r in responses))
+                      output_tokens=sum(r.usage.output_tokens for r in responses),
+                      reasoning_tokens=sum(r.usage.reasoning_tokens for r in responses))
         cached = error is None and bool(responses) and all(r.cached for r in responses)
         fresh = sum(self.cost_of(r.usage) for r in responses if not r.cached)
         turns = [TurnInfo(output=t.text, usage=t.response.usage, finish_reason=t.response.finish_reason,

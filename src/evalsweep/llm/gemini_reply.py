@@ -91,9 +91,11 @@ def read_reply(raw: RawReply, latency_s: float) -> GenerateResponse:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise _bad(raw, f"a field of the wrong type: {where}") from None
     usage = reply.usage_metadata or {}
-    # Thinking tokens are billed as output, as OpenAI's reasoning tokens are counted in completion_tokens.
+    # Thinking tokens are billed as output, as OpenAI's reasoning tokens are counted in completion_tokens:
+    # added to output_tokens here, since candidatesTokenCount leaves them out, and recorded apart too.
+    thoughts = as_int(usage.get("thoughtsTokenCount"))
     tokens = Usage(input_tokens=as_int(usage.get("promptTokenCount")),
-                   output_tokens=as_int(usage.get("candidatesTokenCount")) + as_int(usage.get("thoughtsTokenCount")))
+                   output_tokens=as_int(usage.get("candidatesTokenCount")) + thoughts, reasoning_tokens=thoughts)
     common = {"usage": tokens, "request_id": reply.response_id, "model": reply.model_version, "latency_s": latency_s}
     if not reply.candidates:
         if reply.prompt_feedback is not None and reply.prompt_feedback.block_reason:

@@ -95,11 +95,14 @@ class OpenAIClient:
         if message is None or not (content is None or isinstance(content, str)):
             raise malformed("OpenAI", http, "no message text in the first choice")
         usage = getattr(resp, "usage", None)
+        # Already inside completion_tokens, as they are billed: recorded, not added.
+        details = getattr(usage, "completion_tokens_details", None)
         try:
             return GenerateResponse(
                 text=content or "",
                 usage=Usage(input_tokens=as_int(getattr(usage, "prompt_tokens", 0)),
-                            output_tokens=as_int(getattr(usage, "completion_tokens", 0))),
+                            output_tokens=as_int(getattr(usage, "completion_tokens", 0)),
+                            reasoning_tokens=as_int(getattr(details, "reasoning_tokens", 0))),
                 finish_reason=getattr(choices[0], "finish_reason", None),
                 request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
                 model=getattr(resp, "model", None),

@@ -115,6 +115,8 @@ def key_extra(cfg: ModelConfig) -> dict[str, Any]:
         for name in ("invalid_structured_rate", "invalid_structured_substring", "served_model"):
             if sim.faults.get(name):
                 profile[name] = sim.faults[name]
+        if cfg.reasoning:  # the simulator then thinks within max_tokens (evalsweep.simulator.answers)
+            profile["reasoning"] = True
         if sim.faults.get("rate_oversize"):  # padded answers must not be served to a run without them
             profile["oversize"] = [sim.faults["rate_oversize"], sim.faults.get("oversize_bytes")]
         return {"simulator": profile}

@@ -68,7 +68,11 @@ class Usage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input_tokens: int = 0
+    # Every billed output token, reasoning included: cost is output_tokens at the output price.
     output_tokens: int = 0
+    # Of output_tokens, those a reasoning model spent thinking (OpenAI's completion_tokens_details.
+    # reasoning_tokens, Gemini's thoughtsTokenCount); 0 when the provider reports none (Anthropic).
+    reasoning_tokens: int = 0
 
 
 class GenerateResponse(BaseModel):

@@ -129,6 +129,11 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(_WORD.findall(text)) * 1.3)
 
 
+def reasoning_tokens(answer: str) -> int:
+    """The tokens a simulated reasoning model thinks before `answer`: some, growing with the answer."""
+    return 16 + 2 * count_tokens(answer)
+
+
 def truncate_to_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
     """Cut `text` after the last whole word that keeps it within `max_tokens`; (text, truncated)."""
     words = list(_WORD.finditer(text))

@@ -32,6 +32,9 @@ class ModelProfile(BaseModel):
     flip_rate: float = Field(default=0.2, ge=0.0, le=1.0)
     # Share of lettered questions ("Choices: (A) ... (B) ...") answered (A).
     matching_rate: float = Field(default=0.5, ge=0.0, le=1.0)
+    # A reasoning model (model.reasoning=true): replies report reasoning tokens, which count
+    # against max_tokens before the visible answer (evalsweep.simulator.answers.reasoning_tokens).
+    reasoning: bool = False
 
     def effective_judge_accuracy(self) -> float:
         return self.accuracy if self.judge_accuracy is None else self.judge_accuracy

@@ -44,15 +44,19 @@ def gemini_error(status: int, message: str, *, retry_after_s: float | None = Non
 
 
 def gemini_payload(model: str, request_id: str, text: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int) -> dict[str, Any]:
+                   output_tokens: int, thoughts_tokens: int = 0) -> dict[str, Any]:
+    """A generateContent reply; a thinking model's tokens in thoughtsTokenCount, apart from the answer's."""
+    usage: dict[str, Any] = {"promptTokenCount": input_tokens, "candidatesTokenCount": output_tokens,
+                             "totalTokenCount": input_tokens + output_tokens + thoughts_tokens}
+    if thoughts_tokens:
+        usage["thoughtsTokenCount"] = thoughts_tokens
     return {
         "candidates": [{
             "content": {"role": "model", "parts": [{"text": text}]},
             "finishReason": finish_reason,
             "index": 0,
         }],
-        "usageMetadata": {"promptTokenCount": input_tokens, "candidatesTokenCount": output_tokens,
-                          "totalTokenCount": input_tokens + output_tokens},
+        "usageMetadata": usage,
         "modelVersion": model,
         "responseId": request_id,
     }

@@ -18,7 +18,7 @@ from aiohttp import web
 import evalsweep.simulator.behaviours as behaviours
 import evalsweep.simulator.judge as judge
 import evalsweep.simulator.structured as structured
-from evalsweep.simulator.answers import apply_stop, count_tokens, truncate_to_tokens
+from evalsweep.simulator.answers import apply_stop, count_tokens, reasoning_tokens, truncate_to_tokens
 from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import SimState
@@ -205,30 +205,34 @@ class Simulator:
             return self._structured_payload(fmt, model, p, obj, headers)
         text, stopped_by = apply_stop(text, p.stop)
         truncated = False
+        # A reasoning model thinks first, within max_tokens: what is left is the visible answer's.
+        thinking = reasoning_tokens(text) if profile.reasoning else 0
         if p.max_tokens is not None:
-            text, truncated = truncate_to_tokens(text, p.max_tokens)
+            thinking = min(thinking, p.max_tokens)
+            text, truncated = truncate_to_tokens(text, p.max_tokens - thinking)
         input_tokens = max(1, p.input_tokens)
         if pad_to is not None:  # the oversize fault: the answer, then filler up to pad_to characters
             filler = " and so on"
             text = (text + filler * (max(0, pad_to - len(text)) // len(filler) + 1))[:pad_to]
             output_tokens, truncated, stopped_by = max(1, len(text) // 4), False, None
         else:
-            output_tokens = max(1, count_tokens(text))
+            output_tokens = count_tokens(text) if thinking else max(1, count_tokens(text))
         if fmt == OPENAI:
             return json_response(openai_payload(served, headers, text, "length" if truncated else "stop",
-                                                input_tokens, output_tokens), 200, headers)
+                                                input_tokens, output_tokens, thinking), 200, headers)
         if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
             return json_response(gemini_payload(served, headers["x-request-id"], text,
-                                                "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens),
-                                 200, headers)
+                                                "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens,
+                                                thinking), 200, headers)
         if truncated:
             stop_reason = "max_tokens"
         elif stopped_by is not None:
             stop_reason = "stop_sequence"
         else:
             stop_reason = "end_turn"
+        # Anthropic reports thinking inside output_tokens, not apart.
         payload = anthropic_payload(served, headers, [{"type": "text", "text": text}], stop_reason,
-                                    input_tokens, output_tokens)
+                                    input_tokens, output_tokens + thinking)
         payload["stop_sequence"] = stopped_by if stop_reason == "stop_sequence" else None
         return json_response(payload, 200, headers)
 

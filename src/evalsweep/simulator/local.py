@@ -20,6 +20,9 @@ def start_for(model: ModelConfig, stack: ExitStack) -> str | None:
     s = model.simulator
     # Every answer-deciding setting the profile knows (accuracy, refusal_rate, ...), by name.
     profile = ModelProfile(**s.model_dump(include=set(ModelProfile.model_fields))) if s else None
+    if model.reasoning:  # the model's own setting, not a simulator one
+        profile = (profile or ModelProfile(accuracy=SimulatorConfig().default_accuracy)).model_copy(
+            update={"reasoning": True})
     server = SimulatorServer(SimulatorConfig(
         profiles={model.name: profile} if profile else {},
         latency_ms=s.latency_ms if s else 0.0,

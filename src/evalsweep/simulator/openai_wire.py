@@ -29,7 +29,13 @@ OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
 
 
 def openai_payload(model: str, headers: dict[str, str], text: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int) -> dict[str, Any]:
+                   output_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+    """A chat completion; reasoning tokens (a reasoning model's) inside completion_tokens, as the API counts them."""
+    output_tokens += reasoning_tokens
+    usage: dict[str, Any] = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+                             "total_tokens": input_tokens + output_tokens}
+    if reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
     return {
         "id": f"chatcmpl-sim-{headers['x-request-id']}",
         "object": "chat.completion",
@@ -43,11 +49,7 @@ def openai_payload(model: str, headers: dict[str, str], text: str, finish_reason
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": input_tokens,
-            "completion_tokens": output_tokens,
-            "total_tokens": input_tokens + output_tokens,
-        },
+        "usage": usage,
         "system_fingerprint": "evalsweep-simulator",
     }
 
