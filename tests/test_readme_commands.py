@@ -6,7 +6,7 @@ project's, so `outputs/` and `multirun/` (and `reports/`) land in tmp and nothin
 repo. Each command gets a response cache of its own (EVALSWEEP_CACHE_PATH), empty API keys, wandb
 offline with its dirs in tmp, and a shared-limit file in tmp.
 
-What the test changes in a command, and why (each rule is one entry below, listed in the test ids):
+What the test changes in a command, and why (adjusted() and fill() below):
 - `python` is the venv's python (the README says once to `source .venv/bin/activate`).
 - Sweeps (`-m` or `experiment=`) ask 10 items per job (`dataset.max_samples=10`, unless the command
   sets it): the same design on fewer items, to keep the test's CPU time down on two shared cores.
@@ -16,7 +16,7 @@ What the test changes in a command, and why (each rule is one entry below, liste
 - Only the shared sweep and the four `experiment=` sweeps write their sweep report (the others get
   `hydra.callbacks.report.enabled=false`): the callback is the same code each time, and a report with
   its plots costs seconds; the report commands then run scripts/report.py on these sweeps.
-- Placeholders and example dirs are filled from sweeps the test runs first (FILLS below): the README's
+- Placeholders and example dirs are filled from sweeps the test runs first (PRODUCERS): the README's
   example sweep dir, `<dir>`, `multirun/A` and `multirun/<date>/<time>` are the shared sweep; `multirun/B`
   is the `seed='range(40,45)'` sweep; `outputs/X/Y` the single default job; `<dir>` of `--group-by
   category` the refusal_by_category sweep; `<dir>` of `--metric length` a small sweep of the test's own
@@ -25,7 +25,8 @@ What the test changes in a command, and why (each rule is one entry below, liste
   parallel sweep above it; `NAME` is sim-weak; `[optional parts]` run once with all of them and once
   without.
 Commands that cannot run offline or here are skipped by a rule of SKIPS, with its reason.
-Every command that runs must exit 0 and print no traceback.
+Every command that runs must exit 0 and print no traceback. Independent commands run WORKERS at a time;
+the whole set is ~190 CPU-seconds (each README sweep runs all its jobs: ~90 of them in all).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +53,7 @@ SWEEP_ITEMS = "dataset.max_samples=10"
 NO_REPORT = "hydra.callbacks.report.enabled=false"
 
 # The sweeps whose dirs fill the placeholders: a README command (as the test runs it, `python` already
-# the venv's), by the name FILLS uses.
+# the venv's), by the name needs() and fill() use.
 SHARED = ".venv/bin/python run.py -m model=sim_weak,sim_strong seed=42,43,44"
 PRODUCERS = {
     "shared": SHARED,
@@ -67,7 +67,7 @@ LENGTH_SCORER = '''def refusal_and_length(output, sample):
 refusal_and_length.metrics = ("refused", "length")
 '''
 LENGTH_SWEEP = (".venv/bin/python run.py -m model=sim_weak,sim_strong dataset=refusals prompt=plain "
-                "scorer.type=mylab.scorers:refusal_and_length seed=42,43 tracker=none "
+                "scorer.type=mylab.scorers:refusal_and_length seed=42 tracker=none "
                 + NO_REPORT)
 
 # (pattern on the command, reason): commands that cannot run here.
@@ -81,7 +81,7 @@ SKIPS: list[tuple[str, str]] = [
                        "tests/test_bench_smoke.py runs it small"),
 ]
 
-# (pattern in the command, which sweep fills it): the first pattern that matches a placeholder wins.
+# The README's example of a sweep dir: a placeholder for the shared sweep's.
 EXAMPLE_SWEEP = "multirun/2026-11-26/12-49-41.480214"
 
 
@@ -140,7 +140,7 @@ def is_sweep(text: str) -> bool:
 
 def adjusted(text: str) -> str:
     """The rules of the module docstring for run.py commands: fewer items per sweep job, no wandb run
-    but in the shared sweep."""
+    but in the shared sweep, no sweep report but in the shared sweep and the experiments."""
     if "run.py" not in text:
         return text
     extra = []
@@ -265,77 +265,73 @@ def make_setup_is_current(session: Session) -> bool:
     return proc.returncode == 0
 
 
+Results = list[tuple[int, list[Outcome]]]  # (README line, what its command's forms did)
+
+
+def in_order(block: list[Command]) -> bool:
+    """A block whose later lines read what its earlier ones wrote: the cache's runs then its stats,
+    prune and clear; the judge block's sweep then classify and report on that sweep."""
+    return any("-m evalsweep.cache" in c.text or "scripts/classify.py" in c.text for c in block)
+
+
 def run_all(session: Session) -> None:
     """Every README command, the sweeps that fill placeholders first, independent commands in parallel."""
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     made: dict[str, Future[Outcome]] = {}
-    tasks: list[tuple[int, Future[list[Outcome]]]] = []
+    tasks: list[tuple[int, Future[Results]]] = []
 
     def sweep_dir(name: str) -> Path:
         outcome = made[name].result()
         assert outcome.out_dir is not None, f"{outcome.command} wrote no job dir:\n{outcome.output[-2000:]}"
         return outcome.out_dir
 
-    def one(command: Command, block: list[Command], own: Callable[[], Path | None]) -> list[Outcome]:
+    def one(command: Command, block: list[Command]) -> Results:
         text = as_run(command.text)
         if text in PRODUCERS.values():
             name = next(n for n, t in PRODUCERS.items() if t == text)
-            return [made[name].result()]
-        dirs = {n: sweep_dir(n) for n in needs(text, block)}
-        filled = fill(text, dirs, block, own())
-        return [session.run(adjusted(form), session.env(f"L{command.lineno}")) for form in optional_forms(filled)]
+            return [(command.lineno, [made[name].result()])]
+        filled = fill(text, {n: sweep_dir(n) for n in needs(text, block)}, block, None)
+        env = session.env(f"L{command.lineno}")
+        return [(command.lineno, [session.run(adjusted(form), env) for form in optional_forms(filled)])]
 
     for name, text in PRODUCERS.items():
         made[name] = pool.submit(session.run, adjusted(text), session.env(name))
-    made["length"] = pool.submit(session.run, LENGTH_SWEEP + f" {SWEEP_ITEMS}",
+    made["length"] = pool.submit(session.run, f"{LENGTH_SWEEP} {SWEEP_ITEMS}",
                                  session.env("length", PYTHONPATH=str(session.root)))
-
+    make_ok = make_setup_is_current(session)
     for block in BLOCKS:
         runnable = []
         for command in block:
             reason = skip_reason(command)
-            if reason is None and command.text.startswith("make ") and not make_setup_is_current(session):
+            if reason is None and command.text.startswith("make ") and not make_ok:
                 reason = "the .venv is older than uv.lock/pyproject.toml: make would re-sync the shared venv"
             if reason is not None:
                 session.skipped[command.lineno] = reason
             else:
                 runnable.append(command)
-        if any("scripts/classify.py" in c.text for c in block):
-            tasks.append((runnable[0].lineno, pool.submit(ordered_block, session, runnable, block)))
-        elif any("-m evalsweep.cache" in c.text for c in block):
+        if runnable and in_order(block):
             tasks.append((runnable[0].lineno, pool.submit(ordered_block, session, runnable, block)))
         else:
-            for command in runnable:
-                tasks.append((command.lineno, pool.submit(one, command, block, lambda: None)))
+            tasks += [(c.lineno, pool.submit(one, c, block)) for c in runnable]
     for lineno, future in tasks:
         try:
-            for outcome_line, outcomes in unpack(lineno, future.result()):
-                session.outcomes[outcome_line] = outcomes
+            session.outcomes.update(future.result())
         except (AssertionError, KeyError, subprocess.TimeoutExpired) as exc:
             session.errors[lineno] = repr(exc)  # shown as that command's failure
     pool.shutdown()
 
 
-def ordered_block(session: Session, runnable: list[Command], block: list[Command]) -> list[tuple[int, list[Outcome]]]:
-    """A block whose later lines read what its earlier ones wrote (the cache's runs then its stats,
-    prune and clear; the judge block's sweep then classify and report on it), in order; its own
-    sweep fills its `multirun/<date>/<time>`. A cache block shares one cache."""
-    results: list[tuple[int, list[Outcome]]] = []
+def ordered_block(session: Session, runnable: list[Command], block: list[Command]) -> Results:
+    """An in_order block, line by line, with one cache; its own sweep fills its `multirun/<date>/<time>`."""
+    results: Results = []
     own: list[Path] = []
-    cache = session.env(f"block{runnable[0].block}")["EVALSWEEP_CACHE_PATH"]
+    env = session.env(f"block{runnable[0].block}")
     for command in runnable:
         text = fill(as_run(command.text), {}, block, own[-1] if own else None)
-        env = session.env("", EVALSWEEP_CACHE_PATH=cache)
         outcomes = [session.run(adjusted(form), env) for form in optional_forms(text)]
         own += [o.out_dir for o in outcomes if o.out_dir is not None and " -m " in o.command]
         results.append((command.lineno, outcomes))
     return results
-
-
-def unpack(lineno: int, result: list[Outcome] | list[tuple[int, list[Outcome]]]) -> list[tuple[int, list[Outcome]]]:
-    if result and isinstance(result[0], tuple):
-        return list(result)  # type: ignore[arg-type]
-    return [(lineno, result)]  # type: ignore[list-item]
 
 
 @pytest.fixture(scope="module")
@@ -376,6 +372,8 @@ def test_readme_command(command: Command, session: Session) -> None:
         shown = f"$ {outcome.command}\n(exit {outcome.returncode})\n{outcome.output[-3000:]}"
         assert outcome.returncode == 0, shown
         assert "Traceback (most recent call last)" not in outcome.output, shown
+        # Whatever it wrote is in the scratch checkout, not the repo.
+        assert outcome.out_dir is None or session.root in outcome.out_dir.parents, shown
 
 
 def test_opened_report_was_written(session: Session) -> None:
