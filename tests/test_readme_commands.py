@@ -92,6 +92,7 @@ class Command:
     block: int
     lineno: int
     text: str
+    comment: str = ""
 
     @property
     def id(self) -> str:
@@ -112,9 +113,9 @@ def readme_blocks(text: str) -> list[list[Command]]:
             blocks.append(current)
             current = None
             continue
-        command = re.sub(r"\s+#.*$", "", line).strip()
-        if command and not command.startswith("#"):
-            current.append(Command(len(blocks), lineno, command))
+        command, _, comment = line.partition(" #")
+        if command.strip() and not command.strip().startswith("#"):
+            current.append(Command(len(blocks), lineno, command.strip(), comment.strip()))
     return blocks
 
 
@@ -204,6 +205,7 @@ class Outcome:
     output: str
     seconds: float
     out_dir: Path | None = None
+    jobs: int = 0
 
 
 @dataclass
@@ -230,7 +232,8 @@ class Session:
         proc = subprocess.run(["bash", "-c", text], cwd=self.root, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT_S)
         output = proc.stdout + proc.stderr
-        outcome = Outcome(text, proc.returncode, output, time.monotonic() - start, job_parent(output))
+        outcome = Outcome(text, proc.returncode, output, time.monotonic() - start, job_parent(output),
+                          len(set(re.findall(r" -> (/\S+)", output))))
         if os.environ.get("README_COMMANDS_TRACE"):
             print(f"{outcome.seconds:6.1f}s rc={outcome.returncode} {text[:120]}", file=sys.stderr, flush=True)
         return outcome
@@ -374,6 +377,10 @@ def test_readme_command(command: Command, session: Session) -> None:
         assert "Traceback (most recent call last)" not in outcome.output, shown
         # Whatever it wrote is in the scratch checkout, not the repo.
         assert outcome.out_dir is None or session.root in outcome.out_dir.parents, shown
+    # A comment that counts the jobs ("6 jobs", "the 12-job comparison"; not "4 jobs at once") is held to it.
+    stated = re.search(r"\b(\d+)(?:-job| jobs\b(?! at once))", command.comment)
+    if stated:
+        assert [o.jobs for o in outcomes] == [int(stated[1])], (command.comment, outcomes[0].output[-3000:])
 
 
 def test_opened_report_was_written(session: Session) -> None:
