@@ -234,7 +234,7 @@ class Session:
         output = proc.stdout + proc.stderr
         outcome = Outcome(text, proc.returncode, output, time.monotonic() - start, job_parent(output),
                           len(set(re.findall(r" -> (/\S+)", output))))
-        if os.environ.get("README_COMMANDS_TRACE"):
+        if os.environ.get("README_COMMANDS_TRACE"):  # each command and its time as it ends, to tune the test
             print(f"{outcome.seconds:6.1f}s rc={outcome.returncode} {text[:120]}", file=sys.stderr, flush=True)
         return outcome
 
@@ -337,26 +337,29 @@ def ordered_block(session: Session, runnable: list[Command], block: list[Command
     return results
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
-    tmp = tmp_path_factory.mktemp("readme")
-    s = Session(root=tmp / "checkout", tmp=tmp)
-    scratch_checkout(s.root)
-    start = time.monotonic()
-    run_all(s)
-    timings = sorted((o.seconds, o.command) for outs in s.outcomes.values() for o in outs)
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"\nREADME commands: {time.monotonic() - start:.1f}s wall, {cpu.ru_utime + cpu.ru_stime:.1f}s CPU",
-          file=sys.stderr)
-    for seconds, command in timings[::-1][:12]:
-        print(f"  {seconds:5.1f}s  {command[:110]}", file=sys.stderr)
-    return s
+def problems(session: Session, command: Command) -> list[str]:
+    """What is wrong with what one README command did (nothing: it works as written)."""
+    if command.lineno in session.errors:
+        return [f"L{command.lineno} {command.text}: {session.errors[command.lineno]}"]
+    found = []
+    outcomes = session.outcomes[command.lineno]
+    for outcome in outcomes:
+        shown = f"L{command.lineno} $ {outcome.command}\n(exit {outcome.returncode})\n{outcome.output[-3000:]}"
+        if outcome.returncode != 0 or "Traceback (most recent call last)" in outcome.output:
+            found.append(shown)
+        elif outcome.out_dir is not None and session.root not in outcome.out_dir.parents:
+            found.append(f"wrote outside the scratch checkout: {outcome.out_dir}\n{shown}")
+    # A comment that counts the jobs ("6 jobs", "the 12-job comparison"; not "4 jobs at once") is held to it.
+    stated = re.search(r"\b(\d+)(?:-job| jobs\b(?! at once))", command.comment)
+    if stated and [o.jobs for o in outcomes] != [int(stated[1])]:
+        found.append(f"L{command.lineno} {command.text}: '{command.comment}', ran {[o.jobs for o in outcomes]} jobs")
+    return found
 
 
 def test_readme_starts_with_make_run_and_make_test() -> None:
-    first = [c.text for c in BLOCKS[0][:2]]
-    assert first == ["make run", "make test"], first
-    assert README.read_text(encoding="utf-8").index("```bash") < README.read_text(encoding="utf-8").index("\n## ")
+    text = README.read_text(encoding="utf-8")
+    assert [c.text for c in BLOCKS[0][:2]] == ["make run", "make test"], BLOCKS[0][:2]
+    assert text.index("```bash") < text.index("\n## ")
 
 
 def test_producers_are_readme_commands() -> None:
@@ -365,29 +368,23 @@ def test_producers_are_readme_commands() -> None:
     assert set(PRODUCERS.values()) <= texts, set(PRODUCERS.values()) - texts
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
-def test_readme_command(command: Command, session: Session) -> None:
-    if command.lineno in session.skipped:
-        pytest.skip(session.skipped[command.lineno])
-    assert command.lineno not in session.errors, session.errors[command.lineno]
-    outcomes = session.outcomes[command.lineno]
-    for outcome in outcomes:
-        shown = f"$ {outcome.command}\n(exit {outcome.returncode})\n{outcome.output[-3000:]}"
-        assert outcome.returncode == 0, shown
-        assert "Traceback (most recent call last)" not in outcome.output, shown
-        # Whatever it wrote is in the scratch checkout, not the repo.
-        assert outcome.out_dir is None or session.root in outcome.out_dir.parents, shown
-    # A comment that counts the jobs ("6 jobs", "the 12-job comparison"; not "4 jobs at once") is held to it.
-    stated = re.search(r"\b(\d+)(?:-job| jobs\b(?! at once))", command.comment)
-    if stated:
-        assert [o.jobs for o in outcomes] == [int(stated[1])], (command.comment, outcomes[0].output[-3000:])
-
-
-def test_opened_report_was_written(session: Session) -> None:
-    """xdg-open is skipped; the report.html it names is in the filled sweep dir."""
-    lines = [c for c in COMMANDS if c.text.startswith("xdg-open")]
+# One test for all commands: they share sweeps and run in parallel, and one test runs them once under
+# pytest-xdist too (a fixture shared by several tests would run on every worker that got one).
+@pytest.mark.timeout(900)
+def test_every_readme_command_works_as_written(tmp_path: Path) -> None:
+    session = Session(root=tmp_path / "checkout", tmp=tmp_path)
+    scratch_checkout(session.root)
+    start = time.monotonic()
+    run_all(session)
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"README commands: {time.monotonic() - start:.1f}s wall, {cpu.ru_utime + cpu.ru_stime:.1f}s CPU")
+    for lineno, reason in sorted(session.skipped.items()):
+        print(f"  skipped L{lineno}: {reason}")
+    found = [p for c in COMMANDS if c.lineno not in session.skipped for p in problems(session, c)]
+    # xdg-open is skipped; the report.html it names must be in the filled sweep dir.
     shared = session.outcomes[next(c.lineno for c in COMMANDS if as_run(c.text) == SHARED)][0].out_dir
-    assert shared is not None
-    for command in lines:
-        target = shlex.split(command.text)[1].replace(EXAMPLE_SWEEP, str(shared))
-        assert Path(target).is_file(), target
+    for command in (c for c in COMMANDS if c.text.startswith("xdg-open")):
+        target = Path(shlex.split(command.text)[1].replace(EXAMPLE_SWEEP, str(shared)))
+        if not target.is_file():
+            found.append(f"L{command.lineno} {command.text}: no {target}")
+    assert not found, f"{len(found)} README command(s) do not work as written:\n\n" + "\n\n".join(found)
