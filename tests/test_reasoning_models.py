@@ -1,6 +1,7 @@
 """Reasoning models: the token limit goes in max_completion_tokens, reasoning_effort is sent, and
 temperature/top_p/stop (which such models refuse) are neither sent nor in the cache key. Checked
-on the wire with a tiny local server that records each request body the real openai SDK sends."""
+on the wire with a tiny local server that records each request body the real openai SDK sends. And a
+sweep of a parameter a model is never sent (temperature over Claude) stops before any job."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from evalsweep.cache.keys import cache_key, key_payload
 from evalsweep.config.model import ModelConfig
@@ -94,3 +97,19 @@ def test_what_a_reasoning_model_is_not_sent_is_not_in_its_key_nor_asked_to_be_ju
     assert "reasoning_effort" not in key_payload(build_request(_model(None), ask, seed=1), simulated=False)
     assert set(generation_params(b)) == {"max_tokens"}
     assert set(generation_params(c)) == {"max_tokens", "reasoning_effort"}
+
+
+def test_a_sweep_of_a_parameter_the_model_is_not_sent_stops_before_any_job(tmp_path: Path,
+                                                                          cache_env: dict[str, str]) -> None:
+    out = tmp_path / "sweep"
+    r = run_cli(["-m", "model=claude", "model.temperature=0,0.7", "model.base_url=http://127.0.0.1:9",
+                 "dataset.max_samples=2", "tracker=none", f"hydra.sweep.dir={out}"],
+                env={**cache_env, "ANTHROPIC_API_KEY": "sk-ant-" + "x" * 8})
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "model.temperature is swept (0, 0.7), but claude-sonnet-4-5 (provider anthropic) is not sent " \
+           "temperature" in lines[0]
+    assert not out.exists() or not any(p.is_dir() for p in out.iterdir())  # no job ran
+    ok = run_cli(["-m", "model=sim_strong", "model.temperature=0,0.7", "validate_only=true", "tracker=none",
+                  f"hydra.sweep.dir={tmp_path / 'sim'}"], env=cache_env)  # the simulator reads temperature
+    assert ok.returncode == 0, ok.stderr[-2000:]

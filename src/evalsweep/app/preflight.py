@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
+from evalsweep.cache.keys import not_sent
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError, EvalsweepError
 from evalsweep.app.sweep import VALIDATED_SWEEP, parallel_jobs, sweep_jobs, swept_values
@@ -56,6 +57,7 @@ class ValidationPreflight(Callback):
                 fail(ConfigError(f"job {_label(i, overrides)} of the sweep, so no job was run: {exc}"))
             composed.append((i, overrides, exp))
 
+        _check_swept_parameters(composed, swept_values(jobs), fail)
         machine = Machine.probe()
         sweep_dir = Path(str(config.hydra.sweep.dir))
         common = {"seeds": sorted({exp.seed for _, _, exp in composed}), "n_jobs": len(jobs),
@@ -94,6 +96,22 @@ class ValidationPreflight(Callback):
         more = f"; also {others}{' ...' if len(failures) > 6 else ''}" if others else ""
         where = f" for {len(failures)} of {n_jobs} jobs, so no job was run (first: job {label}{more})"
         fail(ValidationFailed(f"validation failed{where}: {first.fix_line()}"))
+
+
+def _check_swept_parameters(composed: list[tuple[int, list[str], ExperimentConfig]], swept: dict[str, list[str]],
+                            fail: Any) -> None:
+    """A swept generation parameter that a job's model is never sent (temperature over Claude): its
+    jobs would all send the same request, a sweep that looks like a result and is none."""
+    for _, _, exp in composed:
+        ignored = not_sent(exp.model.provider, exp.model.simulated, exp.model.reasoning)
+        for key, values in swept.items():
+            name = key.removeprefix("model.")
+            if key.startswith("model.") and name in ignored:
+                what = "a reasoning model" if exp.model.reasoning else f"provider {exp.model.provider}"
+                fail(ConfigError(
+                    f"{key} is swept ({', '.join(values)}), but {exp.model.name} ({what}) is not sent {name}: "
+                    f"its jobs would all ask the same; sweep {name} over a model that takes it, or drop it "
+                    f"from the sweep (docs/providers.md)"))
 
 
 def _check_launcher(config: DictConfig, fail: Any) -> None:
