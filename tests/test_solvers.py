@@ -208,3 +208,5 @@ def test_sigkill_mid_conversation_then_resume_asks_only_what_is_missing(tmp_path
     assert s["cache"]["hits"] == todo and s["requests_sent"] == todo
     redone = [r for r in rows(out) if (r["sample_id"], r["seed"], r["repeat"]) not in before]
     assert len(redone) == todo and all(r["turns"][0]["cached"] and not r["turns"][1]["cached"] for r in redone)
+    # The end line counts hits of the lookups (two a sample here), not of the samples.
+    assert f"cache hits {todo}/{2 * todo}" in resumed.stdout + resumed.stderr

@@ -162,7 +162,9 @@ def _report_end(result: Any, exp: ExperimentConfig, out_dir: Path, info: JobInfo
     log.log(logging.WARNING if cut else logging.INFO,
             "%s on %s (%s, seed %d): mean score %s%s n=%d, errors %d, retries %d, cache hits %d/%d%s%s -> %s%s",
             result.model, result.dataset, result.prompt, result.seed, mean, ci, result.n_scored, result.n_errors,
-            result.retries, result.cache.get("hits", 0), result.n_samples, cut, sim, out_dir, progress)
+            result.retries, result.cache.get("hits", 0),
+            # Of the lookups (one per request: a multi-turn solver asks more than once a sample).
+            result.cache.get("hits", 0) + result.cache.get("misses", 0) or result.n_samples, cut, sim, out_dir, progress)
     if result.status == "failed":
         _jobs_with_errors.append(str(out_dir))
         if not info.multirun:
