@@ -343,3 +343,8 @@ def test_the_sweep_report_is_a_run_in_the_sweep_group(tmp_path: Path) -> None:
     assert report.summary["report/variants/_type"] == "table-file" and report.summary["report/variants/nrows"] == 2
     assert report.summary["report/pairwise/_type"] == "table-file"
     assert report.summary["plots/variants_forest/_type"] == "image-file" and report.exit_code == 0
+    listing = subprocess.run([sys.executable, "-m", "evalsweep.wandb_offline", str(sweep)], capture_output=True,
+                             text=True, timeout=60)
+    lines = listing.stdout.splitlines()
+    assert listing.returncode == 0 and len(lines) == 3  # two jobs and the report
+    assert sum("report of the sweep" in ln for ln in lines) == 1 and sum("score=" in ln for ln in lines) == 2

@@ -187,6 +187,9 @@ def main(argv: list[str]) -> int:
         score = _round(run.summary.get("score/mean"))
         ci = (_round(run.summary.get("score/ci95_low")), _round(run.summary.get("score/ci95_high")))
         state = {None: "killed", 0: "finished"}.get(run.exit_code, f"failed (exit {run.exit_code})")
+        if run.job_type == "report":  # the sweep's report run: no job numbers of its own
+            print(f"{run.run_id}  group={run.group}  report of the sweep  {state}  {f.parent}")
+            continue
         print(f"{run.run_id}  group={run.group}  name={run.name}  status={run.summary.get('status')}  "
               f"score={score} ci95={ci}  n_done={run.summary.get('n_done')}  {state}  {f.parent}")
     return 0
