@@ -272,3 +272,21 @@ def test_four_parallel_jobs_never_exceed_the_shared_limit(tmp_path: Path) -> Non
     phases = sorted(_request_phase(d / "run.log") for d in dirs)
     overlapping = sum(1 for (_, end1), (start2, _) in zip(phases, phases[1:]) if start2 < end1)
     assert overlapping >= 2, phases
+
+
+def test_only_requests_the_limit_held_back_count_as_waiting(tmp_path: Path) -> None:
+    async def hold(lim: SharedLimiter, n: int) -> None:
+        async def one() -> None:
+            async with lim.slot():
+                await asyncio.sleep(0.2)
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    roomy = limiter(tmp_path / "a.sqlite", 50)
+    asyncio.run(hold(roomy, 30))  # 30 at once under a limit of 50: queued at the gate, never held back
+    assert (roomy.acquired, roomy.waited) == (30, 0)
+    roomy.close()
+    tight = limiter(tmp_path / "b.sqlite", 2)
+    asyncio.run(hold(tight, 6))  # 6 under a limit of 2: the 4 that found it full waited
+    assert (tight.acquired, tight.waited) == (6, 4) and tight.wait_s > 0.3
+    tight.close()

@@ -121,6 +121,7 @@ class SharedLimiter:
         self._rng = random.Random()
         self.acquired = 0
         self.waited = 0
+        self._full_polls = 0
         self.wait_s = 0.0
         self._conn = self._connect()
 
@@ -213,6 +214,9 @@ class SharedLimiter:
             self._gate = asyncio.Lock()
         t0 = time.perf_counter()
         delay = POLL_MIN_S
+        # Polls of this process that found the limit reached, up to now: when any comes while this
+        # request is waiting (its own, or the poller's it queues behind), the limit held it back.
+        full_before = self._full_polls
         async with self._gate:  # one poller per process; the others queue here in order
             while True:
                 attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire))
@@ -224,6 +228,7 @@ class SharedLimiter:
                     raise
                 if slot is not None:
                     break
+                self._full_polls += 1
                 if self._closed:
                     raise RuntimeError("shared limiter used after close()")
                 if rpm_wait is not None:
@@ -234,7 +239,7 @@ class SharedLimiter:
                 await asyncio.sleep(pause)
         waited = time.perf_counter() - t0
         self.acquired += 1
-        if waited > 0.05:
+        if self._full_polls != full_before:  # not just a turn at the gate or a slow sqlite write
             self.waited += 1
             self.wait_s += waited
         return slot
