@@ -143,8 +143,9 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
     writer = run.writer
     writer.start()
     scorer = open_scorer(exp)
+    assert work.solver is not None  # prepare() gives the job's work its solver
     runner = Runner(exp, service, scorer, writer, run.totals, run.on_record,
-                    structured=StructuredAnswers.from_config(exp))
+                    structured=StructuredAnswers.from_config(exp), solver=work.solver)
     run.runner = runner
     try:
         # Cache lookups a window ahead of the workers: a cached re-run never waits on sqlite per

@@ -100,7 +100,7 @@ class RunTotals:
 class Runner:
     def __init__(self, cfg: ExperimentConfig, service: ModelService, scorer: ScorerSet, writer: JsonlWriter,
                  totals: RunTotals, on_record: Callable[[ResultRecord, RunTotals], None] | None = None,
-                 structured: StructuredAnswers | None = None) -> None:
+                 structured: StructuredAnswers | None = None, *, solver: Solver) -> None:
         self.cfg = cfg
         self.structured = structured
         self.service = service
@@ -108,7 +108,7 @@ class Runner:
         self.writer = writer
         self.totals = totals
         self.on_record = on_record
-        self.solver = Solver.from_config(cfg.solver)
+        self.solver = solver  # built and checked once, with the job's work (experiment.prepare)
         self._stop = False
         self.not_run = 0
 
