@@ -138,17 +138,24 @@ def test_a_long_reply_is_cut_to_max_output_chars_and_marked(provider: str, name:
 # --- the same, seen from a job -------------------------------------------------------------------------
 
 
+def _job_on_faulty_replies(run_job_inproc: InprocJob, provider: str, run_dir: Path, *, attempts: int,
+                           samples: int) -> tuple[JobResult | Exception, Any]:
+    """A job against a simulator that sends one reply in ten of each malformed kind; its result
+    and the simulator's counts."""
+    faults = dict(rate_invalid_json=0.1, rate_empty_body=0.1, rate_error_body_200=0.1, fault_seed=4)
+    with sim_server(**faults) as srv:
+        res = run_job_inproc([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}",
+                              f"model.retry.max_attempts={attempts}", *job_args(samples=samples)], run_dir)
+        return res, srv.stats()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_job_with_malformed_replies_records_every_sample_and_finishes(tmp_path: Path, provider: str,
                                                                         run_job_inproc: InprocJob) -> None:
     # One reply in ten of each kind is bad; one attempt per sample, so bad replies fail their sample.
-    faults = dict(rate_invalid_json=0.1, rate_empty_body=0.1, rate_error_body_200=0.1, fault_seed=4)
     run_dir = tmp_path / "run"
-    with sim_server(**faults) as srv:
-        res = run_job_inproc([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}",
-                              "model.retry.max_attempts=1", *job_args(samples=60)], run_dir)
-        sim = srv.stats()
+    res, sim = _job_on_faulty_replies(run_job_inproc, provider, run_dir, attempts=1, samples=60)
     # The job finished (no exception), some samples failed for good (n_errors below: run.py's exit 4).
     assert isinstance(res, JobResult), res
     bad = sum(sim.faults[k] for k in REPLY_FAULTS)
@@ -167,12 +174,8 @@ def test_a_job_with_malformed_replies_records_every_sample_and_finishes(tmp_path
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_job_retries_malformed_replies_to_completion(tmp_path: Path, provider: str,
                                                        run_job_inproc: InprocJob) -> None:
-    faults = dict(rate_invalid_json=0.1, rate_empty_body=0.1, rate_error_body_200=0.1, fault_seed=4)
     run_dir = tmp_path / "run"
-    with sim_server(**faults) as srv:
-        res = run_job_inproc([f"model={MODEL_OPTION[provider]}", f"model.base_url={srv.url}",
-                              "model.retry.max_attempts=12", *job_args(samples=40)], run_dir)
-        sim = srv.stats()
+    res, sim = _job_on_faulty_replies(run_job_inproc, provider, run_dir, attempts=12, samples=40)
     assert isinstance(res, JobResult), res
     s = summary(run_dir)
     assert s["status"] == "complete" and s["n_done"] == 40 and s["n_errors"] == 0
