@@ -91,7 +91,6 @@ _TARGET_LETTER = re.compile(r"^\s*\(?\s*([A-Za-z])\s*\)?\s*$")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # The built-in scorers that compare each output with the sample's target: a dataset without
 # targets cannot be scored by them, which is said when it is loaded, before any request.
-TARGET_SCORERS = ("exact", "numeric", "choice", "flip", "behavior_match")
 
 
 def target_letter(target: str) -> str | None:
@@ -175,14 +174,13 @@ def load_dataset(cfg: DatasetConfig, seed: int, scorer: str | None = None) -> Sa
     """All samples of the dataset, checked, shuffled by seed when asked, and limited.
 
     scorer: the job's scorer when it is not the dataset's own (scorer=choice on a dataset whose
-    dataset.scorer is another): with choice, every target must be one of its choices' letters, and
-    a scorer that compares outputs with targets (TARGET_SCORERS) refuses a dataset without them."""
+    dataset.scorer is another): with choice, every target must be one of its choices' letters. (A
+    scorer that needs targets, on data without any, is refused by evalsweep.task.scorer_set.)"""
     return choose(read_dataset(cfg, scorer), cfg, seed)
 
 
 def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     """Every row of the data, checked, in order (load_dataset, less the subset and shuffle)."""
-    check_targets(cfg, scorer or cfg.scorer)
     source, rows = open_rows(cfg)
     # Without choices at all, scorer=choice is a failed validation check (check_metrics), not a bad row.
     choice = (scorer or cfg.scorer) == "choice" and cfg.fields.choices is not None
@@ -207,9 +205,10 @@ def read_dataset(cfg: DatasetConfig, scorer: str | None = None) -> Samples:
     return Samples(samples)
 
 
-def check_targets(cfg: DatasetConfig, scorer: str) -> None:
-    """A scorer that compares outputs with targets on a dataset without any: one line, before any request."""
-    if cfg.fields.target is None and scorer in TARGET_SCORERS:
+def check_targets(cfg: DatasetConfig, scorer: str, needs_target: bool) -> None:
+    """A scorer that compares outputs with targets (its `needs_target`) on a dataset without any:
+    one line, before any request."""
+    if cfg.fields.target is None and needs_target:
         raise DatasetError(
             f"scorer '{scorer}' compares each output with the sample's target, but dataset '{cfg.name}' has no "
             f"targets (dataset.fields.target=null); choose a scorer that needs none (scorer.type=<your "

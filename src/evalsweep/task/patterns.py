@@ -56,6 +56,7 @@ def flip(item: ScoreInput) -> dict[str, float]:
 
 
 flip.metrics = ("first_correct", "flipped", "flipped_given_correct")  # type: ignore[attr-defined]
+flip.needs_target = True  # type: ignore[attr-defined]
 
 
 def behavior_match(output: str, sample: object) -> dict[str, float]:
@@ -68,3 +69,4 @@ def behavior_match(output: str, sample: object) -> dict[str, float]:
 
 
 behavior_match.metrics = ("matches_behavior",)  # type: ignore[attr-defined]
+behavior_match.needs_target = True  # type: ignore[attr-defined]

@@ -160,7 +160,7 @@ def check_scorer(exp: ExperimentConfig) -> None:
     known = True
     for kind in _kinds(exp):
         found = scorer_entry(kind)
-        check_targets(exp.dataset, kind)  # a scorer that needs targets, on data without any
+        check_targets(exp.dataset, kind, bool(getattr(found, "needs_target", False)))
         if isinstance(found, ScorerFactory):
             found.check(exp)
         else:

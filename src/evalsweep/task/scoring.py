@@ -61,6 +61,11 @@ def exact_match(output: str, sample: Sample) -> float:
     return float(normalize(final_answer(output)) == normalize(sample.target))
 
 
+# Scorers that compare with the sample's target declare it: data without targets is refused for them
+# before any request (evalsweep.task.scorer_set). A scorer of your own may set it too.
+exact_match.needs_target = True  # type: ignore[attr-defined]
+
+
 def _number(text: str) -> float | None:
     found = _NUMBER.findall(text)
     return float(found[-1].replace(",", "")) if found else None
@@ -88,6 +93,10 @@ def choice_letter(output: str, sample: Sample) -> float:
                            f"{len(sample.choices)} choices; scorer=choice needs a target such as A, (A) or \" (A)\"")
     letters = [x for x in _LETTER.findall(final_answer(output).upper()) if x in valid]
     return float(bool(letters) and letters[-1] == target)
+
+
+numeric_match.needs_target = True  # type: ignore[attr-defined]
+choice_letter.needs_target = True  # type: ignore[attr-defined]
 
 
 def scorer_entry(kind: str) -> Scorer | ScorerFactory:
