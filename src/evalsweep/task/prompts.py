@@ -19,7 +19,9 @@ from evalsweep.llm.types import Message
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _fields(sample: Sample) -> dict[str, Any]:
+def template_fields(sample: Sample) -> dict[str, Any]:
+    """What a template may name for this sample: {input}, {choices}, {id}, {target} and metadata
+    (the prompt's templates and a solver's steps alike)."""
     choices = ""
     if sample.choices:
         choices = "\n\n" + "\n".join(f"{LETTERS[i]}) {c}" for i, c in enumerate(sample.choices))
@@ -78,7 +80,7 @@ def check_templates(prompt: PromptConfig, sample: Sample) -> None:
     """Fail before any call when a template cannot be filled for this sample: bad brace syntax,
     a placeholder naming a field no sample has, or a format spec the value does not take."""
     check_syntax(prompt)
-    fields = _fields(sample)
+    fields = template_fields(sample)
     known = set(fields)
     for where, template in _applied(prompt, sample):
         unknown = placeholders(template) - known
@@ -110,7 +112,7 @@ def filled(prompt: PromptConfig, sample: Sample) -> tuple[str, str]:
     """The filled system and user texts: with the few-shot examples (the same for every item),
     what makes one item's messages differ from another's. For a transcript: the system text sent
     before it (or ""), and the transcript as JSON."""
-    fields = _fields(sample)
+    fields = template_fields(sample)
     if sample.messages is not None:
         system = "" if _own_system(sample) else (prompt.system or "").format_map(fields)
         return system, json.dumps([[m.role, m.content] for m in sample.messages], ensure_ascii=False)
@@ -118,7 +120,7 @@ def filled(prompt: PromptConfig, sample: Sample) -> tuple[str, str]:
 
 
 def render(prompt: PromptConfig, sample: Sample) -> list[Message]:
-    fields = _fields(sample)
+    fields = template_fields(sample)
     if sample.messages is not None:
         head = [Message(role="system", content=t.format_map(fields)) for _, t in _applied(prompt, sample)]
         return [*head, *sample.messages]

@@ -70,7 +70,7 @@ class SolverState:
 
     def fields(self) -> dict[str, Any]:
         """What a step's template is filled from: the prompt's fields and {output}."""
-        return {**prompts._fields(self.sample), OUTPUT: self.output}
+        return {**prompts.template_fields(self.sample), OUTPUT: self.output}
 
 
 class Generate(Protocol):
@@ -244,7 +244,7 @@ class Solver:
     def check(self, sample: Sample) -> None:
         """Every template filled for this sample (a field it lacks is a config error, before any
         request); {output} is checked against a reply-shaped stand-in."""
-        fields = {**prompts._fields(sample), OUTPUT: ""}
+        fields = {**prompts.template_fields(sample), OUTPUT: ""}
         for step in self.steps:
             if not isinstance(step, MessageStep) or not step.template:
                 continue
