@@ -71,6 +71,13 @@ def test_prompt_sensitivity_table(sweep_report: ReportResult) -> None:
     row = s.loc["sim-weak"]
     assert row["range_across_prompts"] == pytest.approx(abs(row["mean_cot"] - row["mean_direct"]))
     assert row["n_prompts"] == 2
+    # the prompt effect is net of sampling noise, on the 40 items scored under both prompts
+    assert (s["items_all_prompts"] == 40).all()
+    assert (s["sd_prompt_effect"] <= s["sd_across_prompts"] + 1e-12).all()
+    assert ((s["sd_prompt_effect_ci_low"] <= s["sd_prompt_effect"])
+            & (s["sd_prompt_effect"] <= s["sd_prompt_effect_ci_high"])).all()
+    assert s["p_prompts_differ"].between(0, 1).all()
+    assert "prompt effect SD [95% CI]" in sweep_report.markdown.read_text()
 
 
 def test_markdown_says_what_it_shows(sweep_report: ReportResult) -> None:

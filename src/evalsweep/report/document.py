@@ -240,12 +240,21 @@ def _sensitivity(comp: Comparison) -> list[Block]:
         return blocks + [Para("One prompt only: no prompt sensitivity to show.")]
     prompt_cols = [c for c in s.columns if c.startswith("mean_")]
     rows = [[str(r["group"])] + [num(r[c]) for c in prompt_cols]
-            + [num(r["sd_across_prompts"]), num(r["range_across_prompts"]), str(r["best_prompt"])]
+            + [num(r["sd_across_prompts"]), num(r["range_across_prompts"]),
+               f"{num(r['sd_prompt_effect'])} [{num(r['sd_prompt_effect_ci_low'])}, "
+               f"{num(r['sd_prompt_effect_ci_high'])}]", pval(r["p_prompts_differ"]), integer(r["items_all_prompts"]),
+               str(r["best_prompt"])]
             for _, r in s.iterrows()]
     headers = ["model (and other settings)"] + [c[len("mean_"):] for c in prompt_cols] + [
-        "SD across prompts", "range", "best prompt"]
-    return blocks + [Table(headers, rows), Para(f"Mean {comp.metric.name} per prompt; the spread is across "
-                                                f"prompt means (SD with ddof=1).")]
+        "SD of means", "range", "prompt effect SD [95% CI]", "p (prompts differ)", "items", "best prompt"]
+    notes = sorted({str(n) for n in s["prompt_effect_note"] if n})
+    return blocks + [Table(headers, rows), Para(
+        f"Mean {comp.metric.name} per prompt. The SD and range of those means include sampling noise, so "
+        f"they are above 0 even when the prompts do not matter. The prompt effect SD removes it: the "
+        f"between-prompt variance component of the items x prompts table of item means ((MS prompt - MS "
+        f"residual) / items, 0 when noise explains the spread), with a 95% CI from resampling items; p "
+        f"tests \"the prompts do not differ\" by permuting prompts within each item. Items: those scored "
+        f"under every prompt (docs/statistics.md).")] + [Para(n) for n in notes]
 
 
 def _disagreements(comp: Comparison) -> list[Block]:
