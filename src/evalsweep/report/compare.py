@@ -18,7 +18,7 @@ import pandas as pd
 
 from evalsweep.task.fingerprint import short as short_fingerprint
 from evalsweep.report.stats.base import ALPHA
-from evalsweep.report.stats.prompt_spread import prompt_spread
+from evalsweep.report.stats.conditions import condition_spread
 from evalsweep.report.baseline import Baseline, resolve as resolve_baseline
 from evalsweep.report.contrasts import (PAIR_ALL_STATUS, PAIR_COLUMNS, ContrastSettings,
                                         pairwise_table as contrast_table)
@@ -85,15 +85,15 @@ def not_paired_reason(df: pd.DataFrame, a: str, b: str) -> str:
     return "not paired: no shared items with a score in both"
 
 
-# prompt_sensitivity's columns from evalsweep.report.stats.prompt_spread, by PromptSpread field.
-SPREAD_COLUMNS = {"items_all_prompts": "n_items", "sd_prompt_effect": "sd_prompt",
+# prompt_sensitivity's columns from evalsweep.report.stats.conditions, by ConditionSpread field.
+SPREAD_COLUMNS = {"items_all_prompts": "n_items", "sd_prompt_effect": "sd",
                   "sd_prompt_effect_ci_low": "ci_low", "sd_prompt_effect_ci_high": "ci_high",
                   "p_prompts_differ": "p_value", "prompt_effect_note": "reason"}
 
 
 def prompt_sensitivity(df: pd.DataFrame, label_keys: list[str]) -> pd.DataFrame:
     """Mean per (everything but the prompt) x prompt, the spread across prompts per row, and the
-    prompt effect net of sampling noise with its CI and test (stats.prompt_spread), on item means."""
+    prompt effect net of sampling noise with its CI and test (stats.conditions), on item means."""
     if df["prompt"].nunique() < 2:
         return pd.DataFrame()
     rest = [k for k in label_keys if k != "prompt.name" and k in df.columns]
@@ -114,7 +114,7 @@ def prompt_sensitivity(df: pd.DataFrame, label_keys: list[str]) -> pd.DataFrame:
                                    for r, c in zip(vals, counts)]
     out["best_prompt"] = [prompts[int(np.nanargmax(r))] if c else "" for r, c in zip(vals, counts)]
     out["worst_prompt"] = [prompts[int(np.nanargmin(r))] if c else "" for r, c in zip(vals, counts)]
-    spread = {g: prompt_spread(t.to_numpy(dtype=float)) for g, t in
+    spread = {g: condition_spread(t.to_numpy(dtype=float)) for g, t in
               scored.pivot_table(index=["group", "item"], columns="prompt", values="score", aggfunc="mean")
               .reindex(columns=prompts).groupby(level="group")}
     for col, attr in SPREAD_COLUMNS.items():

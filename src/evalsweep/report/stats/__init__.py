@@ -14,5 +14,5 @@ One file per job; import from the file that owns a name (this package imports no
 - multitest: Correction, adjust_pvalues, corrected_alpha
 - equivalence: tost
 - power: items needed, MDE and power (normal and t quantiles)
-- prompt_spread: the between-prompt SD net of sampling noise, its item-bootstrap CI and permutation test
+- conditions: the between-condition (prompt, seed) SD net of sampling noise, its item-bootstrap CI and permutation test
 """

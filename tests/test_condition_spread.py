@@ -1,4 +1,4 @@
-"""The prompt effect with its uncertainty (evalsweep.report.stats.prompt_spread), on synthetic
+"""The prompt effect with its uncertainty (evalsweep.report.stats.conditions), on synthetic
 items x prompts tables with a known truth."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalsweep.report.stats.prompt_spread import prompt_spread
+from evalsweep.report.stats.conditions import condition_spread
 
 SWEEPS = 150
 
@@ -22,31 +22,31 @@ def table(rng: np.random.Generator, *, items: int, prompts: int, seeds: int, shi
 def test_no_prompt_effect_keeps_its_false_positive_rate_and_removes_the_noise() -> None:
     rng = np.random.default_rng(7)
     tables = [table(rng, items=30, prompts=3, seeds=3, shift=0.0) for _ in range(SWEEPS)]
-    fits = [prompt_spread(t, seed=i) for i, t in enumerate(tables)]
+    fits = [condition_spread(t, seed=i) for i, t in enumerate(tables)]
     fpr = np.mean([f.p_value < 0.05 for f in fits])
     assert fpr <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / SWEEPS)
     # the SD of prompt means is all sampling noise here; the component mostly is not
     raw = np.mean([np.std(t.mean(axis=0), ddof=1) for t in tables])
-    assert np.mean([f.sd_prompt for f in fits]) < raw / 2
+    assert np.mean([f.sd for f in fits]) < raw / 2
 
 
 def test_a_real_prompt_effect_is_found_and_covered() -> None:
     rng = np.random.default_rng(11)
     true_sd = float(np.std(np.linspace(-0.1, 0.1, 3), ddof=1))
-    fits = [prompt_spread(table(rng, items=40, prompts=3, seeds=3, shift=0.1), seed=i) for i in range(100)]
+    fits = [condition_spread(table(rng, items=40, prompts=3, seeds=3, shift=0.1), seed=i) for i in range(100)]
     assert np.mean([f.p_value < 0.05 for f in fits]) > 0.8
     assert np.mean([f.ci_low <= true_sd <= f.ci_high for f in fits]) >= 0.88
-    assert np.median([f.sd_prompt for f in fits]) == pytest.approx(true_sd, abs=0.03)
+    assert np.median([f.sd for f in fits]) == pytest.approx(true_sd, abs=0.03)
 
 
 def test_items_missing_a_prompt_are_left_out_and_degenerate_tables_say_why() -> None:
     t = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, np.nan], [1.0, 1.0]])
-    assert prompt_spread(t).n_items == 3
-    one = prompt_spread(np.array([[1.0, 0.0], [np.nan, 1.0]]))
-    assert np.isnan(one.sd_prompt) and "fewer than 2 items" in one.reason
+    assert condition_spread(t).n_items == 3
+    one = condition_spread(np.array([[1.0, 0.0], [np.nan, 1.0]]))
+    assert np.isnan(one.sd) and "fewer than 2 items" in one.reason
     # every item gains exactly 0.5 under the second prompt: no noise to test against
-    shifted = prompt_spread(np.array([[0.0, 0.5], [0.5, 1.0], [0.25, 0.75]]))
-    assert shifted.sd_prompt == pytest.approx(np.sqrt(0.125)) and np.isnan(shifted.p_value)
+    shifted = condition_spread(np.array([[0.0, 0.5], [0.5, 1.0], [0.25, 0.75]]))
+    assert shifted.sd == pytest.approx(np.sqrt(0.125)) and np.isnan(shifted.p_value)
     assert "same amount" in shifted.reason
-    same = prompt_spread(np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]))
-    assert same.sd_prompt == 0 and same.p_value == 1.0
+    same = condition_spread(np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]))
+    assert same.sd == 0 and same.p_value == 1.0
