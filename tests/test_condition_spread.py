@@ -1,12 +1,14 @@
-"""The prompt effect with its uncertainty (evalsweep.report.stats.conditions), on synthetic
-items x prompts tables with a known truth."""
+"""The effect of a prompt or a seed with its uncertainty (evalsweep.report.stats.conditions), on
+synthetic items x conditions tables with a known truth."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from evalsweep.report.stats.conditions import condition_spread
+from evalsweep.report.variants import variant_table
 
 SWEEPS = 150
 
@@ -50,3 +52,21 @@ def test_items_missing_a_prompt_are_left_out_and_degenerate_tables_say_why() -> 
     assert "same amount" in shifted.reason
     same = condition_spread(np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]))
     assert same.sd == 0 and same.p_value == 1.0
+
+
+def _rows(rng: np.random.Generator, seed_shift: float) -> pd.DataFrame:
+    """One variant, 60 items x 3 seeds of 0/1 scores; seed 44 moves every item by seed_shift."""
+    p = rng.beta(3, 2, size=60)
+    rows = [{"variant": "v", "model": "m", "prompt": "p", "dataset": "d", "cost_usd": 0.0, "item": i, "seed": s,
+             "score": float(rng.uniform() < min(1.0, p[i] + (seed_shift if s == 44 else 0.0)))}
+            for i in range(60) for s in (42, 43, 44)]
+    return pd.DataFrame(rows)
+
+
+def test_the_variant_table_says_when_a_seed_shifts_every_item() -> None:
+    rng = np.random.default_rng(3)
+    shifted = variant_table(_rows(rng, 0.35)).iloc[0]
+    assert shifted["p_seeds_differ"] < 0.01 and shifted["seed_effect_sd"] > 0.1
+    calm = [variant_table(_rows(rng, 0.0)).iloc[0] for _ in range(20)]
+    assert np.mean([r["p_seeds_differ"] < 0.05 for r in calm]) <= 0.2
+    assert np.median([r["seed_effect_sd"] for r in calm]) < 0.05

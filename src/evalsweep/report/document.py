@@ -139,7 +139,16 @@ def _variance_sentence(v: pd.DataFrame) -> str:
     return (f"Seeds vs items ({r['variant']}): within-item (seed) variance {r['var_within']:.4f}, between-item "
             f"{r['var_between']:.4f}; its SE {r['se']:.4f} would become {r['se_one_more_seed']:.4f} with one more "
             f"seed per item and {r['se_ten_more_items']:.4f} with ten more items "
-            f"(Var = (between + within/K)/n, Miller 2024 section 3).")
+            f"(Var = (between + within/K)/n, Miller 2024 section 3).{_seed_effect_sentence(r)}")
+
+
+def _seed_effect_sentence(r: pd.Series) -> str:
+    """Whether seeds differ beyond sampling noise (a seed that shifts every item, say a changed
+    shuffle or a server state), from stats.conditions on the items x seeds table."""
+    if missing(r.get("p_seeds_differ")):
+        return ""
+    return (f" Seed-to-seed differences beyond sampling noise: SD {num(r['seed_effect_sd'])}, p {pval(r['p_seeds_differ'])} "
+            f"(seeds permuted within items).")
 
 
 def _contrast_title(comp: Comparison) -> str:

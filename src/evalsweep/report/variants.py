@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from evalsweep.report.stats.base import ALPHA, is_binary
+from evalsweep.report.stats.conditions import ConditionSpread, condition_spread
 from evalsweep.report.stats.intervals import MeanEstimate, estimate_mean, item_means_of, seed_spread
 
 
@@ -54,6 +55,15 @@ def _worst_case(g: pd.DataFrame, alpha: float, bounded: bool | None) -> MeanEsti
     return estimate_mean(s.fillna(worst).to_numpy(dtype=float), g["item"].to_numpy(), alpha, bounded)
 
 
+def _seed_effect(scored: pd.DataFrame) -> ConditionSpread:
+    """Whether the seed moves the score beyond sampling noise: the seed as a condition of the
+    items x seeds table (item means over repeats), on the items asked under every seed."""
+    if scored.empty:
+        return condition_spread(np.empty((0, 0)))
+    table = scored.pivot_table(index="item", columns="seed", values="score", aggfunc="mean")
+    return condition_spread(table.to_numpy(dtype=float), with_ci=False)
+
+
 def variant_table(df: pd.DataFrame, alpha: float = ALPHA, bounded: bool | None = None,
                   worst_case: bool = True) -> pd.DataFrame:
     """One row per variant, highest item-weighted mean first.
@@ -67,6 +77,7 @@ def variant_table(df: pd.DataFrame, alpha: float = ALPHA, bounded: bool | None =
         s, items = scored["score"].to_numpy(dtype=float), scored["item"].to_numpy()
         est = estimate_mean(s, items, alpha, bounded)
         seed_sd, seed_note = seed_spread(s, scored["seed"].to_numpy())
+        seeds = _seed_effect(scored)
         notes = [n for n in (seed_note,) if n]
         if est.ci_method.startswith("n/a") and est.ci_method[len("n/a: "):] not in notes:
             notes.append(est.ci_method[len("n/a: "):])
@@ -101,6 +112,8 @@ def variant_table(df: pd.DataFrame, alpha: float = ALPHA, bounded: bool | None =
             "n_seeds": int(g["seed"].nunique()),
             "seeds": ",".join(str(x) for x in sorted(g["seed"].unique())),
             "seed_sd": seed_sd,
+            "seed_effect_sd": seeds.sd,
+            "p_seeds_differ": seeds.p_value,
             "binary": is_binary(s),
             "cost_usd": float(np.nansum(g["cost_usd"].to_numpy())),
             "mean_obs": est.mean_obs,

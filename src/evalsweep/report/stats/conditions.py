@@ -50,8 +50,9 @@ def _sd_component(ms_p: np.ndarray, ms_e: np.ndarray, n: int) -> np.ndarray:
     return np.sqrt(np.maximum(ms_p - ms_e, 0.0) / n)
 
 
-def condition_spread(table: np.ndarray, *, alpha: float = ALPHA, seed: int = 0) -> ConditionSpread:
-    """table: one row per item, one column per prompt (item means); rows with a nan are dropped."""
+def condition_spread(table: np.ndarray, *, alpha: float = ALPHA, seed: int = 0, with_ci: bool = True) -> ConditionSpread:
+    """table: one row per item, one column per condition (item means); rows with a nan are dropped.
+    with_ci=False skips the bootstrap (ci_low/high nan) where only the estimate and test are shown."""
     y = np.asarray(table, dtype=float)
     y = y[~np.isnan(y).any(axis=1)]
     n, p = y.shape
@@ -62,13 +63,15 @@ def condition_spread(table: np.ndarray, *, alpha: float = ALPHA, seed: int = 0) 
     sd = float(_sd_component(ms_p, ms_e, n))
     rng = np.random.default_rng(seed)
     step = max(1, CHUNK_CELLS // (n * p))
-    bs = np.concatenate([_sd_component(*_mean_squares(y[rng.integers(0, n, size=(min(step, BOOTSTRAP_RESAMPLES - i), n))]), n)
-                         for i in range(0, BOOTSTRAP_RESAMPLES, step)])
-    lo, hi = np.quantile(bs, [alpha / 2, 1 - alpha / 2])
+    lo = hi = float("nan")
+    if with_ci:
+        bs = np.concatenate([_sd_component(*_mean_squares(y[rng.integers(0, n, size=(min(step, BOOTSTRAP_RESAMPLES - i), n))]), n)
+                             for i in range(0, BOOTSTRAP_RESAMPLES, step)])
+        lo, hi = np.quantile(bs, [alpha / 2, 1 - alpha / 2])
     if float(ms_p) == 0.0:
         return ConditionSpread(n, p, sd, float(lo), float(hi), 1.0)
     if float(ms_e) == 0.0:
-        # Every item moves by the same amount under each prompt: no noise to compare against.
+        # Every item moves by the same amount under each condition: no noise to compare against.
         return ConditionSpread(n, p, sd, float(lo), float(hi), float("nan"),
                             "no within-item noise: every item differs between them by the same amount")
     # Under "no effect" the conditions are exchangeable within each item.
