@@ -24,12 +24,14 @@ BUILT_IN = tuple(EFFORTS)
 # Body fields evalsweep sends from its own settings: set through those, so the cache key, the
 # resume check and the labels see them.
 RESERVED_BODY: dict[str, str] = {
-    **dict.fromkeys(("model", "messages", "contents", "system", "system_instruction", "stream"), "the job"),
+    **dict.fromkeys(("model", "messages", "contents", "system", "system_instruction", "systemInstruction", "stream"),
+                    "the job"),
     "max_tokens": "model.max_tokens", "max_completion_tokens": "model.max_tokens", "max_output_tokens":
     "model.max_tokens", "temperature": "model.temperature", "top_p": "model.top_p", "stop": "model.stop",
     "stop_sequences": "model.stop", "seed": "the job's seed", "reasoning_effort": "model.reasoning_effort",
     "thinking": "model.thinking", "output_config": "model.reasoning_effort or a typed answer",
-    **dict.fromkeys(("response_format", "tools", "tool_choice", "generationConfig"), "a typed answer (structured.*)"),
+    **dict.fromkeys(("response_format", "tools", "tool_choice"), "a typed answer (structured.*)"),
+    "generationConfig": "the model.* generation settings (Gemini's generationConfig)",
 }
 # Header names that carry a credential (matched whole, or as a part of the name).
 SECRET_HEADER = re.compile(r"(?i)^(authorization|proxy-authorization|cookie|x-api-key|api-key|x-goog-api-key)$"
