@@ -186,3 +186,18 @@ def test_without_prompt_caching_nothing_is_marked_and_rows_have_no_cache_fields(
     assert all(set(r["usage"]) == {"input_tokens", "output_tokens", "reasoning_tokens"} for r in rows)
     s = json.loads((tmp_path / "job" / "summary.json").read_text())
     assert "cache_write_tokens" not in s["usage"]
+
+
+def test_cache_tokens_without_their_own_price_are_priced_as_input() -> None:
+    from evalsweep.config.model import PriceConfig
+    from evalsweep.llm.types import Usage
+
+    usage = Usage(input_tokens=10, output_tokens=5, cache_write_tokens=100, cache_read_tokens=1000)
+    assert PriceConfig(input_per_mtok=1e6, output_per_mtok=2e6).cost_of(usage) == pytest.approx(10 + 10 + 1100)
+    own = PriceConfig(input_per_mtok=1e6, output_per_mtok=2e6, cache_write_per_mtok=1.25e6, cache_read_per_mtok=1e5)
+    assert own.cost_of(usage) == pytest.approx(10 + 10 + 125 + 100)
+
+
+def test_prompt_cache_is_anthropics_only() -> None:
+    with pytest.raises(ValueError, match="provider openai caches long prompts on its own"):
+        ModelConfig(provider="openai", name="sim", simulated=True, prompt_cache=True)
