@@ -298,7 +298,7 @@ def test_resume_asks_failed_samples_again_and_says_how(tmp_path: Path) -> None:
 # Hydra's own errors as one line ----------------------------------------------------------------
 
 @pytest.mark.parametrize("args, expect", [
-    (["model=gtp4"], "model can be one of: claude, gemini, gpt4"),
+    (["model=gtp4"], "model can be one of: claude, claude_thinking, gemini, gpt4"),
     (["model.temprature=0.5"], "+model.temprature="),
     (["seed=range(40,45)"], "add -m"),
     (["hydra.run.dir=README.md"], "as the output dir"),

@@ -76,7 +76,7 @@ class Model:
 
     def _count(self, response: GenerateResponse) -> None:
         if not response.cached:
-            self.cost_usd += self.config.price.cost(response.usage.input_tokens, response.usage.output_tokens)
+            self.cost_usd += self.config.price.cost_of(response.usage)
 
     async def batch(self, prompts: Sequence[Prompt], *, progress: bool = True,
                     return_errors: bool = False) -> list[GenerateResponse | ProviderError]:

@@ -73,6 +73,9 @@ def key_payload(request: GenerateRequest, extra: dict[str, Any] | None = None, *
     }
     for name in not_sent(request.provider, simulated, reasoning):  # never sent: decides nothing
         payload.pop(name, None)
+    headers = getattr(request, "extra_headers", None)
+    if headers:  # model.extra_headers; only when set, so every other entry keeps its key
+        payload["extra_headers"] = headers
     fmt = getattr(request, "response_format", None)
     if fmt is not None:
         # A typed ask (evalsweep.structured) is answered differently from the same messages as plain

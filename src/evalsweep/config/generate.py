@@ -8,7 +8,7 @@ in the key. (A provider client still chooses how to send it: see evalsweep.llm.*
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,8 +20,17 @@ class GenerateConfig(BaseModel):
     max_tokens: int = Field(256, ge=1)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: list[str] | None = None
-    # Reasoning models (OpenAI o-series, gpt-5): how hard to think. None: the model's default.
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    # How hard to think. None: the model's default. OpenAI's reasoning_effort, Anthropic's
+    # output_config.effort (low..max), Gemini 3's thinkingLevel (minimal..high); which values a
+    # provider takes is checked by ModelConfig.
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    # Anthropic's extended thinking: enabled (with thinking_budget tokens, inside max_tokens),
+    # adaptive (Claude decides how much), disabled. None: not sent, the model's default.
+    thinking: Literal["enabled", "adaptive", "disabled"] | None = None
+    thinking_budget: int | None = Field(None, ge=1024)
+    # Fields merged into the request body as they are, for what a server takes beyond the API
+    # (vLLM's guided decoding, llama.cpp's json_schema, OpenRouter's provider routing).
+    extra_body: dict[str, Any] | None = None
 
     def generation(self) -> GenerateConfig:
         """Just the generation parameters (of a ModelConfig, or a request)."""

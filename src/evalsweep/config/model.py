@@ -24,10 +24,23 @@ class RetryConfig(Strict):
 class PriceConfig(Strict):
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
+    # Prompt caching (model.prompt_cache): tokens written to and read from the provider's prompt
+    # cache. null: priced as input tokens (Anthropic charges 1.25x input to write, 0.1x to read).
+    cache_write_per_mtok: float | None = Field(None, ge=0)
+    cache_read_per_mtok: float | None = Field(None, ge=0)
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
+    def cost(self, input_tokens: int, output_tokens: int, *, cache_write_tokens: int = 0,
+             cache_read_tokens: int = 0) -> float:
         """USD for these tokens: the one place cost is computed (jobs, judges, scripts)."""
-        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
+        write = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
+        read = self.input_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok
+        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok
+                + cache_write_tokens * write + cache_read_tokens * read) / 1e6
+
+    def cost_of(self, usage: Any) -> float:
+        """USD for a reply's usage (evalsweep.llm.types.Usage), its prompt-cache tokens included."""
+        return self.cost(usage.input_tokens, usage.output_tokens, cache_write_tokens=usage.cache_write_tokens,
+                         cache_read_tokens=usage.cache_read_tokens)
 
 
 class SimulatorSettings(Strict):
@@ -92,10 +105,18 @@ class ModelConfig(GenerateConfig):
     max_cost_usd: float | None = Field(None, gt=0)
     # Typed responses (docs/structured.md): the provider's own structured output (native), or
     # JSON asked for in the prompt and parsed from the text, for servers without it (json_text).
-    structured_output: Literal["native", "json_text"] = "native"
+    # Anthropic's native one is output_config.format (works with thinking); `tool` asks through a
+    # forced tool instead, for a server or model without output_config.format.
+    structured_output: Literal["native", "json_text", "tool"] = "native"
     # How often an object that fails validation is asked again, with the error shown.
     structured_reasks: int = Field(2, ge=0, le=10)
     simulator: SimulatorSettings | None = None
+    # Anthropic prompt caching: cache_control on the stable prefix (system prompt, few-shot turns);
+    # its cache-write and cache-read tokens are priced at price.cache_write/read_per_mtok.
+    prompt_cache: bool = False
+    # HTTP headers sent with every request (OpenRouter's HTTP-Referer, an anthropic-beta, a proxy's
+    # routing header). Part of the cache key; never a key (see api_key_env).
+    extra_headers: dict[str, str] | None = None
 
     @field_validator("provider")
     @classmethod
@@ -122,10 +143,22 @@ class ModelConfig(GenerateConfig):
 
         return check_key_env(v)
 
+    @field_validator("extra_body", "extra_headers")
+    @classmethod
+    def _no_empty_mapping(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return v or None  # {} is unset: the cache key of a config that writes one stays as without
+
     @model_validator(mode="after")
     def _key_source(self) -> "ModelConfig":
         if not self.simulated and not self.api_key_env:
             raise ValueError("a real provider needs api_key_env (the environment variable holding the key)")
+        return self
+
+    @model_validator(mode="after")
+    def _provider_takes(self) -> "ModelConfig":
+        from evalsweep.config.model_checks import check
+
+        check(self)
         return self
 
 

@@ -68,6 +68,10 @@ def _describe(err: dict[str, Any], data: dict[str, Any]) -> str:
     got = err.get("input")
     if loc.endswith("api_key_env"):  # may be a key pasted in by mistake: never repeated
         return f"invalid config value {loc}: {err['msg']}"
+    if isinstance(got, dict) and kind == "value_error" and (loc == "model" or loc.endswith(".model")):
+        # A check across the model's fields: its message names the setting; the section itself is
+        # not repeated (it is long, and extra_headers may hold what must not be printed).
+        return f"invalid config: {err['msg'].removeprefix('Value error, ')}"
     return f"invalid config value {loc}={got!r}: {err['msg']}; fix it in conf/ or on the command line"
 
 

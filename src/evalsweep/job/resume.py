@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # (concurrency, retries, cache, tracking, max_samples, repeats, the simulator's port) is fine.
 # The server (base_url) answers, so another one is another experiment; subset_seed picks the items.
 _DECISIVE = {
-    "model": ("provider", "name", "base_url", *GENERATE_FIELDS, "structured_output"),
+    "model": ("provider", "name", "base_url", *GENERATE_FIELDS, "extra_headers", "structured_output"),
     "dataset": ("name", "path", "version", "split", "fields", "scorer", "subset_seed"),
     "prompt": ("name", "system", "user", "few_shot"),
     "scorer": ("type", "tolerance", "judge", "judge_overrides", "rubric", "grades"),

@@ -18,7 +18,7 @@ from evalsweep.config.schema import ExperimentConfig
 from evalsweep.task.data import Sample
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
-from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request
+from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request, total_usage
 from evalsweep.job.answered import AnswerTotals, served_warning, truncated_warning
 from evalsweep.job.metrics import RunningScores
 from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord, TurnInfo
@@ -57,6 +57,8 @@ class RunTotals:
     input_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0  # of output_tokens
+    cache_write_tokens: int = 0  # prompt caching: not inside input_tokens
+    cache_read_tokens: int = 0
     cost_usd: float = 0.0
     cost_saved_usd: float = 0.0
     latency_sum_s: float = 0.0
@@ -85,6 +87,8 @@ class RunTotals:
         self.input_tokens += rec.usage.input_tokens
         self.output_tokens += rec.usage.output_tokens
         self.reasoning_tokens += rec.usage.reasoning_tokens
+        self.cache_write_tokens += rec.usage.cache_write_tokens
+        self.cache_read_tokens += rec.usage.cache_read_tokens
         if rec.cached:
             self.n_cached += 1
             self.cost_saved_usd += cost
@@ -129,7 +133,7 @@ class Runner:
         return request
 
     def cost_of(self, usage: Usage) -> float:
-        return self.cfg.model.price.cost(usage.input_tokens, usage.output_tokens)
+        return self.cfg.model.price.cost_of(usage)
 
     def record(self, item: WorkItem, response: GenerateResponse | None, error: ProviderError | None,
                latency_s: float, typed: Structured[Any] | None = None,
@@ -220,9 +224,7 @@ class Runner:
         """A solver's row: the last request's messages, its turns, and what every turn used and cost.
         A turn served from the cache costs nothing, so a resumed conversation pays only what it asks."""
         responses = [t.response for t in state.turns]
-        usage = Usage(input_tokens=sum(r.usage.input_tokens for r in responses),
-                      output_tokens=sum(r.usage.output_tokens for r in responses),
-                      reasoning_tokens=sum(r.usage.reasoning_tokens for r in responses))
+        usage = total_usage(r.usage for r in responses)
         cached = error is None and bool(responses) and all(r.cached for r in responses)
         fresh = sum(self.cost_of(r.usage) for r in responses if not r.cached)
         turns = [TurnInfo(output=t.text, usage=t.response.usage, finish_reason=t.response.finish_reason,

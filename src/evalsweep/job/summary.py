@@ -141,7 +141,10 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
                                      if name != facts.primary_metric}},
         usage={"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
                "total_tokens": totals.input_tokens + totals.output_tokens,
-               "reasoning_tokens": totals.reasoning_tokens},  # of output_tokens
+               "reasoning_tokens": totals.reasoning_tokens,  # of output_tokens
+               # Prompt caching's tokens, only when there were any (a job without keeps its summary).
+               **{name: n for name in ("cache_write_tokens", "cache_read_tokens")
+                  if (n := getattr(totals, name))}},
         cost_usd=round(totals.cost_usd, 8), cost_saved_usd=round(totals.cost_saved_usd, 8),
         budget_usd=exp.model.max_cost_usd, budget_stopped=totals.budget_stopped,
         requests_sent=stats.requests_sent, retries=stats.retries, retries_by_cause=stats.retries_by_cause,

@@ -13,7 +13,7 @@ from evalsweep.job.validation_helpers import Check, bad, ok, quote, said, show, 
 from evalsweep.job.validation_report import CheckResult
 
 # What decides a cached answer (evalsweep.llm.cache.cache_key); tests keep this list honest.
-CACHE_KEY_FIELDS = ("provider", "model", "base_url", "messages", *GENERATE_FIELDS, "seed", "repeat")
+CACHE_KEY_FIELDS = ("provider", "model", "base_url", "messages", *GENERATE_FIELDS, "extra_headers", "seed", "repeat")
 
 
 def generation_params(m: ModelConfig) -> dict[str, Any]:

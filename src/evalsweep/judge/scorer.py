@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def price_of(usage: Usage, model: ModelConfig) -> float:
-    return model.price.cost(usage.input_tokens, usage.output_tokens)
+    return model.price.cost_of(usage)
 
 
 class JudgeScorer:

@@ -1,4 +1,7 @@
-"""Anthropic Messages: system prompt as its own field, max_tokens required, content blocks."""
+"""Anthropic Messages: the request as evalsweep.llm.anthropic_request builds it (system prompt as its
+own field, content blocks, thinking, output_config, cache_control), sent with the model's extra body
+and headers; the reply's text blocks (thinking blocks are not the answer) and its usage, thinking and
+prompt-cache tokens included."""
 
 from __future__ import annotations
 
@@ -9,49 +12,50 @@ from anthropic.types import Message
 from pydantic import ValidationError
 
 from evalsweep.config.model import ModelConfig
+from evalsweep.llm.anthropic_request import message_kwargs
+from evalsweep.llm.endpoints import anthropic_base_url, server_name
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
-from evalsweep.structured.wire import anthropic_object_text, anthropic_tool_args
+from evalsweep.structured.wire import anthropic_object_text
 
 
 class AnthropicClient:
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float, key_env: str | None,
-                 simulated: bool = False, max_reply_bytes: int = 8 * 1024 * 1024) -> None:
+                 simulated: bool = False, max_reply_bytes: int = 8 * 1024 * 1024, prompt_cache: bool = False,
+                 tool_output: bool = False) -> None:
         # max_retries=0: tenacity is the one layer that retries, so every retry is counted.
         http = capped_http_client(anthropic.DefaultAsyncHttpxClient, max_reply_bytes, timeout_s)
-        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
-                                                timeout=timeout_s, http_client=http)
+        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=anthropic_base_url(base_url),
+                                                max_retries=0, timeout=timeout_s, http_client=http)
         self._key_env = key_env
+        self._who = server_name(base_url, "Anthropic")
         self._simulated = simulated
+        self._prompt_cache = prompt_cache
+        self._tool_output = tool_output
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, *, api_key: str, base_url: str | None) -> AnthropicClient:
         return cls(api_key=api_key, base_url=base_url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
-                   simulated=cfg.simulated, max_reply_bytes=cfg.max_reply_bytes)
+                   simulated=cfg.simulated, max_reply_bytes=cfg.max_reply_bytes, prompt_cache=cfg.prompt_cache,
+                   tool_output=cfg.structured_output == "tool")
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        kwargs: dict = {
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "messages": [
-                {"role": m.role, "content": [{"type": "text", "text": m.content}]} for m in request.chat
-            ],
-        }
-        if request.system:
-            kwargs["system"] = request.system
-        if request.stop:
-            kwargs["stop_sequences"] = request.stop
-        if request.response_format is not None:  # a typed answer (evalsweep.structured): a forced tool
-            kwargs.update(anthropic_tool_args(request.response_format))
+        kwargs = message_kwargs(request, prompt_cache=self._prompt_cache, tool=self._tool_output)
+        body = dict(request.extra_body or {})
+        headers = dict(request.extra_headers or {})
         if self._simulated:
             # The installed Messages API takes no temperature, top_p or seed; the simulator
             # reads them so that seeds sample differently, as a stochastic model would.
             extra = {"temperature": request.temperature, "top_p": request.top_p}
-            kwargs["extra_body"] = {k: v for k, v in extra.items() if v is not None}
+            body.update({k: v for k, v in extra.items() if v is not None})
             if request.seed is not None:
-                kwargs["extra_headers"] = {"x-evalsweep-seed": str(request.seed)}
+                headers["x-evalsweep-seed"] = str(request.seed)
+        if body:
+            kwargs["extra_body"] = body
+        if headers:
+            kwargs["extra_headers"] = headers
         start = time.perf_counter()
         try:
             # The raw reply as well as the parsed one: a reply that is not a message is then
@@ -61,7 +65,7 @@ class AnthropicClient:
             raise exc.error("Anthropic") from None
         except anthropic.APIStatusError as exc:
             raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._key_env,
-                                  "Anthropic") from exc
+                                  self._who) from exc
         except anthropic.APITimeoutError as exc:
             raise TransientError(f"request timed out: {exc}", status=None, cause="timeout") from exc
         except anthropic.APIConnectionError as exc:
@@ -92,11 +96,17 @@ class AnthropicClient:
         if request.response_format is not None:
             text = anthropic_object_text(content, request.response_format) or text
         usage = getattr(resp, "usage", None)
+        # Thinking tokens are inside output_tokens (billed as output), broken out in output_tokens_details;
+        # prompt-cache tokens are beside input_tokens, each at its own price.
+        details = getattr(usage, "output_tokens_details", None)
         try:
             return GenerateResponse(
                 text=text,
                 usage=Usage(input_tokens=as_int(getattr(usage, "input_tokens", 0)),
-                            output_tokens=as_int(getattr(usage, "output_tokens", 0))),
+                            output_tokens=as_int(getattr(usage, "output_tokens", 0)),
+                            reasoning_tokens=as_int(getattr(details, "thinking_tokens", 0)),
+                            cache_write_tokens=as_int(getattr(usage, "cache_creation_input_tokens", 0)),
+                            cache_read_tokens=as_int(getattr(usage, "cache_read_input_tokens", 0))),
                 finish_reason=_finish_reason(getattr(resp, "stop_reason", None)),
                 request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
                 model=getattr(resp, "model", None),

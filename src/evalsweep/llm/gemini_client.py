@@ -16,6 +16,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from evalsweep.config.model import ModelConfig
+from evalsweep.llm.endpoints import gemini_base_url, server_name
 from evalsweep.llm.errors import TransientError, classify_status, key_rejected
 from evalsweep.llm.gemini_reply import PROVIDER, RawReply, read_reply
 from evalsweep.llm.http import capped_http_client
@@ -62,6 +63,9 @@ def generation_config(request: GenerateRequest, *, reasoning: bool = False) -> d
         config["thinking_config"] = {"thinking_level": request.reasoning_effort.upper()}
     if request.response_format is not None:  # a typed answer (evalsweep.structured)
         config.update(gemini_response_config(request.response_format))
+    if request.extra_body or request.extra_headers:  # merged into this request's body and headers by the SDK
+        config["http_options"] = {k: v for k, v in (("extra_body", request.extra_body),
+                                                    ("headers", request.extra_headers)) if v}
     return config
 
 
@@ -71,12 +75,13 @@ class GeminiClient:
         # The connection pool of the other SDKs' default clients, so max_concurrency is what limits.
         factory = partial(httpx2.AsyncClient, limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100))
         self._http = capped_http_client(factory, max_reply_bytes, timeout_s)
-        options = genai_types.HttpOptions(base_url=base_url, api_version=API_VERSION, timeout=int(timeout_s * 1000),
+        options = genai_types.HttpOptions(base_url=gemini_base_url(base_url), api_version=API_VERSION, timeout=int(timeout_s * 1000),
                                           httpx_async_client=self._http)
         # vertexai=False: the Gemini API whatever GOOGLE_GENAI_USE_VERTEXAI says. No retry_options:
         # the SDK then never retries, and tenacity (evalsweep.llm.retry) is the one layer that does.
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
         self._key_env = key_env
+        self._who = server_name(base_url, PROVIDER)
         self._reasoning = reasoning
 
     @classmethod
@@ -93,7 +98,7 @@ class GeminiClient:
         except ReplyTooLarge as exc:
             raise exc.error(PROVIDER) from None
         except genai_errors.APIError as exc:
-            raise status_error(exc, self._key_env) from exc
+            raise status_error(exc, self._key_env, self._who) from exc
         except httpx2.TimeoutException as exc:
             raise TransientError(f"request timed out: {exc}", status=None, cause="timeout") from exc
         except httpx2.TransportError as exc:  # refused, reset, or closed without a response
@@ -111,7 +116,7 @@ class GeminiClient:
             await self._http.aclose()  # ours: the SDK leaves a client it was given open
 
 
-def status_error(exc: genai_errors.APIError, key_env: str | None) -> Exception:
+def status_error(exc: genai_errors.APIError, key_env: str | None, who: str = PROVIDER) -> Exception:
     """An error status as evalsweep's error: 429 and 5xx retried (after RetryInfo's delay when the
     body gives one), a rejected key (403, or 400 API_KEY_INVALID, which is how the Gemini API
     answers a wrong key) stops the job, any other status is that sample's error."""
@@ -119,8 +124,8 @@ def status_error(exc: genai_errors.APIError, key_env: str | None) -> Exception:
     message = exc.message or str(exc)
     details = _details(exc.details)
     if status == 403 or (status == 400 and _key_invalid(details, message)):
-        return key_rejected(status, key_env, PROVIDER)
-    err = classify_status(status, message, getattr(exc.response, "headers", None), key_env, PROVIDER)
+        return key_rejected(status, key_env, who)
+    err = classify_status(status, message, getattr(exc.response, "headers", None), key_env, who)
     if isinstance(err, TransientError) and err.retry_after is None:
         err.retry_after = _retry_delay(details)
     return err

@@ -9,6 +9,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from evalsweep.config.model import ModelConfig
+from evalsweep.llm.endpoints import openai_base_url, server_name
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
@@ -25,6 +26,7 @@ class OpenAIClient:
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s,
                                           http_client=http)
         self._key_env = key_env
+        self._who = server_name(base_url, "OpenAI")  # who rejected a key: not "OpenAI" for a llama.cpp server
         self._extra_headers = extra_headers or {}
         # A reasoning model refuses temperature, top_p and stop; its token limit is max_completion_tokens.
         self._reasoning = reasoning
@@ -32,9 +34,8 @@ class OpenAIClient:
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, *, api_key: str, base_url: str | None) -> OpenAIClient:
-        # The simulator serves the Chat Completions routes under /v1, as the API's own base URL ends in it.
-        url = f"{base_url.rstrip('/')}/v1" if cfg.simulated and base_url else base_url
-        return cls(api_key=api_key, base_url=url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
+        # With or without the /v1 the Chat Completions routes live under (evalsweep.llm.endpoints).
+        return cls(api_key=api_key, base_url=openai_base_url(base_url), timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
                    max_reply_bytes=cfg.max_reply_bytes, reasoning=cfg.reasoning,
                    token_limit_field=cfg.token_limit_field)
 
@@ -61,12 +62,13 @@ class OpenAIClient:
             # The raw reply as well as the parsed one: a reply that is not a chat completion is then
             # reported with its first bytes.
             raw = await self._client.chat.completions.with_raw_response.create(
-                **kwargs, extra_headers=self._extra_headers or None)
+                **kwargs, extra_headers={**self._extra_headers, **(request.extra_headers or {})} or None,
+                extra_body=request.extra_body)
         except ReplyTooLarge as exc:
             raise exc.error("OpenAI") from None
         except openai.APIStatusError as exc:
             raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._key_env,
-                                  "OpenAI") from exc
+                                  self._who) from exc
         except openai.APITimeoutError as exc:
             raise TransientError(f"request timed out: {exc}", status=None, cause="timeout") from exc
         except openai.APIConnectionError as exc:

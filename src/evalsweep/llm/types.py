@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from evalsweep.config.generate import GenerateConfig
 from evalsweep.llm.providers import check_name
@@ -48,6 +49,8 @@ class GenerateRequest(GenerateConfig):
     repeat: int = 0
     # Set for a structured ask (evalsweep.structured); None for plain text.
     response_format: ResponseFormat | None = None
+    # model.extra_headers: sent with the request, and in its cache key when set.
+    extra_headers: dict[str, str] | None = None
 
     @field_validator("provider")
     @classmethod
@@ -71,8 +74,32 @@ class Usage(BaseModel):
     # Every billed output token, reasoning included: cost is output_tokens at the output price.
     output_tokens: int = 0
     # Of output_tokens, those a reasoning model spent thinking (OpenAI's completion_tokens_details.
-    # reasoning_tokens, Gemini's thoughtsTokenCount); 0 when the provider reports none (Anthropic).
+    # reasoning_tokens, Gemini's thoughtsTokenCount, Anthropic's output_tokens_details.thinking_tokens);
+    # 0 when the provider reports none.
     reasoning_tokens: int = 0
+    # Prompt caching (Anthropic's cache_control, model.prompt_cache): input tokens written to the
+    # provider's prompt cache and read from it, each billed at its own rate (PriceConfig) and not
+    # inside input_tokens, as Anthropic reports them. Left out of a row's JSON while 0, so the rows
+    # of a job without prompt caching are what they were.
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    @model_serializer(mode="wrap")
+    def _without_unused_cache(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in _CACHE_FIELDS:
+            if not data.get(name):
+                data.pop(name, None)
+        return data
+
+
+_CACHE_FIELDS = ("cache_write_tokens", "cache_read_tokens")
+
+
+def total_usage(usages: Iterable[Usage]) -> Usage:
+    """The usage of several replies (re-asks, a solver's turns) as one."""
+    found = list(usages)
+    return Usage(**{name: sum(getattr(u, name) for u in found) for name in Usage.model_fields})
 
 
 class GenerateResponse(BaseModel):
@@ -98,4 +125,5 @@ def build_request(model: Any, messages: list[Message], *, seed: int | None, repe
     """The one place a request is made from a model's config (a ModelConfig): the job's runner and
     the judge both ask through it, so every generation parameter reaches every request."""
     return GenerateRequest(provider=model.provider, model=model.name, base_url=model.base_url, messages=messages,
-                           seed=seed, repeat=repeat, **model.generation().model_dump())
+                           seed=seed, repeat=repeat, extra_headers=getattr(model, "extra_headers", None),
+                           **model.generation().model_dump())

@@ -1,4 +1,5 @@
-"""The Anthropic Messages wire format: request parsing, forced tool use / output format, reply and error bodies."""
+"""The Anthropic Messages wire format: request parsing (thinking, output_config's effort and format,
+forced tool use, cache_control breakpoints), reply and error bodies."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from evalsweep.simulator.parsing import (
 )
 
 SEED_HEADER = "x-evalsweep-seed"
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+SIGNATURE = "evalsweep-simulator-thinking"
 
 
 ANTHROPIC_ERRORS: dict[int, str] = {
@@ -30,8 +33,26 @@ ANTHROPIC_ERRORS: dict[int, str] = {
 }
 
 
+def anthropic_usage(input_tokens: int, output_tokens: int, *, thinking_tokens: int = 0,
+                    cache: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """usage as the API reports it: thinking inside output_tokens (and apart in output_tokens_details),
+    prompt-cache writes and reads beside input_tokens."""
+    usage: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    if thinking_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+    if any(cache):
+        usage["cache_creation_input_tokens"], usage["cache_read_input_tokens"] = cache
+    return usage
+
+
+def thinking_block(tokens: int) -> dict[str, Any]:
+    """A (summarised) thinking block of about `tokens` tokens: not the answer."""
+    words = " ".join(["hmm"] * max(1, tokens))
+    return {"type": "thinking", "thinking": f"Let me work this out step by step. {words}", "signature": SIGNATURE}
+
+
 def anthropic_payload(model: str, headers: dict[str, str], content: list[dict[str, Any]], stop_reason: str,
-                      input_tokens: int, output_tokens: int) -> dict[str, Any]:
+                      input_tokens: int, output_tokens: int, usage: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": f"msg_sim_{headers['request-id']}",
         "type": "message",
@@ -40,7 +61,7 @@ def anthropic_payload(model: str, headers: dict[str, str], content: list[dict[st
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+        "usage": usage or {"input_tokens": input_tokens, "output_tokens": output_tokens},
     }
 
 
@@ -61,7 +82,9 @@ def parse_anthropic(body: dict[str, Any], request: web.Request) -> ParsedRequest
     stop = body.get("stop_sequences")
     if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise BadRequest("`stop_sequences` must be a list of strings.")
-    return ParsedRequest(
+    budget = thinking_budget(body, max_tokens)
+    _check_effort(body)
+    parsed = ParsedRequest(
         system=system,
         turns=turns,
         seed=seed,
@@ -70,6 +93,71 @@ def parse_anthropic(body: dict[str, Any], request: web.Request) -> ParsedRequest
         stop=stop or [],
         structured_ask=anthropic_structured(body),
     )
+    if budget is not None:
+        if parsed.temperature != 1.0:
+            raise BadRequest("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.")
+        if float_field(body, "top_p", 1.0) < 0.95:
+            raise BadRequest("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.")
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
+            raise BadRequest("Thinking may not be enabled when tool_choice forces tool use.")
+    parsed.thinking_budget = budget
+    parsed.cache_prefixes = cache_prefixes(body)
+    return parsed
+
+
+def thinking_budget(body: dict[str, Any], max_tokens: int) -> int | None:
+    """The most tokens the model may think: None with thinking off (absent or disabled)."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind not in ("enabled", "adaptive", "disabled"):
+        raise BadRequest("thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'.")
+    if kind == "disabled":
+        return None
+    if kind == "adaptive":
+        return max_tokens
+    budget = opt_int(thinking.get("budget_tokens"), "thinking.budget_tokens", 1024)
+    if budget is None:
+        raise BadRequest("thinking.enabled.budget_tokens: Field required")
+    if budget >= max_tokens:
+        raise BadRequest("`max_tokens` must be greater than `thinking.budget_tokens`.")
+    return budget
+
+
+def _check_effort(body: dict[str, Any]) -> None:
+    config = body.get("output_config")
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise BadRequest("output_config: must be an object.")
+    effort = config.get("effort")
+    if effort is not None and effort not in EFFORTS:
+        raise BadRequest(f"output_config.effort: Input should be one of {', '.join(EFFORTS)}.")
+
+
+def cache_prefixes(body: dict[str, Any]) -> list[str]:
+    """The prompt's text up to each block marked with cache_control (system blocks, then the
+    messages' blocks), shortest first; the whole prompt too for a top-level cache_control."""
+    texts: list[str] = []
+    prefixes: list[str] = []
+
+    def walk(content: Any) -> None:
+        if isinstance(content, str):
+            texts.append(content)
+            return
+        for block in content if isinstance(content, list) else []:
+            texts.append(content_text([block], "cache_control"))
+            if isinstance(block, dict) and isinstance(block.get("cache_control"), dict):
+                prefixes.append("\n".join(texts))
+
+    walk(body.get("system"))
+    for m in message_list(body):
+        walk(m.get("content"))
+    if isinstance(body.get("cache_control"), dict):
+        prefixes.append("\n".join(texts))
+    return prefixes
 
 
 def anthropic_structured(body: dict[str, Any]) -> structured.StructuredAsk | None:

@@ -19,12 +19,19 @@ import evalsweep.simulator.behaviours as behaviours
 import evalsweep.simulator.judge as judge
 import evalsweep.simulator.structured as structured
 from evalsweep.simulator.answers import apply_stop, count_tokens, reasoning_tokens, truncate_to_tokens
-from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
+from evalsweep.simulator.anthropic_wire import (
+    ANTHROPIC_ERRORS,
+    anthropic_payload,
+    anthropic_usage,
+    parse_anthropic,
+    thinking_block,
+)
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import SimState
 from evalsweep.simulator.gemini_wire import BAD_KEY_MESSAGE, KEY_HEADER, gemini_error, gemini_payload, parse_gemini
 from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest
+from evalsweep.simulator.prompt_cache import PromptCache
 from evalsweep.simulator.replies import json_response, send_chunked
 
 OPENAI = "openai"
@@ -51,6 +58,7 @@ class Simulator:
         self._thresholds = config.faults.thresholds()
         self._latency_s = config.latency_ms / 1000.0
         self._jitter_s = config.latency_jitter_ms / 1000.0
+        self.prompt_cache = PromptCache()  # Anthropic's cache_control breakpoints
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -205,8 +213,11 @@ class Simulator:
             return self._structured_payload(fmt, model, p, obj, headers)
         text, stopped_by = apply_stop(text, p.stop)
         truncated = False
-        # A reasoning model thinks first, within max_tokens: what is left is the visible answer's.
-        thinking = reasoning_tokens(text) if profile.reasoning else 0
+        # A reasoning model (or Claude with thinking on) thinks first, within max_tokens and its
+        # thinking budget: what is left is the visible answer's.
+        thinking = reasoning_tokens(text) if profile.reasoning or p.thinking_budget is not None else 0
+        if p.thinking_budget is not None:
+            thinking = min(thinking, p.thinking_budget)
         if p.max_tokens is not None:
             thinking = min(thinking, p.max_tokens)
             text, truncated = truncate_to_tokens(text, p.max_tokens - thinking)
@@ -230,11 +241,19 @@ class Simulator:
             stop_reason = "stop_sequence"
         else:
             stop_reason = "end_turn"
-        # Anthropic reports thinking inside output_tokens, not apart.
-        payload = anthropic_payload(served, headers, [{"type": "text", "text": text}], stop_reason,
-                                    input_tokens, output_tokens + thinking)
+        content = [{"type": "text", "text": text}]
+        if p.thinking_budget is not None:
+            content.insert(0, thinking_block(thinking))
+        payload = anthropic_payload(served, headers, content, stop_reason, input_tokens, output_tokens + thinking,
+                                    self._anthropic_usage(model, p, output_tokens + thinking, thinking))
         payload["stop_sequence"] = stopped_by if stop_reason == "stop_sequence" else None
         return json_response(payload, 200, headers)
+
+    def _anthropic_usage(self, model: str, p: ParsedRequest, output_tokens: int, thinking: int) -> dict[str, Any]:
+        """Thinking inside output_tokens; the prompt-cache breakpoints' tokens written or read beside input_tokens."""
+        written, read, covered = self.prompt_cache.use(model, p.cache_prefixes)
+        return anthropic_usage(max(1, p.input_tokens - covered) if covered else max(1, p.input_tokens),
+                               output_tokens, thinking_tokens=thinking, cache=(written, read))
 
     # -- structured answers ----------------------------------------------------------------
 
@@ -280,12 +299,15 @@ class Simulator:
         if fmt == GEMINI:  # JSON mode: the object is the reply's text
             return json_response(gemini_payload(served, headers["x-request-id"], body, "STOP", input_tokens,
                                                 output_tokens), 200, headers)
+        thinking = min(reasoning_tokens(body), p.thinking_budget) if p.thinking_budget is not None else 0
+        usage = self._anthropic_usage(model, p, output_tokens + thinking, thinking)
+        lead = [thinking_block(thinking)] if p.thinking_budget is not None else []
         if ask.wire == "anthropic_tool":
             block = {"type": "tool_use", "id": f"toolu_sim_{headers['request-id']}", "name": ask.name, "input": obj}
-            payload = anthropic_payload(served, headers, [block], "tool_use", input_tokens, output_tokens)
+            payload = anthropic_payload(served, headers, [*lead, block], "tool_use", input_tokens, output_tokens, usage)
         else:
-            payload = anthropic_payload(served, headers, [{"type": "text", "text": body}], "end_turn",
-                                        input_tokens, output_tokens)
+            payload = anthropic_payload(served, headers, [*lead, {"type": "text", "text": body}], "end_turn",
+                                        input_tokens, output_tokens, usage)
         return json_response(payload, 200, headers)
 
 

@@ -15,7 +15,7 @@ class BadRequest(Exception):
 
 class ParsedRequest:
     __slots__ = ("turns", "last_user", "question", "reask", "all_texts", "cot_texts", "chars", "input_tokens",
-                 "seed", "temperature", "max_tokens", "stop", "structured")
+                 "seed", "temperature", "max_tokens", "stop", "structured", "thinking_budget", "cache_prefixes")
 
     def __init__(
         self,
@@ -51,6 +51,10 @@ class ParsedRequest:
                     structured_ask = structured.StructuredAsk(str(schema.get("title") or "response"), schema, "text")
                     break
         self.structured = structured_ask
+        # Anthropic's thinking: None when off, else the most tokens it may think (its budget, or
+        # max_tokens for adaptive); and the texts up to each cache_control breakpoint.
+        self.thinking_budget: int | None = None
+        self.cache_prefixes: list[str] = []
 
 
 def content_text(content: Any, where: str) -> str:

@@ -12,13 +12,15 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage
+from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, total_usage
 import evalsweep.structured.parse as parse
 from evalsweep.structured.schema import json_text_instruction, response_format_for, with_instruction
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
-Mode = Literal["native", "json_text"]
+# native and tool both ask the provider for the object (tool: Anthropic's forced tool, chosen by
+# the client from model.structured_output); json_text asks for it in the prompt.
+Mode = Literal["native", "json_text", "tool"]
 
 
 class _Service(Protocol):
@@ -95,8 +97,7 @@ def _combined(responses: list[GenerateResponse]) -> GenerateResponse:
     """One response for the row: the last reply, with tokens, attempts and time of all asks."""
     last = responses[-1]
     return last.model_copy(update={
-        "usage": Usage(input_tokens=sum(r.usage.input_tokens for r in responses),
-                       output_tokens=sum(r.usage.output_tokens for r in responses)),
+        "usage": total_usage(r.usage for r in responses),
         "cached": all(r.cached for r in responses),
         "attempts": sum(r.attempts for r in responses),
         "latency_s": sum(r.latency_s for r in responses),
@@ -106,7 +107,7 @@ def _combined(responses: list[GenerateResponse]) -> GenerateResponse:
 def first_ask(request: GenerateRequest, response_model: type[BaseModel], mode: Mode) -> GenerateRequest:
     """The request of the first ask: the schema as a response format, or quoted in the prompt."""
     fmt = response_format_for(response_model)
-    if mode == "native":
+    if mode != "json_text":
         return request.model_copy(update={"response_format": fmt})
     return request.model_copy(update={
         "response_format": None, "messages": with_instruction(request.messages, json_text_instruction(fmt))})

@@ -1,4 +1,5 @@
-"""A ResponseFormat in each provider's wire format (OpenAI, Anthropic, Gemini), and the object back out of a reply.
+"""A ResponseFormat in each provider's wire format (OpenAI, Anthropic's output format or forced tool,
+Gemini), and the object back out of a reply.
 Used by the provider clients; the SDKs stay imported only there."""
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def openai_response_format(fmt: ResponseFormat) -> dict[str, Any]:
     if fmt.description:
         spec["description"] = fmt.description
     return {"type": "json_schema", "json_schema": spec}
+
+
+def anthropic_output_format(fmt: ResponseFormat) -> dict[str, Any]:
+    """`output_config.format` (Anthropic's native structured output, which works with thinking):
+    the schema as the SDK's own helper makes it fit the API (no numeric or length constraints,
+    which it moves into descriptions, objects closed); pydantic still checks the reply in full."""
+    import anthropic
+
+    return {"type": "json_schema", "schema": anthropic.transform_schema(copy.deepcopy(fmt.json_schema))}
 
 
 def anthropic_tool_args(fmt: ResponseFormat) -> dict[str, Any]:

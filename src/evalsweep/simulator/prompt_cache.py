@@ -1,0 +1,35 @@
+"""The simulator's prompt cache, as Anthropic's behaves for `cache_control` breakpoints: the first
+request with a prefix writes it (usage.cache_creation_input_tokens), a later one with the same
+prefix reads it (cache_read_input_tokens), and input_tokens counts only what follows the last
+breakpoint. No minimum length and no expiry: entries last as long as the simulator."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+from evalsweep.simulator.answers import count_tokens
+
+
+class PromptCache:
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def use(self, model: str, prefixes: list[str]) -> tuple[int, int, int]:
+        """(tokens written, tokens read, tokens of the longest prefix) for a request whose cache
+        breakpoints end these prefixes (shortest first)."""
+        if not prefixes:
+            return 0, 0, 0
+        keys = [hashlib.sha256(f"{model}\0{p}".encode()).hexdigest() for p in prefixes]
+        tokens = [count_tokens(p) for p in prefixes]
+        with self._lock:
+            hit = max((i for i, k in enumerate(keys) if k in self._seen), default=-1)
+            self._seen.update(keys)
+        read = tokens[hit] if hit >= 0 else 0
+        written = tokens[-1] - read if hit < len(keys) - 1 else 0
+        return max(0, written), read, tokens[-1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
