@@ -23,7 +23,7 @@ from evalsweep.structured.wire import anthropic_object_text
 
 class AnthropicClient:
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float, key_env: str | None,
-                 simulated: bool = False, max_reply_bytes: int = 8 * 1024 * 1024, prompt_cache: bool = False,
+                 max_reply_bytes: int = 8 * 1024 * 1024, prompt_cache: bool = False,
                  tool_output: bool = False) -> None:
         # max_retries=0: tenacity is the one layer that retries, so every retry is counted.
         http = capped_http_client(anthropic.DefaultAsyncHttpxClient, max_reply_bytes, timeout_s)
@@ -31,31 +31,21 @@ class AnthropicClient:
                                                 max_retries=0, timeout=timeout_s, http_client=http)
         self._key_env = key_env
         self._who = server_name(base_url, "Anthropic")
-        self._simulated = simulated
         self._prompt_cache = prompt_cache
         self._tool_output = tool_output
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, *, api_key: str, base_url: str | None) -> AnthropicClient:
         return cls(api_key=api_key, base_url=base_url, timeout_s=cfg.request_timeout_s, key_env=cfg.api_key_env,
-                   simulated=cfg.simulated, max_reply_bytes=cfg.max_reply_bytes, prompt_cache=cfg.prompt_cache,
+                   max_reply_bytes=cfg.max_reply_bytes, prompt_cache=cfg.prompt_cache,
                    tool_output=cfg.structured_output == "tool")
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         kwargs = message_kwargs(request, prompt_cache=self._prompt_cache, tool=self._tool_output)
-        body = dict(request.extra_body or {})
-        headers = dict(request.extra_headers or {})
-        if self._simulated:
-            # The installed Messages API takes no temperature, top_p or seed; the simulator
-            # reads them so that seeds sample differently, as a stochastic model would.
-            extra = {"temperature": request.temperature, "top_p": request.top_p}
-            body.update({k: v for k, v in extra.items() if v is not None})
-            if request.seed is not None:
-                headers["x-evalsweep-seed"] = str(request.seed)
-        if body:
-            kwargs["extra_body"] = body
-        if headers:
-            kwargs["extra_headers"] = headers
+        if request.extra_body:
+            kwargs["extra_body"] = dict(request.extra_body)
+        if request.extra_headers:
+            kwargs["extra_headers"] = dict(request.extra_headers)
         start = time.perf_counter()
         try:
             # The raw reply as well as the parsed one: a reply that is not a message is then

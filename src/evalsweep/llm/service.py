@@ -21,6 +21,7 @@ from evalsweep.llm.base import Provider, ProviderClient
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.providers import PROVIDERS
 from evalsweep.llm.retry import RetryPolicy
+from evalsweep.llm.simulated import with_simulator_extras
 from evalsweep.llm.shared_limit import SharedLimiter, open_shared_limiter
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
@@ -85,7 +86,8 @@ def make_client(cfg: ModelConfig, base_url: str | None) -> ProviderClient:
     SDK, is imported here, on first use: each SDK costs about a second of start-up."""
     key = api_key_for(cfg)
     provider: Provider = PROVIDERS.get(cfg.provider)
-    return provider.from_config(cfg, api_key=key, base_url=base_url)
+    client = provider.from_config(cfg, api_key=key, base_url=base_url)
+    return with_simulator_extras(cfg.provider, client) if cfg.simulated else client
 
 
 def capped(response: GenerateResponse, max_chars: int) -> GenerateResponse:
