@@ -13,6 +13,7 @@ import pytest
 from evalsweep.config.model import ModelConfig, RetryConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.errors import AuthError
+import evalsweep.llm.openai_client  # noqa: F401  (loaded now: a test's timed first attempt is its request, not the SDK's ~1 s import)
 from evalsweep.llm.errors import PermanentError, ProviderError, TransientError, classify_status, retry_after_seconds
 from evalsweep.llm.retry import _WaitWithRetryAfter
 from evalsweep.llm.service import ModelService
