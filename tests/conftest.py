@@ -280,6 +280,7 @@ def run_job_inproc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InprocJob
                         ("WANDB_SILENT", "true")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EVALSWEEP_LIMITS_PATH", raising=False)
+    monkeypatch.delenv("EVALSWEEP_STORE_URL", raising=False)
 
     def run(args: list[str], out_dir: Path, *, env: Mapping[str, str] | None = None) -> JobResult | EvalsweepError:
         given = {a.split("=", 1)[0].lstrip("+") for a in args}

@@ -28,11 +28,11 @@ def _unescape(field: str) -> str:
     return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
-def mount_of(path: Path, mounts_file: Path = MOUNTS) -> Mount | None:
+def mount_of(path: Path, mounts_file: Path | None = None) -> Mount | None:
     """The mount holding path (its nearest existing ancestor for a file not yet made); None where
     the platform says nothing (no /proc/mounts)."""
     try:
-        lines = mounts_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = (mounts_file or MOUNTS).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
     target = path.expanduser().absolute()
@@ -50,7 +50,7 @@ def mount_of(path: Path, mounts_file: Path = MOUNTS) -> Mount | None:
     return best
 
 
-def network_mount(path: Path, mounts_file: Path = MOUNTS) -> Mount | None:
+def network_mount(path: Path, mounts_file: Path | None = None) -> Mount | None:
     """The network mount holding path, or None (a local disk, or nothing known)."""
     mount = mount_of(path, mounts_file)
     return mount if mount is not None and mount.fs_type.lower() in NETWORK_FS else None
