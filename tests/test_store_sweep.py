@@ -96,3 +96,14 @@ def test_mounts_are_read_as_the_kernel_writes_them(tmp_path: Path) -> None:
     assert netfs.network_mount(tmp_path / "elsewhere.sqlite", mounts) is None  # on / (ext4)
     assert netfs.mount_of(tmp_path, tmp_path / "no-such-file") is None  # a platform without /proc/mounts
     json.dumps(netfs.mount_of(tmp_path, mounts).model_dump())  # a plain model, fit for a message
+
+
+def test_a_sweep_whose_store_cannot_be_reached_runs_no_job(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    sweep = tmp_path / "sweep"
+    proc = run_cli_quiet(["-m", "seed=1,2", "++spec.skip_validation=true", f"store.url={url}",
+                          f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert proc.returncode == 2
+    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("evalsweep: error:")]
+    assert len(err) == 1 and "of the sweep, so no job was run: cannot reach the store" in err[0]
+    assert not sweep.exists() or not job_dirs(sweep)
