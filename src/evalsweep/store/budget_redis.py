@@ -7,7 +7,8 @@ from __future__ import annotations
 import redis
 
 from evalsweep.store.budget import Verdict
-from evalsweep.store.url import StoreError, connect, unreachable
+from evalsweep.store.redis_client import connect, unreachable
+from evalsweep.store.url import StoreError
 
 # KEYS: totals, leases, amounts. ARGV: amount, cap, id, lease_ms.
 _RESERVE = """

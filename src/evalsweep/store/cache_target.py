@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalsweep.cache import admin
 from evalsweep.cache.backend import CacheBackend
 from evalsweep.cache.store import default_path, open_dict
 from evalsweep.config.store import check_store_url
 from evalsweep.errors import CacheError
-from evalsweep.store.url import StoreError, ping, redacted, store_url
+from evalsweep.store.url import StoreError, redacted, store_url
+
+if TYPE_CHECKING:
+    from evalsweep.store.redis_cache import RedisCacheDB
 
 
 class CacheTarget:
@@ -41,8 +45,9 @@ class CacheTarget:
     def name(self) -> str:
         return redacted(self.url) if self.url else str(self.path)
 
-    def _redis(self):  # type: ignore[no-untyped-def]
-        from evalsweep.store.redis_cache import RedisCacheDB
+    def _redis(self) -> RedisCacheDB:
+        from evalsweep.store.redis_cache import RedisCacheDB  # the redis client loads only for a Redis store
+        from evalsweep.store.redis_client import ping
 
         assert self.url is not None
         try:

@@ -11,7 +11,7 @@ from evalsweep.config.model import SharedLimitConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.config.store import StoreConfig
 from evalsweep.store.netfs import network_mount
-from evalsweep.store.url import StoreError, ping, store_url
+from evalsweep.store.url import StoreError, store_url
 
 
 def check_sqlite_path(path: Path, what: str, setting: str, store: StoreConfig) -> None:
@@ -31,6 +31,8 @@ def check_store(store: StoreConfig, cache: CacheConfig, shared: SharedLimitConfi
     """Before any request: the Redis store answers, or the local sqlite files are on local disks."""
     url = store_url(store)
     if url is not None:
+        from evalsweep.store.redis_client import ping  # the redis client loads only for a Redis store
+
         ping(url).close()
         return
     if cache.enabled:

@@ -18,7 +18,8 @@ import redis
 from evalsweep.cache.admin import CacheStats, Filters, ModelCount
 from evalsweep.cache.store import encode
 from evalsweep.errors import CacheError
-from evalsweep.store.url import connect, redacted
+from evalsweep.store.redis_client import connect
+from evalsweep.store.url import redacted
 
 PREFIX = "evalsweep:cache:"
 SCAN_COUNT = 1000

@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 import redis
 
 from evalsweep.store.leases import LeaseKeeper
-from evalsweep.store.url import connect, unreachable
+from evalsweep.store.redis_client import connect, unreachable
 
 log = logging.getLogger(__name__)
 

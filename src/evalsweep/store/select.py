@@ -9,14 +9,12 @@ from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Protocol
 
-import redis
-
 from evalsweep.cache import ResponseCache, default_path
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.config.store import StoreConfig
 from evalsweep.llm.shared_limit import limit_key, open_shared_limiter
-from evalsweep.store.budget import BudgetSpec, NoBudget, SweepBudget
+from evalsweep.store.budget import BudgetSpec, BudgetStore, NoBudget, SweepBudget
 from evalsweep.store.url import StoreError, redacted, store_url
 
 log = logging.getLogger(__name__)
@@ -79,13 +77,13 @@ def open_budget(spec: BudgetSpec | None, store: StoreConfig | None, model: Model
     if url is None:
         from evalsweep.store.budget_sqlite import SqliteBudgetStore
 
-        backend: object = SqliteBudgetStore(spec.path, spec.key, lease_s)
+        backend: BudgetStore = SqliteBudgetStore(spec.path, spec.key, lease_s)
     else:
         from evalsweep.store.budget_redis import RedisBudgetStore
 
         backend = RedisBudgetStore(url, spec.key, lease_s)
-    budget = SweepBudget(backend, spec.cap_usd, model.price, model.name,  # type: ignore[arg-type]
-                         lease_s=lease_s, errors=(StoreError, redis.RedisError, OSError))
+    # Both stores raise StoreError for any failure of theirs.
+    budget = SweepBudget(backend, spec.cap_usd, model.price, model.name, lease_s=lease_s, errors=(StoreError,))
     log.info("sweep budget: $%g over every job of the sweep (%s)", spec.cap_usd,
              redacted(url) if url else spec.path)
     return budget

@@ -1,20 +1,15 @@
-"""The store URL (store.url, EVALSWEEP_STORE_URL) and a Redis client for it, with every failure to
-reach it as one StoreError line (what, where, how to fix)."""
+"""The store URL (store.url, EVALSWEEP_STORE_URL) and StoreError. No Redis client here: a job
+without a store URL never imports one (evalsweep.store.redis_client makes it, on first use)."""
 
 from __future__ import annotations
 
 import os
-
-import redis
+from urllib.parse import urlsplit
 
 from evalsweep.config.store import StoreConfig, check_store_url
 from evalsweep.errors import ConfigError
 
 ENV_URL = "EVALSWEEP_STORE_URL"
-# Long enough for a busy server across a cluster's network, short enough that a wrong host fails fast.
-CONNECT_TIMEOUT_S = 5.0
-# A command on a healthy server answers in milliseconds; this bounds one stuck on a dead connection.
-COMMAND_TIMEOUT_S = 30.0
 
 
 class StoreError(ConfigError):
@@ -35,31 +30,9 @@ def store_url(cfg: StoreConfig | None) -> str | None:
 
 def redacted(url: str) -> str:
     """The URL without its password, for messages and summaries."""
-    client = redis.connection.parse_url(url)
-    if client.get("password"):
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
-    return url
-
-
-def connect(url: str) -> redis.Redis:
-    """A client for the URL (connections made on first use, shared by threads)."""
-    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=COMMAND_TIMEOUT_S,
-                                health_check_interval=30, decode_responses=True)
-
-
-def unreachable(url: str, exc: BaseException) -> StoreError:
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return StoreError(f"cannot reach the store at {redacted(url)} ({first}); start redis-server there "
-                      f"(docs/scaling.md), fix store.url or {ENV_URL}, or unset both to use the local sqlite files")
-
-
-def ping(url: str) -> redis.Redis:
-    """A client that has just answered PING; StoreError when the server cannot be reached."""
-    client = connect(url)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        client.close()
-        raise unreachable(url, exc) from None
-    return client
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:" if parts.username else ":"
+    return parts._replace(netloc=f"{user}***@{host}").geturl()
