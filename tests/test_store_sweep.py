@@ -107,3 +107,22 @@ def test_a_sweep_whose_store_cannot_be_reached_runs_no_job(tmp_path: Path) -> No
     err = [ln for ln in proc.stderr.splitlines() if ln.startswith("evalsweep: error:")]
     assert len(err) == 1 and "of the sweep, so no job was run: cannot reach the store" in err[0]
     assert not sweep.exists() or not job_dirs(sweep)
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("http://host:6379", "not a Redis URL"), ("redis://host:6379/zero", "must be a number"),
+    ("redis://:6379/0", "names no host"), ("redis://host:99999/0", "malformed store URL"),
+    ("unix://", "names no socket")])
+def test_each_malformed_store_url_says_what_is_wrong(url: str, says: str) -> None:
+    from evalsweep.config.store import check_store_url
+
+    with pytest.raises(ValueError, match=says):
+        check_store_url(url)
+    assert check_store_url("rediss://:pw@host:6380/2") == "rediss://:pw@host:6380/2"
+
+
+def test_a_malformed_store_url_in_the_environment_is_one_line(run_job_inproc, tmp_path: Path) -> None:
+    got = run_job_inproc(["++spec.skip_validation=true"], tmp_path / "job", env={"EVALSWEEP_STORE_URL": "host:6379"})
+    assert isinstance(got, ConfigError) and got.exit_code == 2
+    assert str(got).startswith("EVALSWEEP_STORE_URL: store URL 'host:6379' is not a Redis URL")
+    assert not (tmp_path / "job" / "results.jsonl").exists()
