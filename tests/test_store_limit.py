@@ -91,9 +91,10 @@ def test_a_job_on_the_redis_store_holds_its_shared_limit(redis_url: str, tmp_pat
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_a_reservation_nobody_renews_lapses_with_its_lease(backend: str, redis_url: str, tmp_path: Path) -> None:
+def test_a_reservation_nobody_renews_lapses_with_its_lease(backend: str, tmp_path: Path,
+                                                           request: pytest.FixtureRequest) -> None:
     store = (SqliteBudgetStore(tmp_path / "b.sqlite", "k", lease_s=0.5) if backend == "sqlite"
-             else RedisBudgetStore(redis_url, "k", lease_s=0.5))
+             else RedisBudgetStore(request.getfixturevalue("redis_url"), "k", lease_s=0.5))
     try:
         assert store.reserve("dead", 0.8, cap=1.0) == "ok"  # a process killed mid-request: never settled
         assert store.reserve("live", 0.5, cap=1.0) == "wait"  # the room is held ...
