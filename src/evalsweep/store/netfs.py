@@ -11,10 +11,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 MOUNTS = Path("/proc/mounts")
-# fs types of mounts served over the network or by a cluster file system.
+# fs types of mounts served over the network or by a cluster file system. Not 9p (WSL's /mnt/c):
+# one machine's own disk, where sqlite's locking holds.
 NETWORK_FS = frozenset({
     "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "glusterfs",
-    "fuse.glusterfs", "cephfs", "ceph", "fuse.ceph", "fuse.sshfs", "sshfs", "afs", "ocfs2", "gfs2", "9p",
+    "fuse.glusterfs", "cephfs", "ceph", "fuse.ceph", "fuse.sshfs", "sshfs", "afs", "ocfs2", "gfs2",
     "panfs", "fuse.beegfs", "wekafs", "fuse.juicefs", "fuse.s3fs", "fuse.gcsfuse"})
 
 
