@@ -157,6 +157,7 @@ def cli_env(tmp_path: Path | None = None, extra: Mapping[str, str] | None = None
     env = {**os.environ, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "WANDB_MODE": "offline",
            "WANDB_SILENT": "true"}
     env.pop("EVALSWEEP_LIMITS_PATH", None)
+    env.pop("EVALSWEEP_STORE_URL", None)  # the local store unless a test names a Redis one
     if tmp_path is not None:
         env["EVALSWEEP_CACHE_PATH"] = str(tmp_path / "cache" / "responses.sqlite")
     return {**env, **(extra or {})}
@@ -279,6 +280,7 @@ def run_job_inproc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InprocJob
                         ("WANDB_SILENT", "true")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EVALSWEEP_LIMITS_PATH", raising=False)
+    monkeypatch.delenv("EVALSWEEP_STORE_URL", raising=False)
 
     def run(args: list[str], out_dir: Path, *, env: Mapping[str, str] | None = None) -> JobResult | EvalsweepError:
         given = {a.split("=", 1)[0].lstrip("+") for a in args}

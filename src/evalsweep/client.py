@@ -25,8 +25,9 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from evalsweep.config.model import ModelConfig
+from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig
+from evalsweep.config.store import StoreConfig, SweepConfig
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService, api_key_for
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, build_request
@@ -105,19 +106,28 @@ class Model:
 
 @asynccontextmanager
 async def open_model(name: str = "sim", *, seed: int | None = 0, cache: CacheConfig | None = None,
-                     **overrides: Any) -> AsyncIterator[Model]:
-    """The model option `name` with field overrides, ready to ask (see the module doc)."""
+                     store: StoreConfig | None = None, shared_limit: SharedLimitConfig | None = None,
+                     sweep: SweepConfig | None = None, **overrides: Any) -> AsyncIterator[Model]:
+    """The model option `name` with field overrides, ready to ask (see the module doc). `store`,
+    `shared_limit` and `sweep` as in a job's config: a Redis store shared with other processes, a
+    limit held across them, and a budget they share (sweep.budget_key names it; BudgetReached is
+    raised once it is spent)."""
     from evalsweep.app.compose import compose
     from evalsweep.job.experiment import load_env
     from evalsweep.simulator.local import start_for
+    from evalsweep.store.budget import script_budget
+    from evalsweep.store.checks import check_store
 
     load_env()
     _, exp = compose([f"model={name}", "tracker=none"])
     config = ModelConfig.model_validate({**exp.model.model_dump(), **overrides})
     api_key_for(config)  # a missing key stops here, before anything is sent
+    store, cache = store or exp.store, cache or exp.cache
+    shared_limit = shared_limit or exp.shared_limit
+    check_store(store, cache, shared_limit)  # an unreachable store, or sqlite on NFS, stops here too
     with ExitStack() as stack:
         base_url = start_for(config, stack)
-        service = ModelService(config, cache or exp.cache, base_url, exp.shared_limit)
+        service = ModelService(config, cache, base_url, shared_limit, store, script_budget(sweep))
         try:
             yield Model(config, service, seed)
         finally:

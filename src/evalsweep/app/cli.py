@@ -4,7 +4,7 @@ activating the venv (`.venv/bin/evalsweep`). Each subcommand is the existing ent
     evalsweep run [-m] [OVERRIDES]   the Hydra app (the same as python run.py)
     evalsweep report DIR ...         the sweep report (python scripts/report.py)
     evalsweep classify DIR ...       grade finished runs with a classifier (python scripts/classify.py)
-    evalsweep cache ...              inspect, prune or check the response cache (python -m evalsweep.cache)
+    evalsweep cache ...              inspect, prune, check or copy the response cache (python -m evalsweep.cache)
     evalsweep sim ...                run the OpenAI/Anthropic simulator on a port (python -m evalsweep.simulator)
 """
 
@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("evalsweep.app.main", "run", "run a job or a sweep (Hydra overrides; -m for a multirun)"),
     "report": ("evalsweep.report.cli", "main", "tables, plots and paired tests for finished runs"),
     "classify": ("evalsweep.classify.cli", "main", "grade finished runs' rows with a classifier model"),
-    "cache": ("evalsweep.cache.__main__", "main", "inspect, prune, check the response cache"),
+    "cache": ("evalsweep.cache.__main__", "main", "inspect, prune, check, export/import the response cache"),
     "sim": ("evalsweep.simulator.__main__", "main", "serve the local simulator (not a real model)"),
 }
 

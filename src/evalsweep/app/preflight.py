@@ -58,6 +58,7 @@ class ValidationPreflight(Callback):
             composed.append((i, overrides, exp))
 
         _check_swept_parameters(composed, swept_values(jobs), fail)
+        _check_stores(composed, fail)
         machine = Machine.probe()
         sweep_dir = Path(str(config.hydra.sweep.dir))
         common = {"seeds": sorted({exp.seed for _, _, exp in composed}), "n_jobs": len(jobs),
@@ -112,6 +113,23 @@ def _check_swept_parameters(composed: list[tuple[int, list[str], ExperimentConfi
                     f"{key} is swept ({', '.join(values)}), but {exp.model.name} ({what}) is not sent {name}: "
                     f"its jobs would all ask the same; sweep {name} over a model that takes it, or drop it "
                     f"from the sweep (docs/providers.md)"))
+
+
+def _check_stores(composed: list[tuple[int, list[str], ExperimentConfig]], fail: Any) -> None:
+    """The store every job will use answers (or its sqlite files are on local disks), checked once
+    per distinct store before any job: with a parallel launcher each job would otherwise fail alone."""
+    from evalsweep.store.checks import check_store
+
+    seen: set[str] = set()
+    for i, overrides, exp in composed:
+        what = (exp.store.model_dump_json(), exp.cache.model_dump_json(), exp.shared_limit.model_dump_json())
+        if "".join(what) in seen:
+            continue
+        seen.add("".join(what))
+        try:
+            check_store(exp.store, exp.cache, exp.shared_limit)
+        except ConfigError as exc:
+            fail(type(exc)(f"job {_label(i, overrides)} of the sweep, so no job was run: {exc}"))
 
 
 def _check_launcher(config: DictConfig, fail: Any) -> None:

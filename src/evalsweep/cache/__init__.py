@@ -1,6 +1,9 @@
-"""Response cache shared by all jobs and sweeps: one sqlite file (JSON values, WAL), checked at open.
+"""Response cache shared by all jobs and sweeps: one sqlite file (JSON values, WAL), checked at open,
+or with store.url the same entries on a Redis server (evalsweep.store.redis_cache, behind the
+protocol of evalsweep.cache.backend).
 
-`python -m evalsweep.cache stats | clear | prune | check` inspects, trims and checks it (see docs/cache.md)."""
+`python -m evalsweep.cache stats | clear | prune | check | export | import` inspects, trims, checks
+and copies it (see docs/cache.md)."""
 
 from evalsweep.cache.keys import KEY_SCHEMA_VERSION, cache_key, key_payload
 from evalsweep.cache.response_cache import ResponseCache

@@ -167,3 +167,17 @@ def _compact(conn: sqlite3.Connection) -> None:
         conn.execute("VACUUM")
     except sqlite3.OperationalError:
         pass  # another process is using the cache: the space is reused by later writes instead
+
+
+def iter_entries(path: Path, filters: Filters, batch: int = 1000) -> Iterator[tuple[str, str]]:
+    """Every (key, stored JSON text) matching the filters, read in batches (an export)."""
+    conn = _connect(path)
+    try:
+        with _sqlite_errors(path):
+            where, args = filters.where(time.time())
+            cursor = conn.execute(f'SELECT key, value FROM "{TABLE}"{where}', args)
+            while rows := cursor.fetchmany(batch):
+                for key, value in rows:
+                    yield str(key), value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    finally:
+        conn.close()

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from evalsweep.cache.store import CacheDB, decode, is_damage, move_aside, open_dict
-from evalsweep.errors import CacheError
+from evalsweep.cache.backend import BACKEND_ERRORS, CacheBackend
+from evalsweep.cache.store import decode, is_damage, open_dict
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,15 @@ _NOT_STORED = {"cached", "latency_s", "attempts"}
 
 
 class ResponseCache:
-    def __init__(self, path: Path, ttl_s: float | None = None) -> None:
+    def __init__(self, path: Path | str, ttl_s: float | None = None,
+                 opener: Callable[[], CacheBackend] | None = None) -> None:
+        # Where the entries live, as messages name it: the sqlite file, or the Redis store's URL.
         self.path = path
         self.ttl_s = ttl_s
+        # How to open the backend (evalsweep.store.select picks it); by default the sqlite file at path.
+        self._opener: Callable[[], CacheBackend] = opener or partial(open_dict, Path(path))
         # Opened on first use, in a thread: even opening (a busy timeout, a corrupt file) stays off the loop.
-        self._db: CacheDB | None = None
+        self._db: CacheBackend | None = None
         self._open_lock = asyncio.Lock()
         # Prefetched keys not yet asked for: the raw entry from the file (parsed when asked for), or
         # None (absent). An entry leaves when asked for; answers written by this job are in _pending.
@@ -63,12 +67,12 @@ class ResponseCache:
         """Open the file now, so a cache that cannot be opened stops the job before any request."""
         await self._ready()
 
-    async def _ready(self) -> CacheDB:
+    async def _ready(self) -> CacheBackend:
         """The open file. Raises CacheError when it cannot be opened (a corrupt one is moved aside)."""
         if self._db is None:
             async with self._open_lock:
                 if self._db is None:
-                    self._db = await asyncio.to_thread(open_dict, self.path)
+                    self._db = await asyncio.to_thread(self._opener)
         return self._db
 
     # -- reading -----------------------------------------------------------------------------
@@ -84,7 +88,7 @@ class ResponseCache:
             log.debug("ignoring a cache entry that does not parse as a response")
             return None
 
-    def _select_sync(self, db: CacheDB, keys: list[str]) -> dict[str, Any]:
+    def _select_sync(self, db: CacheBackend, keys: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for i in range(0, len(keys), PREFETCH_CHUNK):
             for key, value in db.select(keys[i:i + PREFETCH_CHUNK]):
@@ -102,7 +106,7 @@ class ResponseCache:
         db = await self._ready()
         try:
             found = await asyncio.to_thread(self._select_sync, db, wanted)
-        except sqlite3.Error as exc:
+        except BACKEND_ERRORS as exc:
             await self._failed("reading", exc)
             return
         for key in wanted:
@@ -126,7 +130,7 @@ class ResponseCache:
             db = await self._ready()
             try:
                 value = (await asyncio.to_thread(self._select_sync, db, [key])).get(key)
-            except sqlite3.Error as exc:
+            except BACKEND_ERRORS as exc:
                 await self._failed("reading", exc)
                 value = None
         if value is not None and not isinstance(value, GenerateResponse):
@@ -191,10 +195,10 @@ class ResponseCache:
             db = await self._ready()
             await asyncio.to_thread(self._write_sync, db, batch)
             self.written += len(batch)
-        except (sqlite3.Error, CacheError) as exc:  # the answers are in results.jsonl; only the cache misses out
+        except BACKEND_ERRORS as exc:  # the answers are in results.jsonl; only the cache misses out
             await self._failed("writing", exc)
 
-    def _write_sync(self, db: CacheDB, batch: dict[str, dict[str, Any]]) -> None:
+    def _write_sync(self, db: CacheBackend, batch: dict[str, dict[str, Any]]) -> None:
         # One short transaction: REPLACE every entry, then commit. REPLACE: cache.refresh=true
         # overwrites, and two jobs writing one key leave one valid entry.
         db.write(batch)
@@ -214,9 +218,8 @@ class ResponseCache:
             return
         db, self._db = self._db, None
         try:
-            await asyncio.to_thread(db.close)
-            await asyncio.to_thread(move_aside, self.path, exc, fresh_now=False)
-        except (sqlite3.Error, CacheError) as again:
+            await asyncio.to_thread(db.set_aside, exc)
+        except BACKEND_ERRORS as again:
             log.warning("%s", again)
 
     async def close(self) -> None:
@@ -234,5 +237,5 @@ class ResponseCache:
         db, self._db = self._db, None
         try:
             await asyncio.to_thread(db.close)
-        except sqlite3.Error as exc:
+        except BACKEND_ERRORS as exc:
             self._fail("closing", exc)

@@ -182,6 +182,11 @@ class CacheDB:
         with self._lock:
             self.conn.close()
 
+    def set_aside(self, reason: BaseException) -> None:
+        # Closed first: sqlite deletes a WAL file by name on close, which would then be the new one's.
+        self.close()
+        move_aside(self.path, reason, fresh_now=False)
+
 
 @_retry_when_locked
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:

@@ -12,6 +12,7 @@ from evalsweep.config.base import Strict
 from evalsweep.config.dataset import DatasetConfig
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig, RunConfig, WandbConfig
+from evalsweep.config.store import StoreConfig, SweepConfig
 from evalsweep.config.task import PromptConfig, ScorerConfig, SolverConfig, StructuredConfig
 from evalsweep.errors import ConfigError
 
@@ -47,6 +48,8 @@ class ExperimentConfig(Strict):
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     shared_limit: SharedLimitConfig = Field(default_factory=SharedLimitConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
     structured: StructuredConfig = Field(default_factory=StructuredConfig)
     spec: SpecConfig = Field(default_factory=SpecConfig)
     # Print the pre-run validation report and exit (0 when it passes) without running anything.

@@ -34,6 +34,8 @@ from evalsweep.results.rows import JsonlWriter, ResultRecord, OutputWriteError, 
 from evalsweep.job.runner import Runner, RunTotals
 from evalsweep.task.scorer_set import check_scorer, metric_name, open_scorer
 from evalsweep.simulator.local import start_for
+from evalsweep.store.budget import BudgetSpec, budget_spec
+from evalsweep.store.checks import check_store
 from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.task.solvers import Solver
 from evalsweep.tracking.base import make_tracker
@@ -65,6 +67,7 @@ def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     for sample in samples:
         prompts.check_templates(exp.prompt, sample)
         solver.check(sample)
+    check_store(exp.store, exp.cache, exp.shared_limit)  # a store that cannot be used stops here
     # Rendered as workers take items, never all at once: memory stays flat in the dataset size.
     return samples, JobWork(samples, exp.prompt, exp.repeats, exp.seed, solver=solver)
 
@@ -136,10 +139,11 @@ class _Run:
     runner: Runner | None = None
     stats: ServiceStats | None = None
     judge_stats: ServiceStats | None = None
+    budget: BudgetSpec | None = None  # the sweep's (sweep.max_cost_usd), shared with its other jobs
 
 
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, run: _Run) -> Runner:
-    service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
+    service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit, exp.store, run.budget)
     writer = run.writer
     writer.start()
     scorer = open_scorer(exp)
@@ -176,7 +180,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
-    run = _Run(JsonlWriter(results_path), totals)  # the file opens before the tracker starts
+    run = _Run(JsonlWriter(results_path), totals,  # the file opens before the tracker starts
+               budget=budget_spec(exp.sweep, Path(job.sweep_dir or out_dir)))
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, git=provenance.git,
                            n_resumed=start.n_resumed)
     if report is not None:
@@ -228,7 +233,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
         runner = run.runner
         assert runner is not None and run.stats is not None
         if totals.budget_stopped:
-            status, stop_reason = "incomplete", f"budget of ${exp.model.max_cost_usd} reached"
+            status, stop_reason = "incomplete", (totals.sweep_budget_reason
+                                                 or f"budget of ${exp.model.max_cost_usd} reached")
         on_disk = count_lines(results_path)
         if on_disk != totals.n_done:  # the record claims only what the file holds
             status, stop_reason = "failed", (f"{results_path} holds {on_disk} rows, {totals.n_done} were counted; "

@@ -19,6 +19,7 @@ from evalsweep.task.data import Sample
 from evalsweep.llm.errors import ProviderError
 from evalsweep.llm.service import ModelService
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message, Usage, build_request, total_usage
+from evalsweep.store.budget import BudgetReached
 from evalsweep.job.answered import AnswerTotals, served_warning, truncated_warning
 from evalsweep.job.metrics import RunningScores
 from evalsweep.results.rows import ErrorInfo, JsonlWriter, ResultRecord, TurnInfo
@@ -63,6 +64,8 @@ class RunTotals:
     cost_saved_usd: float = 0.0
     latency_sum_s: float = 0.0
     budget_stopped: bool = False
+    # Why the sweep's budget (sweep.max_cost_usd, every job counted) stopped this job, else None.
+    sweep_budget_reason: str | None = None
     # Typed answers (structured.response_model) and the judge (scorer=judge), counted apart.
     structured: StructuredStats = field(default_factory=StructuredStats)
     judge: JudgeTotals = field(default_factory=JudgeTotals)
@@ -199,6 +202,9 @@ class Runner:
         error: ProviderError | None = None
         try:
             await self.solver.run(state, Conversation(partial(self._send, item)))
+        except BudgetReached as exc:  # the sweep's budget is spent: this sample is not sent, nor any after it
+            self._sweep_budget_stop(str(exc))
+            return
         except ProviderError as exc:  # transient after all attempts, or permanent: recorded, job goes on
             error = exc
             log.warning("sample %s failed for good after %s attempt(s): %s",
@@ -235,6 +241,13 @@ class Runner:
             "cost_usd": 0.0 if cached else fresh, "cached": cached, "turns": turns,
             "attempts": sum(r.attempts for r in responses) + (getattr(error, "attempts", 1) if error else 0)})
         return rec, self.cost_of(usage) if cached else fresh  # a cached row's cost is what it saved
+
+    def _sweep_budget_stop(self, reason: str) -> None:
+        """The per-job budget's stop path, for the sweep's: no row for the sample refused, no new samples."""
+        self.not_run += 1
+        self.totals.budget_stopped = True
+        self.totals.sweep_budget_reason = self.totals.sweep_budget_reason or reason
+        self._stop = True
 
     def _check_budget(self) -> None:
         """Stop sending once the spend (earlier attempts at this job included) reaches max_cost_usd."""

@@ -57,6 +57,8 @@ class Summary(BaseModel):
     cost_saved_usd: float
     budget_usd: float | None
     budget_stopped: bool
+    # sweep.max_cost_usd: the budget over every job of the sweep (stop_reason says when it stopped this one).
+    sweep_budget_usd: float | None = None
     requests_sent: int
     retries: int
     retries_by_cause: dict[str, int]
@@ -116,15 +118,15 @@ class Services:
 def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, services: Services, counts: Counts,
           timing: Timing) -> Summary:
     """The job's summary, from its totals and what it knows of itself."""
-    from evalsweep.cache import default_path
+    from evalsweep.store.select import cache_location
     from evalsweep.judge.setup import summary_section
     from evalsweep.results.provenance import python_info
 
     stats = services.model
     scores = totals.scores.summary()
     fresh = totals.n_done - counts.n_resumed
-    cache_path = default_path(exp.cache)
-    cache_info = {"enabled": exp.cache.enabled, "path": str(cache_path) if exp.cache.enabled else None,
+    where = cache_location(exp.cache, exp.store) if exp.cache.enabled else None  # a file, or the Redis store
+    cache_info = {"enabled": exp.cache.enabled, "path": where,
                   "refresh": exp.cache.refresh, "ttl": exp.cache.ttl}
     return Summary(
         status=outcome.status, stop_reason=outcome.stop_reason, simulated=exp.model.simulated,
@@ -147,6 +149,7 @@ def build(*, exp: Any, facts: JobFacts, outcome: Outcome, totals: RunTotals, ser
                   if (n := getattr(totals, name))}},
         cost_usd=round(totals.cost_usd, 8), cost_saved_usd=round(totals.cost_saved_usd, 8),
         budget_usd=exp.model.max_cost_usd, budget_stopped=totals.budget_stopped,
+        sweep_budget_usd=exp.sweep.max_cost_usd,
         requests_sent=stats.requests_sent, retries=stats.retries, retries_by_cause=stats.retries_by_cause,
         cache={**cache_info, "hits": stats.cache_hits, "misses": stats.cache_misses,
                "expired": stats.cache_expired, "error": stats.cache_error,

@@ -15,6 +15,7 @@ from typing import Any
 
 from evalsweep.config.model import ModelConfig
 from evalsweep.config.run import CacheConfig
+from evalsweep.config.store import StoreConfig
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.judge.grading import grade_model, render
 from evalsweep.judge.setup import judge_model
@@ -34,7 +35,8 @@ def price_of(usage: Usage, model: ModelConfig) -> float:
 
 
 class JudgeScorer:
-    def __init__(self, *, model: ModelConfig, rubric: str, grades: Mapping[str, float], cache: CacheConfig) -> None:
+    def __init__(self, *, model: ModelConfig, rubric: str, grades: Mapping[str, float], cache: CacheConfig,
+                 store: StoreConfig | None = None) -> None:
         self.model = model
         self.rubric = rubric
         self.grades = dict(grades)
@@ -42,7 +44,7 @@ class JudgeScorer:
         # The judge's own simulator when it is a simulated model without a base_url; stopped in aclose.
         self._stack = ExitStack()
         base_url = start_for(model, self._stack)
-        self.service = ModelService(model, cache, base_url)
+        self.service = ModelService(model, cache, base_url, store=store)  # its cache in the job's store too
         # The judge's own concurrency bound, inside the job's (a judge may allow fewer requests).
         self._slots = asyncio.Semaphore(model.max_concurrency)
 
@@ -102,7 +104,8 @@ class JudgeFactory:
     def open(self, exp: ExperimentConfig) -> JudgeScorer:
         model = judge_model(exp)
         assert model is not None and exp.scorer.rubric is not None  # scorer=judge, enforced by ScorerConfig
-        return JudgeScorer(model=model, rubric=exp.scorer.rubric, grades=exp.scorer.grades, cache=exp.cache)
+        return JudgeScorer(model=model, rubric=exp.scorer.rubric, grades=exp.scorer.grades, cache=exp.cache,
+                           store=exp.store)
 
 
 JUDGE = JudgeFactory()

@@ -15,15 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig
+from evalsweep.config.store import StoreConfig
 from evalsweep.errors import AuthError
-from evalsweep.cache import ResponseCache, cache_key, default_path
+from evalsweep.cache import cache_key
 from evalsweep.llm.base import Provider, ProviderClient
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.providers import PROVIDERS
 from evalsweep.llm.retry import RetryPolicy
 from evalsweep.llm.simulated import with_simulator_extras
-from evalsweep.llm.shared_limit import SharedLimiter, open_shared_limiter
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
+from evalsweep.store.budget import BudgetSpec
+from evalsweep.store.select import SlotLimiter, open_budget, open_cache, open_limiter
 
 if TYPE_CHECKING:
     from evalsweep.structured.ask import Structured
@@ -134,14 +136,16 @@ def requests_limiter(rpm: int) -> AsyncLimiter:
 
 class ModelService:
     def __init__(self, cfg: ModelConfig, cache_cfg: CacheConfig, base_url: str | None,
-                 shared: SharedLimitConfig | None = None) -> None:
+                 shared: SharedLimitConfig | None = None, store: StoreConfig | None = None,
+                 budget: BudgetSpec | None = None) -> None:
         self.cfg = cfg
         self.cache_cfg = cache_cfg
         self._base_url = base_url
         # Made on the first request that misses the cache: a fully cached re-run never imports an SDK.
         self._client: ProviderClient | None = None
         self.retry = RetryPolicy(cfg.retry, label=cfg.name)
-        self.cache = ResponseCache(default_path(cache_cfg), cache_cfg.ttl_seconds) if cache_cfg.enabled else None
+        # The cache, the limit across jobs and the sweep's budget: local sqlite, or Redis with store.url.
+        self.cache = open_cache(cache_cfg, store)
         self._rpm = requests_limiter(cfg.rpm) if cfg.rpm else None
         # Tokens per minute: a minute-long bucket, since one request may need more than a second's share.
         self._tpm = AsyncLimiter(cfg.tpm, 60) if cfg.tpm else None
@@ -150,10 +154,9 @@ class ModelService:
         # by the runner's worker count.
         self._in_flight = asyncio.Semaphore(cfg.max_concurrency)
         self.requests_sent = 0
-        # Limits held across all jobs on this machine (shared_limit), on top of this job's own.
-        self._shared: SharedLimiter | None = None
-        if shared is not None and shared.enabled:
-            self._shared = open_shared_limiter(cfg, shared)
+        # Limits held across all jobs (shared_limit: of this machine, or of every node with store.url).
+        self._shared: SlotLimiter | None = open_limiter(cfg, shared, store)
+        self._budget = open_budget(budget, store, cfg)  # sweep.max_cost_usd; does nothing without one
 
     def _key(self, request: GenerateRequest) -> str:
         return cache_key(request, self._key_extra, simulated=self.cfg.simulated, reasoning=self.cfg.reasoning)
@@ -219,7 +222,10 @@ class ModelService:
                 if hit is not None:
                     hit = capped(hit, self.cfg.max_output_chars)
                     return hit.model_copy(update={"cached": True, "latency_s": 0.0, "attempts": 0})
-        response, attempts = await self.retry.call(lambda: self._send(request))
+        # The sweep's budget: the request's cost reserved first (BudgetReached when spent), then settled.
+        async with self._budget.hold(request) as bill:
+            response, attempts = await self.retry.call(lambda: self._send(request))
+            bill.paid(response.usage)
         response = capped(response, self.cfg.max_output_chars).model_copy(update={"attempts": attempts})
         if cache is not None:
             cache.put(key, request, response)  # only successes reach this line: errors are never cached
@@ -254,5 +260,8 @@ class ModelService:
                 if self.cache is not None:
                     await self.cache.close()
             finally:
-                if self._shared is not None:
-                    await asyncio.to_thread(self._shared.close)
+                try:
+                    if self._shared is not None:
+                        await asyncio.to_thread(self._shared.close)
+                finally:
+                    await asyncio.to_thread(self._budget.close)

@@ -63,6 +63,11 @@ def _header(loaded: LoadedRuns, comps: dict[str, Comparison]) -> list[Block]:
     if comp.group_by is not None and comp.groups is not None:
         facts.append(f"Grouped by the metadata field {comp.group_by}: {comp.groups['group'].nunique()} value(s)")
     blocks.append(Bullets(facts))
+    budget = [j for j in loaded.jobs if (j.stop_reason or "").startswith("sweep budget")]
+    if budget:  # said before the tables: their variants are partial, or absent, by the sweep's cap
+        blocks.append(Para(f"The sweep's budget stopped it: {str(budget[0].stop_reason).split(' (')[0]}, so "
+                           f"{len(budget)} of {len(loaded.jobs)} jobs stopped before all their samples were sent "
+                           f"(raise sweep.max_cost_usd and re-run into the same dir to finish them).", strong=True))
     if loaded.missing:
         blocks.append(Para("Missing or incomplete jobs:"))
         blocks.append(Bullets([f"{path}: {reason}" for path, reason in loaded.missing]))

@@ -42,6 +42,7 @@ class JobInfo:
     dataset_fingerprint: str | None = None  # summary.json's; None for older jobs
     # Parameters the provider is never sent, with the values the config gave them (facets show NOT_SENT_VALUE).
     unsent: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None  # summary.json's: why an incomplete job stopped (a budget, an interrupt)
 
 
 def _read_json(path: Path, warnings: list[str]) -> dict[str, Any] | None:
@@ -144,6 +145,7 @@ def load_job(job: Path, warnings: list[str]) -> tuple[JobInfo, pd.DataFrame | No
                    unsent=_mark_not_sent(facets))
     why = (summary.get("stop_reason") or summary.get("error")) if summary else None
     detail = f" ({why.get('message', why) if isinstance(why, dict) else why})" if why else ""
+    info.stop_reason = summary.get("stop_reason") if summary and isinstance(summary.get("stop_reason"), str) else None
     if status == "failed":
         left_out = "; its rows are left out" if (job / RESULTS).is_file() else ""
         info.reason = f"status failed{detail}{left_out}"
@@ -154,7 +156,7 @@ def load_job(job: Path, warnings: list[str]) -> tuple[JobInfo, pd.DataFrame | No
         return info, None
     rows = [result_row(r, job, facets, results) for r in read_jsonl(results, warnings)]
     if not rows:
-        info.reason = "results.jsonl is empty"
+        info.reason = f"results.jsonl is empty{detail}"
         return info, None
     df = pd.DataFrame(rows)
     dupes = int(df.duplicated(["sample_id", "seed", "repeat"]).sum())

@@ -1,0 +1,231 @@
+"""One model's limits (requests in flight, requests per minute) held across every job on every
+node, through one Redis server: the cluster counterpart of evalsweep.llm.shared_limit, with the same
+public interface (acquire, release, slot, close, in_use), so ModelService holds either.
+
+How:
+- A slot is a member of a sorted set whose score is its lease expiry, in the server's clock (TIME
+  inside the script, so nodes whose clocks disagree still agree on every lease). Taking one is one
+  Lua script (drop expired members, count, add when below the limit): atomic on the server, so two
+  nodes never both take the last slot. Releasing removes the member.
+- rpm is a sliding window: a second sorted set of request starts; a start waits while `rpm` of them
+  lie in the last `window_s` seconds (the script says how long until the oldest leaves).
+- Leases are short (store.lease_s, 30 s) and renewed by a live process (evalsweep.store.leases): a
+  job killed with SIGKILL, or a node lost, frees its slots within one lease, while a request that
+  takes minutes keeps its slot. Pids mean nothing across hosts, so the lease is the only bound.
+- The limits are this process's values, adjustable at runtime (set_limits): an adaptive limit that
+  backs off on 429s applies it to the next take. Nothing blocks the event loop: every Redis call
+  runs in a thread, and a full limit is polled with asyncio.sleep by one coroutine per process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+
+from evalsweep.store.leases import LeaseKeeper
+from evalsweep.store.redis_client import connect, unreachable
+
+log = logging.getLogger(__name__)
+
+POLL_MIN_S = 0.002
+POLL_MAX_S = 0.05
+
+# KEYS: slots, starts. ARGV: max_concurrency, rpm (0: none), window_ms, lease_ms, slot id.
+# Returns {1, 0} when taken; {0, -1} when the concurrency limit is full; {0, ms} when rpm is, ms
+# being the time until the window frees a start.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {0, -1} end
+local rpm = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+if rpm > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[2]) >= rpm then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {0, tonumber(oldest[2]) + window - now}
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], window + 1000)
+end
+local lease = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], now + lease, ARGV[5])
+if redis.call('PTTL', KEYS[1]) < lease + 1000 then redis.call('PEXPIRE', KEYS[1], lease + 1000) end
+return {1, 0}
+"""
+
+# KEYS: a sorted set of leases. ARGV: lease_ms, members... Extends the members still there.
+RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[1])
+local n = 0
+for i = 2, #ARGV do n = n + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[i]) end
+if redis.call('PTTL', KEYS[1]) < lease + 1000 then redis.call('PEXPIRE', KEYS[1], lease + 1000) end
+return n
+"""
+
+# KEYS: a sorted set of leases. The members whose lease has not run out.
+_LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+class RedisLimiter:
+    """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`."""
+
+    def __init__(self, url: str, key: str, max_concurrency: int, rpm: int | None = None, *,
+                 lease_s: float = 30.0, window_s: float = 60.0, client: redis.Redis | None = None) -> None:
+        self.url = url
+        self.key = key
+        self.lease_s = lease_s
+        self.window_s = window_s
+        self.set_limits(max_concurrency, rpm)
+        self._client = client or connect(url)
+        self._slots = f"evalsweep:limit:{key}:slots"
+        self._starts = f"evalsweep:limit:{key}:starts"
+        self._take = self._client.register_script(_TAKE)
+        self._renew = self._client.register_script(RENEW)
+        self._live = self._client.register_script(_LIVE)
+        self._lock = threading.Lock()  # guards _held and _closed across the loop's threads and the keeper
+        self._held: set[str] = set()
+        self._closed = False
+        self._gate: asyncio.Lock | None = None  # made on first use, inside the job's event loop
+        self._rng = random.Random()  # own RNG for poll jitter: the job seeds the global one
+        self.acquired = 0
+        self.waited = 0
+        self._full_polls = 0
+        self.wait_s = 0.0
+        self._keeper = LeaseKeeper(self._renew_held, lease_s / 3, f"limit-leases-{key}",
+                                   errors=(redis.RedisError, OSError))
+
+    def set_limits(self, max_concurrency: int, rpm: int | None) -> None:
+        """New limits for this process's next takes (an adaptive limit backing off on 429s)."""
+        if max_concurrency < 1 or (rpm is not None and rpm < 1):
+            raise ValueError("max_concurrency and rpm must be at least 1")
+        self.max_concurrency = max_concurrency
+        self.rpm = rpm
+
+    # -- Redis side (runs in a worker thread) ----------------------------------------------
+
+    def _try_acquire(self) -> tuple[str | None, float | None]:
+        """(slot id, None) on success; else (None, seconds until the rpm window frees a start, or None)."""
+        if self._closed:  # a cancelled acquire finishing after close(): take nothing
+            return None, None
+        slot = uuid.uuid4().hex
+        taken, wait_ms = self._take(keys=[self._slots, self._starts], args=[
+            self.max_concurrency, self.rpm or 0, int(self.window_s * 1000), int(self.lease_s * 1000), slot])
+        if not taken:
+            return None, (None if wait_ms < 0 else wait_ms / 1000)
+        with self._lock:
+            if self._closed:
+                self._client.zrem(self._slots, slot)
+                return None, None
+            self._held.add(slot)
+        return slot, None
+
+    def _release_sync(self, slot: str) -> None:
+        with self._lock:
+            if slot not in self._held or self._closed:
+                return
+            self._held.discard(slot)
+        self._client.zrem(self._slots, slot)
+
+    def _renew_held(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        if held:
+            kept = self._renew(keys=[self._slots], args=[int(self.lease_s * 1000), *held])
+            if kept < len(held):
+                log.warning("shared limit %s: %d slot(s) of this process lapsed before renewal (a pause "
+                            "longer than store.lease_s=%gs?)", self.key, len(held) - kept, self.lease_s)
+
+    def in_use(self) -> int:
+        """Slots of this key taken right now, by any process on any node (for tests and logs)."""
+        return int(self._live(keys=[self._slots]))
+
+    # -- async side ------------------------------------------------------------------------
+
+    async def acquire(self) -> str:
+        if self._gate is None:
+            self._gate = asyncio.Lock()
+        t0 = time.perf_counter()
+        delay = POLL_MIN_S
+        full_before = self._full_polls
+        async with self._gate:  # one poller per process; the others queue here in order
+            while True:
+                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire))
+                try:
+                    slot, rpm_wait = await asyncio.shield(attempt)
+                except asyncio.CancelledError:
+                    attempt.add_done_callback(self._give_back)  # the thread may still take a slot
+                    raise
+                except (redis.RedisError, OSError) as exc:
+                    raise unreachable(self.url, exc) from None
+                if slot is not None:
+                    break
+                self._full_polls += 1
+                if self._closed:
+                    raise RuntimeError("shared limiter used after close()")
+                if rpm_wait is not None:
+                    pause = rpm_wait + self._rng.uniform(0, POLL_MIN_S * 5)
+                else:
+                    pause = self._rng.uniform(delay / 2, delay)
+                    delay = min(delay * 1.5, POLL_MAX_S)
+                await asyncio.sleep(pause)
+        self.acquired += 1
+        if self._full_polls != full_before:
+            self.waited += 1
+            self.wait_s += time.perf_counter() - t0
+        return slot
+
+    def _give_back(self, attempt: asyncio.Future[tuple[str | None, float | None]]) -> None:
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        slot = attempt.result()[0]
+        if slot is not None:
+            asyncio.get_running_loop().run_in_executor(None, self._release_sync, slot)
+
+    async def release(self, slot: str) -> None:
+        # Shielded: a cancelled job still hands its slot back (the thread finishes regardless).
+        await asyncio.shield(asyncio.to_thread(self._release_sync, slot))
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[str]:
+        slot = await self.acquire()
+        try:
+            yield slot
+        finally:
+            await self.release(slot)
+
+    def close(self) -> None:
+        """Give back every slot this job still holds and stop renewing. Blocking: call it through
+        asyncio.to_thread from async code."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            held, self._held = list(self._held), set()
+        self._keeper.stop()
+        try:
+            if held:
+                self._client.zrem(self._slots, *held)
+        except (redis.RedisError, OSError) as exc:  # the leases lapse on their own within lease_s
+            log.warning("shared limit %s: could not hand back %d slot(s) (%s); they lapse within %gs",
+                        self.key, len(held), exc, self.lease_s)
+        finally:
+            self._client.close()
+        if self.waited:
+            log.info("shared limit %s: %d of %d requests waited for a slot, %.1fs in total",
+                     self.key, self.waited, self.acquired, self.wait_s)
