@@ -24,6 +24,8 @@ class RetryConfig(Strict):
 class PriceConfig(Strict):
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
+    # run.mode=batch pays this share of the prices above (OpenAI and Anthropic batches: half).
+    batch_discount: float = Field(0.5, gt=0, le=1)
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """USD for these tokens: the one place cost is computed (jobs, judges, scripts)."""
@@ -96,6 +98,9 @@ class ModelConfig(GenerateConfig):
     # How often an object that fails validation is asked again, with the error shown.
     structured_reasks: int = Field(2, ge=0, le=10)
     simulator: SimulatorSettings | None = None
+    # Whether base_url serves the provider's batch API (run.mode=batch): null = only the provider's
+    # own API and the simulator do; true for a proxy that serves it too (docs/batch.md).
+    batch_api: bool | None = None
 
     @field_validator("provider")
     @classmethod

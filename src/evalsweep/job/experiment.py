@@ -38,6 +38,7 @@ from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.task.solvers import Solver
 from evalsweep.tracking.base import make_tracker
 from evalsweep.job.validation_report import ValidationReport
+from evalsweep.batch.check import check_batch
 from evalsweep.job.work import Identity, JobWork
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def _seed_everything(seed: int) -> None:
 def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
+    check_batch(exp)  # run.mode=batch where the provider or base_url has no batch API
     samples = load_dataset(exp.dataset, exp.seed, scorer=exp.scorer_type)  # scorer=choice checks targets at load
     check_scorer(exp)  # an unknown scorer, or (scorer=judge) a bad judge option, rubric or key
     StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
@@ -136,9 +138,15 @@ class _Run:
     runner: Runner | None = None
     stats: ServiceStats | None = None
     judge_stats: ServiceStats | None = None
+    out_dir: Path | None = None
 
 
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, run: _Run) -> Runner:
+    if exp.run.mode == "batch":  # the provider's batch API (evalsweep.batch)
+        from evalsweep.batch.run import run_batch
+
+        assert run.out_dir is not None
+        return await run_batch(exp, base_url, work, run, run.out_dir)
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit)
     writer = run.writer
     writer.start()
@@ -176,7 +184,7 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
-    run = _Run(JsonlWriter(results_path), totals)  # the file opens before the tracker starts
+    run = _Run(JsonlWriter(results_path), totals, out_dir=out_dir)  # the file opens before the tracker starts
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, git=provenance.git,
                            n_resumed=start.n_resumed)
     if report is not None:
@@ -229,6 +237,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
         assert runner is not None and run.stats is not None
         if totals.budget_stopped:
             status, stop_reason = "incomplete", f"budget of ${exp.model.max_cost_usd} reached"
+        elif totals.stop_reason is not None:
+            status, stop_reason = "incomplete", totals.stop_reason
         on_disk = count_lines(results_path)
         if on_disk != totals.n_done:  # the record claims only what the file holds
             status, stop_reason = "failed", (f"{results_path} holds {on_disk} rows, {totals.n_done} were counted; "

@@ -59,6 +59,8 @@ class RunTotals:
     reasoning_tokens: int = 0  # of output_tokens
     cost_usd: float = 0.0
     cost_saved_usd: float = 0.0
+    # Why a run that ended left samples not run, other than the budget (run.mode=batch: batches in flight).
+    stop_reason: str | None = None
     latency_sum_s: float = 0.0
     budget_stopped: bool = False
     # Typed answers (structured.response_model) and the judge (scorer=judge), counted apart.
@@ -188,6 +190,10 @@ class Runner:
             typed = await self.structured.ask(self.service, request)
             return Reply(typed.response, typed)
         return Reply(await self.service.generate(request))
+
+    async def answer(self, item: WorkItem) -> None:
+        """One item, start to record, outside the worker pool (run.mode=batch runs every item at once)."""
+        await self._one(item)
 
     async def _one(self, item: WorkItem) -> None:
         start = time.perf_counter()

@@ -132,12 +132,13 @@ def requests_limiter(rpm: int) -> AsyncLimiter:
 
 class ModelService:
     def __init__(self, cfg: ModelConfig, cache_cfg: CacheConfig, base_url: str | None,
-                 shared: SharedLimitConfig | None = None) -> None:
+                 shared: SharedLimitConfig | None = None, client: ProviderClient | None = None) -> None:
         self.cfg = cfg
         self.cache_cfg = cache_cfg
         self._base_url = base_url
         # Made on the first request that misses the cache: a fully cached re-run never imports an SDK.
-        self._client: ProviderClient | None = None
+        # `client`: one of the caller's instead (run.mode=batch: evalsweep.batch.rounds.BatchClient).
+        self._client: ProviderClient | None = client
         self.retry = RetryPolicy(cfg.retry, label=cfg.name)
         self.cache = ResponseCache(default_path(cache_cfg), cache_cfg.ttl_seconds) if cache_cfg.enabled else None
         self._rpm = requests_limiter(cfg.rpm) if cfg.rpm else None

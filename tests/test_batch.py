@@ -1,0 +1,155 @@
+"""Batch mode (run.mode=batch, evalsweep.batch): in-process jobs on the simulator's batch APIs with
+the real SDKs. The same outputs as live at the batch price, nothing asked twice, expired and errored
+requests, typed re-asks and solver steps as rounds, the budget across rounds, and the checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import InprocJob, job_args, rows, sim_server, summary, write_dataset
+from evalsweep.api import JobResult
+from evalsweep.errors import ConfigError
+
+PRICED = ["model.price.input_per_mtok=1.5", "model.price.output_per_mtok=6"]
+FAST = ["run.mode=batch", "run.batch_poll_s=0.02", "run.batch_poll_max_s=0.1"]
+
+
+def _ok(res: JobResult | Exception) -> JobResult:
+    assert isinstance(res, JobResult), res
+    return res
+
+
+def _by_id(job_dir: Path) -> dict[str, dict]:
+    return {r["sample_id"]: r for r in rows(job_dir)}
+
+
+def _batches(job_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((job_dir / "batches").glob("*.json"))
+            if p.name != "endpoint.json"]
+
+
+@pytest.mark.parametrize("model", ["sim", "sim_strong"])  # OpenAI's and Anthropic's batch APIs
+def test_batch_job_gives_the_live_outputs_at_half_the_cost(model: str, tmp_path: Path,
+                                                           run_job_inproc: InprocJob) -> None:
+    args = [*job_args(samples=10), f"model={model}", *PRICED]
+    _ok(run_job_inproc(args, tmp_path / "live", env={"EVALSWEEP_CACHE_PATH": str(tmp_path / "c1.sqlite")}))
+    _ok(run_job_inproc([*args, *FAST], tmp_path / "batch", env={"EVALSWEEP_CACHE_PATH": str(tmp_path / "c2.sqlite")}))
+    live, batch = _by_id(tmp_path / "live"), _by_id(tmp_path / "batch")
+    assert live.keys() == batch.keys() and len(batch) == 10
+    for sid, row in live.items():
+        assert (batch[sid]["output"], batch[sid]["score"], batch[sid]["usage"]) == (row["output"], row["score"],
+                                                                                 row["usage"])
+        assert batch[sid]["cost_usd"] == pytest.approx(row["cost_usd"] / 2)
+        assert batch[sid]["error"] is None and not batch[sid]["cached"]
+    s_live, s_batch = summary(tmp_path / "live"), summary(tmp_path / "batch")
+    assert s_batch["status"] == "complete" and s_batch["n_scored"] == 10
+    assert s_live["cost_usd"] > 0 and s_batch["cost_usd"] == pytest.approx(s_live["cost_usd"] / 2)
+    assert s_batch["metrics"]["score"]["mean"] == s_live["metrics"]["score"]["mean"]
+    [entry] = _batches(tmp_path / "batch")
+    assert entry["state"] == "ended" and len(entry["custom_ids"]) == 10 and entry["counts"] == {"succeeded": 10}
+
+
+def test_rerun_submits_nothing_and_batches_are_split_by_size(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    with sim_server() as srv:
+        args = [*job_args(samples=7), *FAST, f"model.base_url={srv.url}", "run.batch_max_requests=3"]
+        _ok(run_job_inproc(args, tmp_path / "a"))
+        assert srv.stats().batches_created == 3 and srv.stats().batch_requests == 7
+        assert sorted(len(b["custom_ids"]) for b in _batches(tmp_path / "a")) == [1, 3, 3]
+        again = _ok(run_job_inproc(args, tmp_path / "a"))  # the same dir: complete, nothing to do
+        assert again.summary is None
+        fresh = _ok(run_job_inproc(args, tmp_path / "b"))  # another dir, the same cache: every answer cached
+        assert fresh.summary is not None and fresh.summary.status == "complete"
+        assert srv.stats().batches_created == 3 and srv.stats().batch_requests == 7
+        assert all(r["cached"] for r in rows(tmp_path / "b")) and not (tmp_path / "b" / "batches").exists()
+        assert srv.stats().requests_total == 0  # not one live request
+
+
+def test_expired_requests_are_not_run_then_submitted_again(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    data = write_dataset(tmp_path / "d.jsonl", ["What is 2 + 2?", "What is 3 + 5? LATE", "What is 7 - 1?"])
+    with sim_server(batch_expire_substring="LATE") as srv:
+        args = [*job_args(samples=3), *data, *FAST, f"model.base_url={srv.url}"]
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "incomplete"
+        assert res.summary.n_not_run == 1 and "expired" in (res.summary.stop_reason or "")
+        assert sorted(_by_id(tmp_path / "a")) == ["q0", "q2"]  # no row for the expired one
+        [entry] = _batches(tmp_path / "a")
+        assert entry["counts"] == {"succeeded": 2, "expired": 1} and len(entry["retry"]) == 1
+        srv.config.faults.batch_expire_substring = None  # the provider has time now
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "complete"
+        assert sorted(_by_id(tmp_path / "a")) == ["q0", "q1", "q2"]
+        assert srv.stats().batches_created == 2 and srv.stats().batch_requests == 4  # only the expired one again
+
+
+def test_errored_request_is_the_samples_error_as_in_live(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    data = write_dataset(tmp_path / "d.jsonl", ["What is 2 + 2?", "What is 3 + 5? ERR", "What is 7 - 1?"])
+    with sim_server(batch_error_substring="ERR") as srv:
+        args = [*job_args(samples=3), *data, *FAST, f"model.base_url={srv.url}"]
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "complete" and res.summary.n_errors == 1
+        bad = _by_id(tmp_path / "a")["q1"]
+        assert bad["output"] is None and bad["score"] is None
+        assert bad["error"]["type"] == "PermanentError" and bad["error"]["status"] == 500
+        assert "batch request failed" in bad["error"]["message"]
+        # A re-run asks failed samples again (run.retry_errors), in a new batch of that one request.
+        srv.config.faults.batch_error_substring = None
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.n_errors == 0 and len(rows(tmp_path / "a")) == 3
+        assert srv.stats().batches_created == 2 and srv.stats().batch_requests == 4
+
+
+def test_typed_reasks_and_solver_steps_are_rounds(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    with sim_server(invalid_structured_rate=0.5) as srv:
+        args = [*job_args(samples=8), *FAST, f"model.base_url={srv.url}",
+                "structured.response_model=evalsweep.structured.models.Answer", "structured.score_field=answer"]
+        _ok(run_job_inproc(args, tmp_path / "typed"))
+        recs = rows(tmp_path / "typed")
+        assert len(recs) == 8 and all(r["structured"]["valid"] for r in recs)
+        reasked = sum(1 for r in recs if r["structured"]["asks"] == 2)
+        assert reasked and srv.stats().batches_created == 2 and srv.stats().batch_requests == 8 + reasked
+        rounds = sorted(b["round"] for b in _batches(tmp_path / "typed"))
+        assert rounds == [1, 2]
+        srv.reset()
+        _ok(run_job_inproc([*job_args(samples=8), *FAST, f"model.base_url={srv.url}", "solver=are_you_sure"],
+                           tmp_path / "solver"))
+        recs = rows(tmp_path / "solver")
+        assert len(recs) == 8 and all(len(r["turns"]) == 2 for r in recs)
+        assert srv.stats().batches_created == 2 and srv.stats().batch_requests == 16
+
+
+def test_budget_holds_across_rounds(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    with sim_server() as srv:
+        args = [*job_args(samples=8), *FAST, *PRICED, f"model.base_url={srv.url}", "solver=are_you_sure",
+                "model.max_cost_usd=0.0000001"]
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "incomplete"
+        assert "budget" in (res.summary.stop_reason or "") and res.summary.n_not_run == 8
+        assert srv.stats().batches_created == 1  # the second step's batch was never submitted
+
+
+def test_batch_wait_false_submits_and_a_rerun_collects(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    with sim_server(batch_delay_s=0.5) as srv:
+        args = [*job_args(samples=5), *FAST, f"model.base_url={srv.url}"]
+        res = _ok(run_job_inproc([*args, "run.batch_wait=false"], tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "incomplete" and res.summary.n_not_run == 5
+        assert f"hydra.run.dir={tmp_path / 'a'}" in (res.summary.stop_reason or "")
+        assert not rows(tmp_path / "a") and srv.stats().batches_created == 1
+        res = _ok(run_job_inproc(args, tmp_path / "a"))  # waits this time, on the same batch
+        assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 5
+        assert srv.stats().batches_created == 1 and srv.stats().batch_requests == 5
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    (["model=sim_gemini"], "run.mode=batch is not supported for model.provider=gemini"),
+    (["model.simulated=false", "model.api_key_env=OPENAI_API_KEY", "model.base_url=http://127.0.0.1:8080/v1"],
+     "has no batch API"),
+])
+def test_batch_mode_where_there_is_no_batch_api_stops_before_any_request(
+        extra: list[str], says: str, tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    res = run_job_inproc([*job_args(samples=2), "run.mode=batch", *extra], tmp_path / "a",
+                         env={"OPENAI_API_KEY": "sk-test-not-a-key"})
+    assert isinstance(res, ConfigError) and says in str(res) and "use run.mode=live" in str(res)
+    assert not (tmp_path / "a" / "results.jsonl").exists()
