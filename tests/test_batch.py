@@ -153,3 +153,26 @@ def test_batch_mode_where_there_is_no_batch_api_stops_before_any_request(
                          env={"OPENAI_API_KEY": "sk-test-not-a-key"})
     assert isinstance(res, ConfigError) and says in str(res) and "use run.mode=live" in str(res)
     assert not (tmp_path / "a" / "results.jsonl").exists()
+
+
+def test_batch_status_and_cancel(tmp_path: Path, run_job_inproc: InprocJob, capsys: pytest.CaptureFixture[str]) -> None:
+    from evalsweep.batch.cli import main as batch_cli
+
+    run_dir = tmp_path / "job"
+    with sim_server(batch_delay_s=60) as srv:
+        args = [*job_args(samples=3), *FAST, f"model.base_url={srv.url}"]
+        _ok(run_job_inproc([*args, "run.batch_wait=false"], run_dir))
+        capsys.readouterr()
+        assert batch_cli(["status", str(run_dir)]) == 0
+        out = capsys.readouterr().out
+        assert "1 batch(es)" in out and "3 request(s), in progress" in out
+        assert batch_cli(["cancel", str(run_dir)]) == 0
+        assert "3 request(s), ended" in capsys.readouterr().out
+        # The next run finds the batch canceled: its samples are not run; the one after asks them again.
+        res = _ok(run_job_inproc(args, run_dir))
+        assert res.summary is not None and res.summary.n_not_run == 3 and "canceled" in (res.summary.stop_reason or "")
+        srv.config.faults.batch_delay_s = 0
+        res = _ok(run_job_inproc(args, run_dir))
+        assert res.summary is not None and res.summary.status == "complete" and len(rows(run_dir)) == 3
+        assert srv.stats().batches_created == 2
+    assert batch_cli(["status", str(tmp_path / "nothing")]) == 2

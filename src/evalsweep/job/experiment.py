@@ -214,7 +214,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
 
     try:
         with ExitStack() as stack:
-            base_url = start_for(exp.model, stack)  # the job's own simulator, unless base_url is set
+            # The job's own simulator, unless base_url is set (kept for the process in batch mode).
+            base_url = start_for(exp.model, stack, keep=exp.run.mode == "batch")
             stack.enter_context(fewer_collections())  # ~10% of an uncached run was young GC (gctune)
             run.on_record = lambda rec, tot: tracker.log_record(rec, {
                 "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors,

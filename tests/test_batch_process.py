@@ -1,0 +1,67 @@
+"""Batch mode where the process is the point: SIGKILL while batches are in flight then the same
+command (each batch created once, every sample once), a 2-model x 3-seed sweep that waits once and
+reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import PY, ROOT, base_args, cli_env, identities, job_dirs, kill, rows, run_cli, sim_server, spawn, summary
+
+FAST = ["run.mode=batch", "run.batch_poll_s=0.05", "run.batch_poll_max_s=0.2"]
+
+
+def _entries(job_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in (job_dir / "batches").glob("*.json") if p.name != "endpoint.json"]
+
+
+def _wait_for_batches(proc: subprocess.Popen[bytes], job_dir: Path, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (job_dir / "batches").is_dir() and len(_entries(job_dir)) >= n:
+            return
+        assert proc.poll() is None, f"job ended (rc={proc.returncode}) before it submitted {n} batches"
+        time.sleep(0.01)
+    raise AssertionError(f"{job_dir} did not get {n} batches in {timeout}s")
+
+
+def test_sigkill_with_batches_in_flight_then_the_same_command(tmp_path: Path) -> None:
+    run_dir = tmp_path / "job"
+    with sim_server(batch_delay_s=2.0) as srv:
+        args = [*base_args(run_dir, samples=8), *FAST, f"model.base_url={srv.url}", "run.batch_max_requests=3"]
+        env = cli_env(tmp_path)
+        proc = spawn(args, env, tmp_path / "first.log")
+        _wait_for_batches(proc, run_dir, 3)  # every request is in a batch the dir holds
+        assert kill(proc) != 0
+        assert srv.stats().batches_created == 3 and not (run_dir / "results.jsonl").read_text()
+        done = run_cli(args, environ=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        stats = srv.stats()
+        assert stats.batches_created == 3 and stats.batch_requests == 8  # re-attached: nothing submitted twice
+        assert sorted(e["id"] for e in _entries(run_dir)) == sorted(
+            e.split(":")[1] for e in stats.batch_events if e.startswith("create:"))
+        counts = identities(run_dir / "results.jsonl")
+        assert len(counts) == 8 and set(counts.values()) == {1}  # every sample exactly once
+        assert summary(run_dir)["status"] == "complete" and stats.requests_total == 0
+
+
+def test_batch_sweep_of_two_models_and_three_seeds_waits_once_and_reports(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    with sim_server(batch_delay_s=1.0) as srv:
+        args = ["-m", "model=sim,sim_strong", "seed=42,43,44", *FAST, f"model.base_url={srv.url}",
+                "tracker=none", "run.progress=false", "dataset.max_samples=6", "++spec.skip_validation=true",
+                f"hydra.sweep.dir={sweep}"]
+        res = run_cli(args, environ=cli_env(tmp_path), timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        out = res.stdout + res.stderr
+        assert out.count("sweep: waiting for 6 batch(es) of 6 job(s)") == 1, out[-3000:]
+        stats = srv.stats()
+        assert stats.batches_created == 6 and stats.batch_requests == 36
+        kinds = [e.split(":")[0] for e in stats.batch_events]
+        assert kinds == ["create"] * 6 + ["results"] * (len(kinds) - 6)  # every batch in before any answer out
+        dirs = job_dirs(sweep)
+        assert len(dirs) == 6 and all(summary(d)["status"] == "complete" and len(rows(d)) == 6 for d in dirs)
+        assert (sweep / "report.md").exists()
