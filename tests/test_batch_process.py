@@ -5,6 +5,7 @@ reports."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -65,3 +66,17 @@ def test_batch_sweep_of_two_models_and_three_seeds_waits_once_and_reports(tmp_pa
         dirs = job_dirs(sweep)
         assert len(dirs) == 6 and all(summary(d)["status"] == "complete" and len(rows(d)) == 6 for d in dirs)
         assert (sweep / "report.md").exists()
+
+
+def test_ctrl_c_says_which_batches_are_in_flight_and_how_to_go_on(tmp_path: Path) -> None:
+    run_dir = tmp_path / "job"
+    with sim_server(batch_delay_s=30) as srv:
+        args = [*base_args(run_dir, samples=2), *FAST, f"model.base_url={srv.url}"]
+        proc = spawn(args, cli_env(tmp_path), tmp_path / "out.log")
+        _wait_for_batches(proc, run_dir, 1)
+        assert kill(proc, signal.SIGINT) == 130
+        out = (tmp_path / "out.log").read_text()
+        [entry] = _entries(run_dir)
+        assert f"1 batch(es): 1 in progress; 2 request(s) kept in {run_dir / 'batches'}" in out, out[-2000:]
+        assert f"evalsweep batch cancel {run_dir}" in out and srv.stats().batches_created == 1
+        assert entry["state"] == "in_progress"

@@ -5,28 +5,27 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from evalsweep.config.schema import ExperimentConfig
+from evalsweep.config.model import ModelConfig
+from evalsweep.config.run import RunConfig
 from evalsweep.errors import ConfigError
 
 # The providers whose batch API evalsweep speaks, and the hosts that serve it.
 BATCH_PROVIDERS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
 
 
-def has_batch_api(model: object) -> bool:
+def has_batch_api(model: ModelConfig) -> bool:
     """The provider's own API, the simulator, or a base_url said to serve it (model.batch_api=true)."""
-    batch_api = getattr(model, "batch_api", None)
-    if batch_api is not None:
-        return bool(batch_api)
-    base_url = getattr(model, "base_url", None)
-    if getattr(model, "simulated", False) or not base_url:
+    if model.batch_api is not None:
+        return model.batch_api
+    if model.simulated or not model.base_url:
         return True
-    return urlsplit(base_url).hostname == BATCH_PROVIDERS.get(str(getattr(model, "provider", "")))
+    return urlsplit(model.base_url).hostname == BATCH_PROVIDERS.get(model.provider)
 
 
-def check_batch(exp: ExperimentConfig) -> None:
-    if exp.run.mode != "batch":
+def check_batch(run: RunConfig, model: ModelConfig) -> None:
+    """Called when the config is validated (evalsweep.config.schema) and again as a job is prepared."""
+    if run.mode != "batch":
         return
-    model = exp.model
     if model.provider not in BATCH_PROVIDERS:
         raise ConfigError(f"run.mode=batch is not supported for model.provider={model.provider} (model {model.name}) "
                           f"yet: batch mode runs on openai and anthropic; use run.mode=live")

@@ -41,6 +41,7 @@ class JobRun(Protocol):
     runner: Runner | None
     stats: ServiceStats | None
     judge_stats: ServiceStats | None
+    in_sweep: bool
 
 
 def batch_priced(exp: ExperimentConfig) -> ExperimentConfig:
@@ -56,14 +57,6 @@ def _service_model(cfg: ModelConfig) -> ModelConfig:
     (a batch is one call; its requests wait for it), the same cache keys as live."""
     return cfg.model_copy(update={"rpm": None, "tpm": None, "max_concurrency": 10**9, "request_timeout_s": _DAYS,
                                   "retry": RetryConfig(max_attempts=1)})
-
-
-def in_multirun() -> bool:
-    """A job of a -m sweep: it submits and returns; the sweep's end waits for every job's batches once."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 class _View:
@@ -98,7 +91,8 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
             totals.budget_stopped = True
         return spent
 
-    wait = exp.run.batch_wait and not in_multirun()
+    # A job of a -m sweep submits and returns: the sweep's end waits for every job's batches once.
+    wait = exp.run.batch_wait and not run.in_sweep
     view = _View(exp, len(work))
     rounds = Rounds(backend, store, key_of,
                     Pacing(wait, exp.run.batch_poll_s, exp.run.batch_poll_max_s, exp.run.batch_max_requests),

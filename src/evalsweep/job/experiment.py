@@ -59,7 +59,7 @@ def _seed_everything(seed: int) -> None:
 def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
-    check_batch(exp)  # run.mode=batch where the provider or base_url has no batch API
+    check_batch(exp.run, exp.model)  # run.mode=batch where the provider or base_url has no batch API
     samples = load_dataset(exp.dataset, exp.seed, scorer=exp.scorer_type)  # scorer=choice checks targets at load
     check_scorer(exp)  # an unknown scorer, or (scorer=judge) a bad judge option, rubric or key
     StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
@@ -139,6 +139,7 @@ class _Run:
     stats: ServiceStats | None = None
     judge_stats: ServiceStats | None = None
     out_dir: Path | None = None
+    in_sweep: bool = False  # a job of a multirun (run.mode=batch: the sweep's end waits for its batches)
 
 
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, run: _Run) -> Runner:
@@ -184,7 +185,7 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
-    run = _Run(JsonlWriter(results_path), totals, out_dir=out_dir)  # the file opens before the tracker starts
+    run = _Run(JsonlWriter(results_path), totals, out_dir=out_dir, in_sweep=job.multirun)  # the file opens before the tracker starts
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, git=provenance.git,
                            n_resumed=start.n_resumed)
     if report is not None:
