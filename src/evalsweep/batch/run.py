@@ -131,7 +131,7 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
                     tg.create_task(one(item))
                 tg.create_task(rounds.drive())
         done = True
-        _say_what_is_left(rounds, totals, out_dir)
+        _say_what_is_left(rounds, totals, out_dir, run.in_sweep)
     finally:
         view.bar.close()
         if not done and store.open_batches():  # Ctrl-C, SIGTERM, a failure: the batches go on without us
@@ -155,13 +155,17 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
     return runner
 
 
-def _say_what_is_left(rounds: Rounds, totals: RunTotals, out_dir: Path) -> None:
+def _say_what_is_left(rounds: Rounds, totals: RunTotals, out_dir: Path, in_sweep: bool) -> None:
     """The reason a batch job left samples not run, for its summary, and how to go on."""
     in_flight = rounds.not_run.get("in_flight", 0)
     unanswered = rounds.not_run.get("expired", 0) + rounds.not_run.get("canceled", 0)
     reasons: list[Any] = []
     if in_flight:
         reasons.append(f"{in_flight} sample(s) wait on batches in flight")
+        if in_sweep and not unanswered:  # the sweep's end collects them (evalsweep.batch.sweep)
+            totals.stop_reason = reasons[0] + "; the sweep collects them when all its jobs have submitted"
+            log.info("%s", totals.stop_reason)
+            return
     if unanswered:
         reasons.append(f"{unanswered} sample(s) not answered by their batch (expired or canceled)")
     if not reasons:

@@ -81,8 +81,14 @@ def _rerun(job_dir: Path, sweep_dir: Path) -> None:
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.exists() else []  # type: ignore[union-attr]
     info = JobInfo(output_dir=str(job_dir), overrides=overrides, multirun=True, sweep_dir=str(sweep_dir),
                    job_num=int(job_dir.name) if job_dir.name.isdigit() else None)
-    run_in_dir(exp, container, info, JobContext(output_dir=job_dir, seeds=[exp.seed], print_report=False),
-               log_file=job_dir / "run.log")
+    result = run_in_dir(exp, container, info, JobContext(output_dir=job_dir, seeds=[exp.seed], print_report=False),
+                        log_file=job_dir / "run.log")
+    if result is not None:
+        mean = result.metrics["score"].mean
+        log.info("sweep: collected %s (%s, seed %d): %s, mean score %s, n=%d, errors %d, cost $%.4f%s", job_dir,
+                 exp.model.name, exp.seed, result.status, f"{mean:.3f}" if mean is not None else "n/a",
+                 result.n_scored, result.n_errors, result.cost_usd, f" ({result.stop_reason})" if result.stop_reason
+                 else "")
 
 
 def collect_sweep(sweep_dir: Path, *, max_passes: int = 50) -> int:
