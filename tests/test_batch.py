@@ -176,3 +176,51 @@ def test_batch_status_and_cancel(tmp_path: Path, run_job_inproc: InprocJob, caps
         assert res.summary is not None and res.summary.status == "complete" and len(rows(run_dir)) == 3
         assert srv.stats().batches_created == 2
     assert batch_cli(["status", str(tmp_path / "nothing")]) == 2
+
+
+
+def test_polling_goes_on_through_transient_failures(tmp_path: Path) -> None:
+    """Unit test of the rounds' wait: a poll that fails (after the SDK's own retries) is tried again."""
+    import asyncio
+
+    from evalsweep.batch.backends import Result, Status
+    from evalsweep.batch.rounds import Pacing, Rounds
+    from evalsweep.batch.state import BatchStore
+    from evalsweep.llm.errors import TransientError
+    from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
+
+    class FlakyBackend:  # a stand-in for the provider: two failed polls, then the batch has ended
+        provider, max_requests, max_bytes = "openai", 10, 10**6
+        polls = 0
+
+        def line_bytes(self, cid: str, request: GenerateRequest) -> int:
+            return 100
+
+        async def submit(self, items: list) -> tuple[str, None]:
+            self.cids = [cid for cid, _ in items]
+            return "b1", None
+
+        async def poll(self, batch_id: str) -> Status:
+            self.polls += 1
+            if self.polls <= 2:
+                raise TransientError("connection error", status=None, cause="connection")
+            return Status("ended", {})
+
+        async def results(self, batch_id: str, requests: dict) -> dict:
+            return {cid: Result("succeeded", response=GenerateResponse(text="4")) for cid in self.cids}
+
+    backend = FlakyBackend()
+    rounds = Rounds(backend, BatchStore(tmp_path), lambda r: r.messages[0].content, Pacing(True, 0.01, 0.02),
+                    budget_spent=lambda spent: False, cost_of=lambda r: 0.0)
+    request = GenerateRequest(provider="openai", model="m", messages=[Message(role="user", content="2+2")])
+
+    async def go() -> str:
+        rounds.started()
+        drive = asyncio.create_task(rounds.drive())
+        answer = await rounds.ask(request)
+        rounds.finished()
+        await drive
+        return answer.text
+
+    assert asyncio.run(go()) == "4" and backend.polls == 3
+    assert BatchStore(tmp_path).entries["b1"].state == "ended"

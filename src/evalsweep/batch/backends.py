@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from evalsweep.config.model import ModelConfig
-from evalsweep.llm.errors import PermanentError, ProviderError, classify_status
+from evalsweep.llm.errors import PermanentError, ProviderError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 from evalsweep.batch import wire
 
@@ -91,6 +91,8 @@ class OpenAIBatches:
         except self._sdk.APIStatusError as exc:
             raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._cfg.api_key_env,
                                   "OpenAI") from exc
+        except (self._sdk.APIConnectionError, self._sdk.APITimeoutError) as exc:
+            raise TransientError(f"OpenAI batch API: {exc}", status=None, cause="connection") from exc
 
     async def submit(self, items: list[tuple[str, GenerateRequest]]) -> tuple[str, str | None]:
         content = "".join(self._line(cid, r) + "\n" for cid, r in items).encode()
@@ -185,6 +187,8 @@ class AnthropicBatches:
         except self._sdk.APIStatusError as exc:
             raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._cfg.api_key_env,
                                   "Anthropic") from exc
+        except (self._sdk.APIConnectionError, self._sdk.APITimeoutError) as exc:
+            raise TransientError(f"Anthropic batch API: {exc}", status=None, cause="connection") from exc
 
     async def submit(self, items: list[tuple[str, GenerateRequest]]) -> tuple[str, str | None]:
         seeds = {r.seed for _, r in items}

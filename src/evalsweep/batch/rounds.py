@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from evalsweep.batch.backends import Backend, BatchLost, Result, Status
 from evalsweep.batch.state import BatchEntry, BatchStore, now
+from evalsweep.llm.errors import TransientError
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,10 @@ class Rounds:
         """The batch's state; None when the provider does not know it (its requests are asked anew)."""
         try:
             return await self.backend.poll(batch_id)
+        except TransientError as exc:  # a blip while polling (after the SDK's own retries): poll again later
+            log.warning("could not poll batch %s (%s); trying again at the next poll", batch_id, exc)
+            entry = self.store.entries[batch_id]
+            return Status("canceling" if entry.state == "canceling" else "in_progress", entry.counts)
         except BatchLost as exc:
             entry = self.store.entries[batch_id]
             log.warning("batch %s is unknown to %s (%s): its %d request(s) are submitted again", batch_id,
