@@ -196,9 +196,15 @@ def test_polling_goes_on_through_transient_failures(tmp_path: Path) -> None:
         def line_bytes(self, cid: str, request: GenerateRequest) -> int:
             return 100
 
-        async def submit(self, items: list) -> tuple[str, None]:
+        async def upload(self, items: list) -> None:
+            return None
+
+        async def find(self, file_id: str) -> None:
+            return None
+
+        async def create(self, items: list, file_id: None) -> str:
             self.cids = [cid for cid, _ in items]
-            return "b1", None
+            return "b1"
 
         async def poll(self, batch_id: str) -> Status:
             self.polls += 1
@@ -224,3 +230,21 @@ def test_polling_goes_on_through_transient_failures(tmp_path: Path) -> None:
 
     assert asyncio.run(go()) == "4" and backend.polls == 3
     assert BatchStore(tmp_path).entries["b1"].state == "ended"
+
+
+def test_a_batch_made_of_an_upload_but_not_saved_is_found_not_submitted_again(
+        tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    """A crash between OpenAI's batches.create and the batch's file: the run after finds the batch by
+    the upload that was saved before create (made here by turning a saved batch back into that upload)."""
+    with sim_server(batch_delay_s=0.3) as srv:
+        args = [*job_args(samples=4), *FAST, f"model.base_url={srv.url}"]
+        _ok(run_job_inproc([*args, "run.batch_wait=false"], tmp_path / "a"))
+        [path] = [p for p in (tmp_path / "a" / "batches").glob("batch_*.json")]
+        entry = json.loads(path.read_text())
+        path.unlink()
+        entry.update(id=f"upload-{entry['input_file_id']}", state="submitting")
+        (path.parent / f"{entry['id']}.json").write_text(json.dumps(entry))
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 4
+        assert srv.stats().batches_created == 1 and srv.stats().batch_requests == 4
+        assert [b["id"] for b in _batches(tmp_path / "a")] == [path.stem]  # the intent is gone, the batch kept

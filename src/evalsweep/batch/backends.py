@@ -1,5 +1,6 @@
 """The providers' batch endpoints behind one small interface: submit a batch of (custom id,
-request), poll its state, read its results as GenerateResponses or errors, cancel it.
+request) (upload, then create), poll its state, read its results as GenerateResponses or errors,
+cancel it, and find the batch an upload became (after a crash before create's reply was saved).
 
 OpenAI: the requests as a JSONL file (files.create, purpose=batch), then batches.create on it; the
 results are its output and error files. Anthropic: messages.batches.create with the requests inline;
@@ -20,6 +21,7 @@ from evalsweep.batch import wire
 Outcome = Literal["succeeded", "errored", "expired", "canceled"]
 Polled = Literal["in_progress", "canceling", "ended"]
 _CONTROL_RETRIES = 3
+_FIND_DEPTH = 2000  # recent batches looked through for an unrecorded upload's batch
 
 
 class BatchLost(Exception):
@@ -46,7 +48,15 @@ class Backend(Protocol):
 
     def line_bytes(self, cid: str, request: GenerateRequest) -> int: ...
 
-    async def submit(self, items: list[tuple[str, GenerateRequest]]) -> tuple[str, str | None]: ...
+    async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
+        """The requests' file, where the batch API takes one (OpenAI); None where they go inline."""
+        ...
+
+    async def create(self, items: list[tuple[str, GenerateRequest]], file_id: str | None) -> str: ...
+
+    async def find(self, file_id: str) -> str | None:
+        """The batch made of this upload, if any (a crash between upload and create's reply)."""
+        ...
 
     async def poll(self, batch_id: str) -> Status: ...
 
@@ -94,14 +104,31 @@ class OpenAIBatches:
         except (self._sdk.APIConnectionError, self._sdk.APITimeoutError) as exc:
             raise TransientError(f"OpenAI batch API: {exc}", status=None, cause="connection") from exc
 
-    async def submit(self, items: list[tuple[str, GenerateRequest]]) -> tuple[str, str | None]:
+    async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
         content = "".join(self._line(cid, r) + "\n" for cid, r in items).encode()
         upload = await self._call(self._client.files.create, file=("evalsweep-batch.jsonl", content),
                                   purpose="batch")
-        batch = await self._call(self._client.batches.create, input_file_id=upload.id,
+        return str(upload.id)
+
+    async def create(self, items: list[tuple[str, GenerateRequest]], file_id: str | None) -> str:
+        batch = await self._call(self._client.batches.create, input_file_id=file_id,
                                  endpoint=wire.OPENAI_ENDPOINT, completion_window="24h",
                                  metadata={"made_by": "evalsweep"})
-        return batch.id, upload.id
+        return str(batch.id)
+
+    async def find(self, file_id: str) -> str | None:
+        seen = 0
+        try:
+            async for batch in self._client.batches.list(limit=100):
+                if batch.input_file_id == file_id:
+                    return str(batch.id)
+                seen += 1
+                if seen >= _FIND_DEPTH:
+                    break
+        except self._sdk.APIError as exc:
+            raise TransientError(f"OpenAI batch API: could not list batches: {exc}", status=None,
+                                 cause="connection") from exc
+        return None
 
     @staticmethod
     def _status(batch: Any) -> Status:
@@ -190,7 +217,13 @@ class AnthropicBatches:
         except (self._sdk.APIConnectionError, self._sdk.APITimeoutError) as exc:
             raise TransientError(f"Anthropic batch API: {exc}", status=None, cause="connection") from exc
 
-    async def submit(self, items: list[tuple[str, GenerateRequest]]) -> tuple[str, str | None]:
+    async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
+        return None  # the requests go inline, in create
+
+    async def find(self, file_id: str) -> str | None:
+        return None
+
+    async def create(self, items: list[tuple[str, GenerateRequest]], file_id: str | None) -> str:
         seeds = {r.seed for _, r in items}
         headers = None
         if self._cfg.simulated and len(seeds) == 1 and None not in seeds:
@@ -200,7 +233,7 @@ class AnthropicBatches:
             headers = {SEED_HEADER: str(seeds.pop())}
         batch = await self._call(self._client.messages.batches.create,
                                  requests=[self._item(cid, r) for cid, r in items], extra_headers=headers)
-        return batch.id, None
+        return str(batch.id)
 
     @staticmethod
     def _status(batch: Any) -> Status:

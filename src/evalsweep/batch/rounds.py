@@ -110,6 +110,7 @@ class Rounds:
     async def drive(self) -> None:
         """Until every sample is done: wait until all running samples wait, place their requests,
         then wait for batches (or, not waiting, poll once)."""
+        await self.adopt()
         while True:
             await self._quiet()
             if not self.active:
@@ -121,6 +122,17 @@ class Rounds:
                 await self._wait_some()
             else:
                 await self._poll_once()
+
+    async def adopt(self) -> None:
+        """Uploads an earlier run made without saving the batch create made of them (a crash in
+        between): the batch is looked for and kept if it exists; otherwise its requests are asked anew."""
+        for intent in self.store.intents():
+            found = await self.backend.find(intent.input_file_id) if intent.input_file_id else None
+            if found is not None and found not in self.store.entries:
+                self.store.save(intent.model_copy(update={"id": found, "state": "in_progress", "seq": 0}))
+                log.info("found batch %s, made of upload %s by an earlier run that stopped before saving it",
+                         found, intent.input_file_id)
+            self.store.drop(intent.id)
 
     async def _quiet(self) -> None:
         while self.active and self._waiting < self.active:
@@ -159,10 +171,20 @@ class Rounds:
                 self._resolve(ask, exc=NotRun("budget"))
             return
         for chunk in self._split(fresh):
-            batch_id, file_id = await self.backend.submit([(cid, ask.request) for cid, ask in chunk])
-            entry = BatchEntry(id=batch_id, provider=self.backend.provider, custom_ids=[cid for cid, _ in chunk],
-                               round=self.round, input_file_id=file_id)
+            items = [(cid, ask.request) for cid, ask in chunk]
+            cids = [cid for cid, _ in chunk]
+            file_id = await self.backend.upload(items)
+            intent = None
+            if file_id is not None:  # a crash before create's reply is saved: the next run finds the batch
+                intent = BatchEntry(id=f"upload-{file_id}", provider=self.backend.provider, custom_ids=cids,
+                                    state="submitting", round=self.round, input_file_id=file_id)
+                self.store.save(intent)
+            batch_id = await self.backend.create(items, file_id)
+            entry = BatchEntry(id=batch_id, provider=self.backend.provider, custom_ids=cids, round=self.round,
+                               input_file_id=file_id)
             self.store.save(entry)  # before any answer is handed out: a crash from here on re-attaches
+            if intent is not None:
+                self.store.drop(intent.id)
             self._on[batch_id] = dict(chunk)
             self.submitted += 1
             log.info("submitted batch %s: %d request(s) (round %d)", batch_id, len(chunk), self.round)

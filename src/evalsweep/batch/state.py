@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DIR = "batches"
 ENDPOINT = "endpoint.json"
-State = Literal["in_progress", "canceling", "ended", "lost"]
+# submitting: an OpenAI upload whose batches.create had not answered yet (an intent; see Rounds.adopt).
+State = Literal["submitting", "in_progress", "canceling", "ended", "lost"]
 
 
 def now() -> str:
@@ -119,9 +120,21 @@ class BatchStore:
         if batch_id is None:
             return None
         entry = self.entries[batch_id]
-        if entry.state == "lost" or cid in entry.retry:
+        if entry.state in ("lost", "submitting") or cid in entry.retry:
             return None
         return entry
+
+    def intents(self) -> list[BatchEntry]:
+        return [e for e in self.entries.values() if e.state == "submitting"]
+
+    def drop(self, entry_id: str) -> None:
+        """Remove an intent once its batch is found or known never to have been made."""
+        (self.dir / f"{entry_id}.json").unlink(missing_ok=True)
+        del self.entries[entry_id]
+        self._by_cid = {}
+        for entry in sorted(self.entries.values(), key=lambda e: e.seq):
+            for cid in entry.custom_ids:
+                self._by_cid[cid] = entry.id
 
     def open_batches(self) -> list[BatchEntry]:
         return [e for e in self.entries.values() if e.open]

@@ -1,4 +1,4 @@
-"""The OpenAI Batch API of the simulator: files (upload, content), batches (create, retrieve,
+"""The OpenAI Batch API of the simulator: files (upload, content), batches (create, retrieve, list,
 cancel), with the output and error files as the API writes them (evalsweep.simulator.batch_common)."""
 
 from __future__ import annotations
@@ -128,6 +128,12 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
         batch = _get(request)
         return _error(404, "No such batch.") if batch is None else json_response(_batch_object(book, batch), 200, {})
 
+    async def listing(_: web.Request) -> web.Response:
+        ours = [b for b in reversed(book.batches.values()) if b.fmt == OPENAI]  # newest first, as the API
+        data = [_batch_object(book, b) for b in ours]
+        return json_response({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                              "last_id": data[-1]["id"] if data else None, "has_more": False}, 200, {})
+
     async def cancel(request: web.Request) -> web.Response:
         batch = _get(request)
         if batch is None:
@@ -138,5 +144,6 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     app.router.add_post("/v1/files", upload)
     app.router.add_get("/v1/files/{file_id}/content", content)
     app.router.add_post("/v1/batches", create)
+    app.router.add_get("/v1/batches", listing)
     app.router.add_get("/v1/batches/{batch_id}", retrieve)
     app.router.add_post("/v1/batches/{batch_id}/cancel", cancel)
