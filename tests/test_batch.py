@@ -248,3 +248,19 @@ def test_a_batch_made_of_an_upload_but_not_saved_is_found_not_submitted_again(
         assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 4
         assert srv.stats().batches_created == 1 and srv.stats().batch_requests == 4
         assert [b["id"] for b in _batches(tmp_path / "a")] == [path.stem]  # the intent is gone, the batch kept
+
+
+def test_sweep_collect_leaves_a_job_whose_provider_cannot_be_reached(
+        tmp_path: Path, run_job_inproc: InprocJob, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalsweep.batch import sweep as batch_sweep
+
+    monkeypatch.setattr(batch_sweep, "_UNREACHABLE", 1)  # one failed poll (after the SDK's retries) is enough here
+    with sim_server(batch_delay_s=60) as srv:
+        job = tmp_path / "sweep" / "0"
+        _ok(run_job_inproc([*job_args(samples=2), *FAST, f"model.base_url={srv.url}", "run.batch_wait=false"], job))
+    # The simulator is gone: each poll fails (quickly: nothing listens), and the sweep gives that job up.
+    with caplog.at_level("WARNING"):
+        assert batch_sweep.collect_sweep(tmp_path / "sweep") == 1
+    assert "cannot reach the batches of" in caplog.text
+    assert _batches(job)[0]["state"] == "in_progress"  # kept for a later run

@@ -20,9 +20,11 @@ from evalsweep.batch.backends import Backend, BatchLost, backend_for
 from evalsweep.batch.state import DIR, BatchStore
 from evalsweep.config.model import ModelConfig
 from evalsweep.errors import EvalsweepError
+from evalsweep.llm.errors import TransientError
 from evalsweep.llm.service import api_key_for
 
 log = logging.getLogger(__name__)
+_UNREACHABLE = 10  # polls in a row that could not reach a job's provider before the sweep leaves it
 
 
 def open_model(job_dir: Path) -> tuple[ModelConfig, str | None] | None:
@@ -41,19 +43,34 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 async def _poll_all(jobs: dict[Path, tuple[Backend, list[str]]], poll_s: float, poll_max_s: float,
-                    progress: bool) -> None:
-    """Until every batch of every job has ended (or is unknown to its provider: its job submits it again)."""
+                    progress: bool) -> set[Path]:
+    """Until every batch of every job has ended (or is unknown to its provider: its job submits it
+    again). Returns the jobs whose provider could not be reached _UNREACHABLE polls in a row."""
     left = {(d, b) for d, (_, ids) in jobs.items() for b in ids}
+    failures: dict[Path, int] = {}
+    unreachable: set[Path] = set()
     bar = tqdm(total=len(left), desc="sweep batches", unit="batch", disable=not progress, leave=False)
     delay, t0 = poll_s, time.monotonic()
     try:
         while left:
             for job_dir, batch_id in sorted(left):
+                if job_dir in unreachable:
+                    continue
                 backend = jobs[job_dir][0]
                 try:
                     ended = (await backend.poll(batch_id)).state == "ended"
+                    failures[job_dir] = 0
                 except BatchLost:
                     ended = True
+                except TransientError as exc:
+                    failures[job_dir] = failures.get(job_dir, 0) + 1
+                    ended = False
+                    if failures[job_dir] >= _UNREACHABLE:
+                        log.warning("sweep: cannot reach the batches of %s (%s); re-run the sweep into its dir "
+                                    "later to collect them", job_dir, exc)
+                        unreachable.add(job_dir)
+                        left = {(d, b) for d, b in left if d != job_dir}
+                        continue
                 if ended:
                     left.discard((job_dir, batch_id))
                     bar.update(1)
@@ -65,6 +82,7 @@ async def _poll_all(jobs: dict[Path, tuple[Backend, list[str]]], poll_s: float, 
         bar.close()
         for backend, _ in jobs.values():
             await backend.aclose()
+    return unreachable
 
 
 def _rerun(job_dir: Path, sweep_dir: Path) -> None:
@@ -94,10 +112,13 @@ def _rerun(job_dir: Path, sweep_dir: Path) -> None:
 def collect_sweep(sweep_dir: Path, *, max_passes: int = 50) -> int:
     """Wait for and collect every batch job of a sweep; returns how many times it waited."""
     waits = 0
+    unreachable: set[Path] = set()
     for _ in range(max_passes):
         jobs: dict[Path, tuple[Backend, list[str]]] = {}
         poll_s, poll_max_s, progress = 5.0, 60.0, True
         for job_dir in _job_dirs(sweep_dir):
+            if job_dir in unreachable:
+                continue
             open_ids = [e.id for e in BatchStore(job_dir).open_batches()]
             found = open_model(job_dir) if open_ids else None
             if found is None:
@@ -113,8 +134,10 @@ def collect_sweep(sweep_dir: Path, *, max_passes: int = 50) -> int:
         n = sum(len(ids) for _, ids in jobs.values())
         log.info("sweep: waiting for %d batch(es) of %d job(s)", n, len(jobs))
         waits += 1
-        asyncio.run(_poll_all(jobs, poll_s, poll_max_s, progress))
+        unreachable |= asyncio.run(_poll_all(jobs, poll_s, poll_max_s, progress))
         for job_dir in jobs:
+            if job_dir in unreachable:
+                continue
             if not (job_dir / "summary.json").exists():
                 log.warning("sweep: %s has no summary.json (a job that did not finish): re-run the sweep into "
                             "%s to collect its batches", job_dir, sweep_dir)
