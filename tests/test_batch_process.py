@@ -16,7 +16,9 @@ FAST = ["run.mode=batch", "run.batch_poll_s=0.05", "run.batch_poll_max_s=0.2"]
 
 
 def _entries(job_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in (job_dir / "batches").glob("*.json") if p.name != "endpoint.json"]
+    """The batches saved (not an upload whose batch was still being created: batches/upload-*.json)."""
+    return [json.loads(p.read_text()) for p in (job_dir / "batches").glob("*.json")
+            if p.name != "endpoint.json" and not p.name.startswith("upload-")]
 
 
 def _wait_for_batches(proc: subprocess.Popen[bytes], job_dir: Path, n: int, timeout: float = 60) -> None:
