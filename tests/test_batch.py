@@ -264,3 +264,17 @@ def test_sweep_collect_leaves_a_job_whose_provider_cannot_be_reached(
         assert batch_sweep.collect_sweep(tmp_path / "sweep") == 1
     assert "cannot reach the batches of" in caplog.text
     assert _batches(job)[0]["state"] == "in_progress"  # kept for a later run
+
+
+def test_a_batch_the_provider_no_longer_knows_is_submitted_again(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    from evalsweep.simulator import SimulatorConfig, SimulatorServer
+
+    with sim_server(batch_delay_s=60) as srv:
+        args = [*job_args(samples=3), *FAST, f"model.base_url={srv.url}"]
+        _ok(run_job_inproc([*args, "run.batch_wait=false"], tmp_path / "a"))
+        port = srv.port
+    with SimulatorServer(SimulatorConfig(), port=port) as fresh:  # the same URL, none of the old batches
+        res = _ok(run_job_inproc(args, tmp_path / "a"))
+        assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 3
+        assert fresh.stats().batches_created == 1 and fresh.stats().batch_requests == 3
+    assert sorted(b["state"] for b in _batches(tmp_path / "a")) == ["ended", "lost"]

@@ -221,14 +221,18 @@ class Rounds:
             entry = self.store.entries[batch_id]
             return Status("canceling" if entry.state == "canceling" else "in_progress", entry.counts)
         except BatchLost as exc:
-            entry = self.store.entries[batch_id]
-            log.warning("batch %s is unknown to %s (%s): its %d request(s) are submitted again", batch_id,
-                        entry.provider, exc, len(entry.custom_ids))
-            entry.state = "lost"
-            self.store.save(entry)
-            for cid, ask in self._on.pop(batch_id, {}).items():
-                self._new.setdefault(cid, _Ask(ask.request)).futures.extend(ask.futures)
+            self._lose(batch_id, exc)
             return None
+
+    def _lose(self, batch_id: str, exc: BatchLost) -> None:
+        """A batch its provider does not know (or whose results are gone): its requests are asked anew."""
+        entry = self.store.entries[batch_id]
+        log.warning("batch %s is unknown to %s or its results are gone (%s): its %d request(s) are submitted "
+                    "again", batch_id, entry.provider, exc, len(entry.custom_ids))
+        entry.state = "lost"
+        self.store.save(entry)
+        for cid, ask in self._on.pop(batch_id, {}).items():
+            self._new.setdefault(cid, _Ask(ask.request)).futures.extend(ask.futures)
 
     async def _wait_some(self) -> None:
         delay = self.pacing.poll_s
@@ -267,8 +271,13 @@ class Rounds:
             self.store.save(entry)
 
     async def _collect(self, batch_id: str) -> None:
-        asks = self._on.pop(batch_id)
-        results = await self.backend.results(batch_id, {cid: ask.request for cid, ask in asks.items()})
+        asks = self._on[batch_id]
+        try:
+            results = await self.backend.results(batch_id, {cid: ask.request for cid, ask in asks.items()})
+        except BatchLost as exc:  # e.g. an output file the provider no longer keeps (OpenAI: 30 days)
+            self._lose(batch_id, exc)
+            return
+        del self._on[batch_id]
         entry = self.store.entries[batch_id]
         entry.counts = dict(Counter(r.outcome for r in results.values()))
         entry.retry = [cid for cid in entry.custom_ids if cid not in results or results[cid].outcome != "succeeded"]
