@@ -278,3 +278,16 @@ def test_a_batch_the_provider_no_longer_knows_is_submitted_again(tmp_path: Path,
         assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 3
         assert fresh.stats().batches_created == 1 and fresh.stats().batch_requests == 3
     assert sorted(b["state"] for b in _batches(tmp_path / "a")) == ["ended", "lost"]
+
+
+def test_samples_asking_the_same_request_share_one_batch_line_paid_once(tmp_path: Path,
+                                                                         run_job_inproc: InprocJob) -> None:
+    data = write_dataset(tmp_path / "d.jsonl", ["What is 2 + 2?", "What is 2 + 2?", "What is 3 + 3?"])
+    with sim_server() as srv:
+        res = _ok(run_job_inproc([*job_args(samples=3), *data, *FAST, *PRICED, f"model.base_url={srv.url}"],
+                                 tmp_path / "a"))
+        assert srv.stats().batch_requests == 2 and len(rows(tmp_path / "a")) == 3
+    same = [r for r in rows(tmp_path / "a") if "2 + 2" in r["messages"][-1]["content"]]
+    assert same[0]["output"] == same[1]["output"] and sorted(r["cost_usd"] > 0 for r in same) == [False, True]
+    assert res.summary is not None and res.summary.cost_usd == pytest.approx(
+        sum(r["cost_usd"] for r in rows(tmp_path / "a")))

@@ -140,14 +140,16 @@ class Rounds:
             await self._changed.wait()
 
     def _resolve(self, ask: _Ask, response: GenerateResponse | None = None, exc: BaseException | None = None) -> None:
-        for fut in ask.futures:
+        for i, fut in enumerate(ask.futures):
             if fut.done():
                 continue
             if exc is not None:
                 fut.set_exception(exc)
             else:
                 assert response is not None
-                fut.set_result(response)
+                # Samples asking the very same request share one line of the batch, paid once: the
+                # others get it as a cache hit would give it (no cost of their own).
+                fut.set_result(response if i == 0 else response.model_copy(update={"cached": True}))
         self._waiting -= len(ask.futures)
         self._changed.set()
 
@@ -159,7 +161,11 @@ class Rounds:
             if entry is None:
                 fresh.append((cid, ask))
             else:
-                self._on.setdefault(entry.id, {})[cid] = ask
+                held = self._on.setdefault(entry.id, {})
+                if cid in held:  # already waited on in this run: one more sample waits with it
+                    held[cid].futures.extend(ask.futures)
+                else:
+                    held[cid] = ask
                 self.attached += 1
         if not fresh:
             return
