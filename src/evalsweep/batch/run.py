@@ -99,8 +99,8 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
                     budget_spent=budget_spent, cost_of=lambda r: priced.model.price.cost(r.usage.input_tokens,
                                                                                          r.usage.output_tokens),
                     on_change=view.update)
-    store.endpoint_of_run = Endpoint(provider=cfg.provider, model=cfg.name, base_url=base_url, api_key_env=cfg.api_key_env,
-                              simulated=cfg.simulated)
+    store.endpoint_of_run = Endpoint(provider=cfg.provider, model=cfg.name, base_url=base_url,
+                                     api_key_env=cfg.api_key_env, simulated=cfg.simulated)
     service = ModelService(_service_model(cfg), exp.cache, base_url, None, client=BatchClient(rounds))
     writer = run.writer
     writer.start()
@@ -134,7 +134,8 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
         _say_what_is_left(rounds, totals, out_dir, run.in_sweep)
     finally:
         view.bar.close()
-        if not done and (store.open_batches() or store.intents()):  # Ctrl-C, SIGTERM, a failure: the batches go on without us
+        # Ctrl-C, SIGTERM, a failure: the batches go on without us.
+        if not done and (store.open_batches() or store.intents()):
             log.warning("%s kept in %s: re-run the same command into the same dir to collect them "
                         "(evalsweep batch status %s; evalsweep batch cancel %s to stop them)",
                         summary_line(store), store.dir, out_dir, out_dir)

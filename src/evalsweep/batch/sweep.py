@@ -96,7 +96,8 @@ def _rerun(job_dir: Path, sweep_dir: Path) -> None:
     container = json.loads((job_dir / "summary.json").read_text(encoding="utf-8"))["config"]
     exp = validate(container)
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
-    overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.exists() else []  # type: ignore[union-attr]
+    saved = OmegaConf.load(overrides_file) if overrides_file.exists() else []
+    overrides = [str(o) for o in saved]  # type: ignore[union-attr]
     info = JobInfo(output_dir=str(job_dir), overrides=overrides, multirun=True, sweep_dir=str(sweep_dir),
                    job_num=int(job_dir.name) if job_dir.name.isdigit() else None)
     result = run_in_dir(exp, container, info, JobContext(output_dir=job_dir, seeds=[exp.seed], print_report=False),

@@ -113,7 +113,10 @@ class BatchBook:
         if not isinstance(model, str) or not model:
             return Answer("errored", status=400, message="`model` is required and must be a string.")
         try:
-            parsed = parse_openai(body) if batch.fmt == OPENAI else parse_anthropic(body, _Headers(batch.seed))  # type: ignore[arg-type]
+            if batch.fmt == OPENAI:
+                parsed = parse_openai(body)
+            else:  # parse_anthropic reads only the request's headers (the seed)
+                parsed = parse_anthropic(body, _Headers(batch.seed))  # type: ignore[arg-type]
         except BadRequest as exc:
             return Answer("errored", status=400, message=str(exc))
         texts = parsed.all_texts
