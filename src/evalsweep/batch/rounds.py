@@ -129,10 +129,17 @@ class Rounds:
         for intent in self.store.intents():
             found = await self.backend.find(intent.input_file_id) if intent.input_file_id else None
             if found is not None and found not in self.store.entries:
-                self.store.save(intent.model_copy(update={"id": found, "state": "in_progress", "seq": 0}))
+                await self._save(intent.model_copy(update={"id": found, "state": "in_progress", "seq": 0}))
                 log.info("found batch %s, made of upload %s by an earlier run that stopped before saving it",
                          found, intent.input_file_id)
-            self.store.drop(intent.id)
+            await self._drop(intent.id)
+
+    async def _save(self, entry: BatchEntry) -> None:
+        # The write and its fsyncs off the event loop (the samples' own work goes on meanwhile).
+        await asyncio.to_thread(self.store.save, entry)
+
+    async def _drop(self, entry_id: str) -> None:
+        await asyncio.to_thread(self.store.drop, entry_id)
 
     async def _quiet(self) -> None:
         while self.active and self._waiting < self.active:
@@ -184,13 +191,13 @@ class Rounds:
             if file_id is not None:  # a crash before create's reply is saved: the next run finds the batch
                 intent = BatchEntry(id=f"upload-{file_id}", provider=self.backend.provider, custom_ids=cids,
                                     state="submitting", round=self.round, input_file_id=file_id)
-                self.store.save(intent)
+                await self._save(intent)
             batch_id = await self.backend.create(items, file_id)
             entry = BatchEntry(id=batch_id, provider=self.backend.provider, custom_ids=cids, round=self.round,
                                input_file_id=file_id)
-            self.store.save(entry)  # before any answer is handed out: a crash from here on re-attaches
+            await self._save(entry)  # before any answer is handed out: a crash from here on re-attaches
             if intent is not None:
-                self.store.drop(intent.id)
+                await self._drop(intent.id)
             self._on[batch_id] = dict(chunk)
             self.submitted += 1
             log.info("submitted batch %s: %d request(s) (round %d)", batch_id, len(chunk), self.round)
@@ -227,16 +234,16 @@ class Rounds:
             entry = self.store.entries[batch_id]
             return Status("canceling" if entry.state == "canceling" else "in_progress", entry.counts)
         except BatchLost as exc:
-            self._lose(batch_id, exc)
+            await self._lose(batch_id, exc)
             return None
 
-    def _lose(self, batch_id: str, exc: BatchLost) -> None:
+    async def _lose(self, batch_id: str, exc: BatchLost) -> None:
         """A batch its provider does not know (or whose results are gone): its requests are asked anew."""
         entry = self.store.entries[batch_id]
         log.warning("batch %s is unknown to %s or its results are gone (%s): its %d request(s) are submitted "
                     "again", batch_id, entry.provider, exc, len(entry.custom_ids))
         entry.state = "lost"
-        self.store.save(entry)
+        await self._save(entry)
         for cid, ask in self._on.pop(batch_id, {}).items():
             self._new.setdefault(cid, _Ask(ask.request)).futures.extend(ask.futures)
 
@@ -247,7 +254,7 @@ class Rounds:
             for batch_id in list(self._on):
                 status = await self._status(batch_id)
                 if status is not None:
-                    self._note(batch_id, status)
+                    await self._note(batch_id, status)
                     if status.state == "ended":
                         ended.append(batch_id)
             if ended or self._new:
@@ -262,7 +269,7 @@ class Rounds:
         for batch_id in list(self._on):
             status = await self._status(batch_id)
             if status is not None:
-                self._note(batch_id, status)
+                await self._note(batch_id, status)
                 if status.state == "ended":
                     await self._collect(batch_id)
         for asks in self._on.values():
@@ -270,25 +277,25 @@ class Rounds:
                 self._resolve(ask, exc=NotRun("in_flight"))
         self._on.clear()
 
-    def _note(self, batch_id: str, status: Status) -> None:
+    async def _note(self, batch_id: str, status: Status) -> None:
         entry = self.store.entries[batch_id]
         if status.state != "ended" and entry.state != status.state:
             entry.state = status.state
-            self.store.save(entry)
+            await self._save(entry)
 
     async def _collect(self, batch_id: str) -> None:
         asks = self._on[batch_id]
         try:
             results = await self.backend.results(batch_id, {cid: ask.request for cid, ask in asks.items()})
         except BatchLost as exc:  # e.g. an output file the provider no longer keeps (OpenAI: 30 days)
-            self._lose(batch_id, exc)
+            await self._lose(batch_id, exc)
             return
         del self._on[batch_id]
         entry = self.store.entries[batch_id]
         entry.counts = dict(Counter(r.outcome for r in results.values()))
         entry.retry = [cid for cid in entry.custom_ids if cid not in results or results[cid].outcome != "succeeded"]
         entry.state, entry.ended_at = "ended", now()
-        self.store.save(entry)
+        await self._save(entry)
         log.info("batch %s ended: %s", batch_id, ", ".join(f"{n} {k}" for k, n in sorted(entry.counts.items())))
         for cid, ask in asks.items():
             self._hand_out(ask, results.get(cid))
