@@ -291,3 +291,35 @@ def test_samples_asking_the_same_request_share_one_batch_line_paid_once(tmp_path
     assert same[0]["output"] == same[1]["output"] and sorted(r["cost_usd"] > 0 for r in same) == [False, True]
     assert res.summary is not None and res.summary.cost_usd == pytest.approx(
         sum(r["cost_usd"] for r in rows(tmp_path / "a")))
+
+
+def test_a_server_without_batch_endpoints_said_to_have_them_stops_with_one_line(
+        tmp_path: Path, run_job_inproc: InprocJob) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):  # a server that knows no batch route (as llama.cpp)
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = b'{"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}}'
+            self.send_response(404)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        res = run_job_inproc([*job_args(samples=2), *FAST, f"model.base_url={url}", "+model.batch_api=true"],
+                             tmp_path / "a")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(res, ConfigError) and "answered 404 to files.create" in str(res)
+    assert "use run.mode=live" in str(res)

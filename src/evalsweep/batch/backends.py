@@ -10,10 +10,13 @@ since a batch is one call, not one per sample."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from evalsweep.config.model import ModelConfig
+from evalsweep.errors import ConfigError
 from evalsweep.llm.errors import PermanentError, ProviderError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 from evalsweep.batch import wire
@@ -67,6 +70,16 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+@contextmanager
+def _no_endpoint(cfg: ModelConfig, call: str) -> Iterator[None]:
+    """A 404 on submitting: the server has no batch API (model.batch_api=true on one that has none)."""
+    try:
+        yield
+    except BatchLost:
+        raise ConfigError(f"run.mode=batch: {cfg.base_url or cfg.provider} answered 404 to {call} (model "
+                          f"{cfg.name}): it has no batch API; use run.mode=live") from None
+
+
 def _errored(message: str, status: int | None) -> Result:
     return Result("errored", error=PermanentError(f"batch request failed: {message}", status=status,
                                                   cause=str(status) if status else "batch_error"))
@@ -106,14 +119,16 @@ class OpenAIBatches:
 
     async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
         content = "".join(self._line(cid, r) + "\n" for cid, r in items).encode()
-        upload = await self._call(self._client.files.create, file=("evalsweep-batch.jsonl", content),
-                                  purpose="batch")
+        with _no_endpoint(self._cfg, "files.create"):
+            upload = await self._call(self._client.files.create, file=("evalsweep-batch.jsonl", content),
+                                      purpose="batch")
         return str(upload.id)
 
     async def create(self, items: list[tuple[str, GenerateRequest]], file_id: str | None) -> str:
-        batch = await self._call(self._client.batches.create, input_file_id=file_id,
-                                 endpoint=wire.OPENAI_ENDPOINT, completion_window="24h",
-                                 metadata={"made_by": "evalsweep"})
+        with _no_endpoint(self._cfg, "batches.create"):
+            batch = await self._call(self._client.batches.create, input_file_id=file_id,
+                                     endpoint=wire.OPENAI_ENDPOINT, completion_window="24h",
+                                     metadata={"made_by": "evalsweep"})
         return str(batch.id)
 
     async def find(self, file_id: str) -> str | None:
@@ -231,8 +246,9 @@ class AnthropicBatches:
             from evalsweep.simulator.anthropic_wire import SEED_HEADER
 
             headers = {SEED_HEADER: str(seeds.pop())}
-        batch = await self._call(self._client.messages.batches.create,
-                                 requests=[self._item(cid, r) for cid, r in items], extra_headers=headers)
+        with _no_endpoint(self._cfg, "messages.batches.create"):
+            batch = await self._call(self._client.messages.batches.create,
+                                     requests=[self._item(cid, r) for cid, r in items], extra_headers=headers)
         return str(batch.id)
 
     @staticmethod

@@ -32,5 +32,5 @@ def check_batch(run: RunConfig, model: ModelConfig) -> None:
     if not has_batch_api(model):
         raise ConfigError(f"run.mode=batch: model.base_url={model.base_url} (model {model.name}) has no batch API "
                           f"that evalsweep knows of (local servers such as llama.cpp or vLLM have none); use "
-                          f"run.mode=live, or set model.batch_api=true if that server serves the {model.provider} "
+                          f"run.mode=live, or set +model.batch_api=true if that server serves the {model.provider} "
                           f"batch endpoints")
