@@ -323,3 +323,26 @@ def test_a_server_without_batch_endpoints_said_to_have_them_stops_with_one_line(
         server.server_close()
     assert isinstance(res, ConfigError) and "answered 404 to files.create" in str(res)
     assert "use run.mode=live" in str(res)
+
+
+def test_batches_are_split_within_the_providers_bytes_and_by_seed(tmp_path: Path) -> None:
+    """Unit test of the split: a batch never holds more bytes than its provider takes, nor two seeds."""
+    from evalsweep.batch.rounds import Pacing, Rounds, _Ask
+    from evalsweep.batch.state import BatchStore
+    from evalsweep.llm.types import GenerateRequest, Message
+
+    class Limits:  # only the limits matter here
+        provider, max_requests, max_bytes = "openai", 100, 250
+
+        def line_bytes(self, cid: str, request: GenerateRequest) -> int:
+            return 100
+
+    rounds = Rounds(Limits(), BatchStore(tmp_path), lambda r: "", Pacing(True, 1, 1),  # type: ignore[arg-type]
+                    budget_spent=lambda spent: False, cost_of=lambda r: 0.0)
+
+    def ask(n: int, seed: int) -> tuple[str, _Ask]:
+        return f"c{n}", _Ask(GenerateRequest(provider="openai", model="m", seed=seed,
+                                             messages=[Message(role="user", content=str(n))]))
+
+    chunks = rounds._split([ask(i, 1) for i in range(5)] + [ask(9, 2)])
+    assert [[cid for cid, _ in chunk] for chunk in chunks] == [["c0", "c1"], ["c2", "c3"], ["c4"], ["c9"]]
