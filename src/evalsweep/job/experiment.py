@@ -185,7 +185,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
     exp, cfg_container, out_dir = start.exp, start.config, start.out_dir
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
-    run = _Run(JsonlWriter(results_path), totals, out_dir=out_dir, in_sweep=job.multirun)  # the file opens before the tracker starts
+    # The file opens before the tracker starts.
+    run = _Run(JsonlWriter(results_path), totals, out_dir=out_dir, in_sweep=job.multirun)
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, git=provenance.git,
                            n_resumed=start.n_resumed)
     if report is not None:
