@@ -131,12 +131,13 @@ def test_budget_holds_across_rounds(tmp_path: Path, run_job_inproc: InprocJob) -
 
 
 def test_batch_wait_false_submits_and_a_rerun_collects(tmp_path: Path, run_job_inproc: InprocJob) -> None:
-    with sim_server(batch_delay_s=0.5) as srv:
+    with sim_server(batch_delay_s=60) as srv:
         args = [*job_args(samples=5), *FAST, f"model.base_url={srv.url}"]
         res = _ok(run_job_inproc([*args, "run.batch_wait=false"], tmp_path / "a"))
         assert res.summary is not None and res.summary.status == "incomplete" and res.summary.n_not_run == 5
         assert f"hydra.run.dir={tmp_path / 'a'}" in (res.summary.stop_reason or "")
         assert not rows(tmp_path / "a") and srv.stats().batches_created == 1
+        srv.config.faults.batch_delay_s = 0  # the batch has ended by the time the job is run again
         res = _ok(run_job_inproc(args, tmp_path / "a"))  # waits this time, on the same batch
         assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 5
         assert srv.stats().batches_created == 1 and srv.stats().batch_requests == 5
@@ -236,9 +237,10 @@ def test_a_batch_made_of_an_upload_but_not_saved_is_found_not_submitted_again(
         tmp_path: Path, run_job_inproc: InprocJob) -> None:
     """A crash between OpenAI's batches.create and the batch's file: the run after finds the batch by
     the upload that was saved before create (made here by turning a saved batch back into that upload)."""
-    with sim_server(batch_delay_s=0.3) as srv:
+    with sim_server(batch_delay_s=60) as srv:
         args = [*job_args(samples=4), *FAST, f"model.base_url={srv.url}"]
         _ok(run_job_inproc([*args, "run.batch_wait=false"], tmp_path / "a"))
+        srv.config.faults.batch_delay_s = 0
         [path] = [p for p in (tmp_path / "a" / "batches").glob("batch_*.json")]
         entry = json.loads(path.read_text())
         path.unlink()

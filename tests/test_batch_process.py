@@ -33,13 +33,14 @@ def _wait_for_batches(proc: subprocess.Popen[bytes], job_dir: Path, n: int, time
 
 def test_sigkill_with_batches_in_flight_then_the_same_command(tmp_path: Path) -> None:
     run_dir = tmp_path / "job"
-    with sim_server(batch_delay_s=2.0) as srv:
+    with sim_server(batch_delay_s=60) as srv:
         args = [*base_args(run_dir, samples=8), *FAST, f"model.base_url={srv.url}", "run.batch_max_requests=3"]
         env = cli_env(tmp_path)
         proc = spawn(args, env, tmp_path / "first.log")
         _wait_for_batches(proc, run_dir, 3)  # every request is in a batch the dir holds
         assert kill(proc) != 0
         assert srv.stats().batches_created == 3 and not (run_dir / "results.jsonl").read_text()
+        srv.config.faults.batch_delay_s = 0  # the batches end while no job is there to see it
         done = run_cli(args, environ=env)
         assert done.returncode == 0, done.stderr[-2000:]
         stats = srv.stats()
@@ -53,13 +54,19 @@ def test_sigkill_with_batches_in_flight_then_the_same_command(tmp_path: Path) ->
 
 def test_batch_sweep_of_two_models_and_three_seeds_waits_once_and_reports(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    with sim_server(batch_delay_s=1.0) as srv:
+    with sim_server(batch_delay_s=600) as srv:
         args = ["-m", "model=sim,sim_strong", "seed=42,43,44", *FAST, f"model.base_url={srv.url}",
                 "tracker=none", "run.progress=false", "dataset.max_samples=6", "++spec.skip_validation=true",
                 f"hydra.sweep.dir={sweep}"]
-        res = run_cli(args, environ=cli_env(tmp_path), timeout=300)
-        assert res.returncode == 0, res.stderr[-3000:]
-        out = res.stdout + res.stderr
+        proc = subprocess.Popen([PY, str(ROOT / "run.py"), *args], cwd=ROOT, env=cli_env(tmp_path),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 240
+        # Until every job has submitted, polled once and finished its pass (its summary written).
+        while len(list(sweep.glob("*/summary.json"))) < 6 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        srv.config.faults.batch_delay_s = 0  # the batches may end now
+        out, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, out[-3000:]
         assert out.count("sweep: waiting for 6 batch(es) of 6 job(s)") == 1, out[-3000:]
         stats = srv.stats()
         assert stats.batches_created == 6 and stats.batch_requests == 36

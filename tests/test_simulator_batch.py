@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import anthropic
 import openai
@@ -29,13 +28,13 @@ async def _openai_batch(url: str, questions: dict[str, str]) -> tuple[openai.Asy
 
 
 def test_openai_batch_answers_errors_and_expires_after_its_delay() -> None:
-    with sim_server(batch_delay_s=0.3, batch_error_substring="ERR", batch_expire_substring="LATE") as srv:
+    with sim_server(batch_delay_s=600, batch_error_substring="ERR", batch_expire_substring="LATE") as srv:
         async def go() -> None:
             client, batch_id = await _openai_batch(srv.url, {"a": "What is 2 + 3?", "b": "ERR What is 1 + 1?",
                                                              "c": "LATE What is 4 + 4?"})
             first = await client.batches.retrieve(batch_id)
             assert first.status == "in_progress" and first.output_file_id is None
-            await asyncio.sleep(0.35)
+            srv.config.faults.batch_delay_s = 0  # its processing time is over
             done = await client.batches.retrieve(batch_id)
             assert done.status == "expired" and done.request_counts.total == 3
             out = [json.loads(x) for x in (await client.files.content(done.output_file_id)).text.splitlines()]
@@ -68,7 +67,7 @@ def test_openai_batch_cancel_leaves_every_request_cancelled() -> None:
 
 
 def test_anthropic_message_batches_results_cancel_and_counts() -> None:
-    with sim_server(batch_delay_s=0.2, batch_error_substring="ERR", batch_expire_substring="LATE") as srv:
+    with sim_server(batch_delay_s=600, batch_error_substring="ERR", batch_expire_substring="LATE") as srv:
         async def go() -> None:
             client = anthropic.AsyncAnthropic(base_url=srv.url, api_key="x", max_retries=0)
 
@@ -81,7 +80,7 @@ def test_anthropic_message_batches_results_cancel_and_counts() -> None:
             assert batch.processing_status == "in_progress" and batch.request_counts.processing == 3
             other = await client.messages.batches.create(requests=[req("z", "What is 9 + 9?")])
             assert (await client.messages.batches.cancel(other.id)).processing_status == "ended"
-            time.sleep(0.25)
+            srv.config.faults.batch_delay_s = 0  # its processing time is over
             ended = await client.messages.batches.retrieve(batch.id)
             assert ended.processing_status == "ended"
             assert (ended.request_counts.succeeded, ended.request_counts.errored,

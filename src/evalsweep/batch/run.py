@@ -134,11 +134,13 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
         _say_what_is_left(rounds, totals, out_dir, run.in_sweep)
     finally:
         view.bar.close()
-        # Ctrl-C, SIGTERM, a failure: the batches go on without us.
-        if not done and (store.open_batches() or store.intents()):
+        # Ctrl-C, SIGTERM, a failure: the batches go on without us. Read back from disk: a write the
+        # interrupt cut short may still be finishing in its thread.
+        kept = BatchStore(out_dir) if not done else None
+        if kept is not None and (kept.open_batches() or kept.intents()):
             log.warning("%s kept in %s: re-run the same command into the same dir to collect them "
                         "(evalsweep batch status %s; evalsweep batch cancel %s to stop them)",
-                        summary_line(store), store.dir, out_dir, out_dir)
+                        summary_line(kept), kept.dir, out_dir, out_dir)
         try:
             await writer.close()
         finally:

@@ -145,12 +145,17 @@ class BatchStore:
 
 def summary_line(store: BatchStore) -> str:
     """'3 batch(es): 1 in progress, 2 ended; 40 request(s)' for logs and `batch status`."""
-    entries = list(store.entries.values())
+    entries = [e for e in store.entries.values() if e.state != "submitting"]
+    made = {e.input_file_id for e in entries}
+    uploads = [e for e in store.intents() if e.input_file_id not in made]  # no batch known for them yet
     by_state: dict[str, int] = {}
     for e in entries:
         by_state[e.state] = by_state.get(e.state, 0) + 1
     states = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_state.items()))
-    return f"{len(entries)} batch(es): {states or 'none'}; {sum(len(e.custom_ids) for e in entries)} request(s)"
+    line = f"{len(entries)} batch(es): {states or 'none'}; {sum(len(e.custom_ids) for e in entries)} request(s)"
+    if uploads:
+        line += f" (and {len(uploads)} upload(s) whose batch was being created: the next run looks for it)"
+    return line
 
 
 def dump(entries: list[BatchEntry]) -> str:
