@@ -40,6 +40,10 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        if any(sweep_dir.glob("*/batches")):  # run.mode=batch: the jobs submitted; wait once for them all
+            from evalsweep.batch.sweep import collect_sweep
+
+            collect_sweep(sweep_dir)
         sweep_jobs_with_errors.extend(jobs_with_errors(sweep_dir))
         if not self.enabled or not any(sweep_dir.glob("*/results.jsonl")):
             return  # nothing ran (e.g. validate_only=true): no report to write

@@ -6,6 +6,7 @@ activating the venv (`.venv/bin/evalsweep`). Each subcommand is the existing ent
     evalsweep classify DIR ...       grade finished runs with a classifier (python scripts/classify.py)
     evalsweep cache ...              inspect, prune, check or copy the response cache (python -m evalsweep.cache)
     evalsweep sim ...                run the OpenAI/Anthropic simulator on a port (python -m evalsweep.simulator)
+    evalsweep batch status|cancel DIR  the batches of a run.mode=batch job (docs/batch.md)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "classify": ("evalsweep.classify.cli", "main", "grade finished runs' rows with a classifier model"),
     "cache": ("evalsweep.cache.__main__", "main", "inspect, prune, check, export/import the response cache"),
     "sim": ("evalsweep.simulator.__main__", "main", "serve the local simulator (not a real model)"),
+    "batch": ("evalsweep.batch.cli", "main", "status or cancel of a batch job's batches (run.mode=batch)"),
 }
 
 

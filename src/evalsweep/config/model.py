@@ -28,6 +28,8 @@ class PriceConfig(Strict):
     # cache. null: priced as input tokens (Anthropic charges 1.25x input to write, 0.1x to read).
     cache_write_per_mtok: float | None = Field(None, ge=0)
     cache_read_per_mtok: float | None = Field(None, ge=0)
+    # run.mode=batch pays this share of the prices above (OpenAI and Anthropic batches: half).
+    batch_discount: float = Field(0.5, gt=0, le=1)
 
     def cost(self, input_tokens: int, output_tokens: int, *, cache_write_tokens: int = 0,
              cache_read_tokens: int = 0) -> float:
@@ -117,6 +119,9 @@ class ModelConfig(GenerateConfig):
     # HTTP headers sent with every request (OpenRouter's HTTP-Referer, an anthropic-beta, a proxy's
     # routing header). Part of the cache key; never a key (see api_key_env).
     extra_headers: dict[str, str] | None = None
+    # Whether base_url serves the provider's batch API (run.mode=batch): null = only the provider's
+    # own API and the simulator do; true for a proxy that serves it too (docs/batch.md).
+    batch_api: bool | None = None
 
     @field_validator("provider")
     @classmethod

@@ -4,6 +4,7 @@ run section (progress, sample errors, retrying errors on resume)."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -64,3 +65,13 @@ class RunConfig(Strict):
     fail_on_sample_errors: bool = True
     # A resume asks samples that failed for good again (their earlier rows go to retried_errors.jsonl).
     retry_errors: bool = True
+    # live: one request at a time as samples go; batch: the provider's batch API at its batch price
+    # (OpenAI, Anthropic; docs/batch.md).
+    mode: Literal["live", "batch"] = "live"
+    # batch: wait for the batches to end (polling); false submits, exits 0 and says how to collect.
+    batch_wait: bool = True
+    # batch: seconds before the first poll of a batch's state; later polls back off to batch_poll_max_s.
+    batch_poll_s: float = Field(5.0, gt=0)
+    batch_poll_max_s: float = Field(60.0, gt=0)
+    # batch: at most this many requests per batch (null: the provider's own limit).
+    batch_max_requests: int | None = Field(None, ge=1)

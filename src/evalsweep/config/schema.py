@@ -14,6 +14,7 @@ from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig, RunConfig, WandbConfig
 from evalsweep.config.store import StoreConfig, SweepConfig
 from evalsweep.config.task import PromptConfig, ScorerConfig, SolverConfig, StructuredConfig
+from evalsweep.batch.check import check_batch
 from evalsweep.errors import ConfigError
 
 
@@ -92,6 +93,7 @@ def validate(cfg: dict[str, Any]) -> ExperimentConfig:
         problems = [_describe(e, data) for e in exc.errors()]
         more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:3])})" if len(problems) > 1 else ""
         raise ConfigError(problems[0] + more) from None
+    check_batch(exp.run, exp.model, exp.sweep.max_cost_usd)  # run.mode=batch where there is no batch API: one line, nothing run
     section = cfg.get("dataset")
     if isinstance(section, dict) and exp.dataset.provenance is not None:
         section.update({k: getattr(exp.dataset, k) for k in ("name", "version", "source", "split")})

@@ -40,6 +40,7 @@ from evalsweep.structured.answers import StructuredAnswers
 from evalsweep.task.solvers import Solver
 from evalsweep.tracking.base import make_tracker
 from evalsweep.job.validation_report import ValidationReport
+from evalsweep.batch.check import check_batch
 from evalsweep.job.work import Identity, JobWork
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def _seed_everything(seed: int) -> None:
 def prepare(exp: ExperimentConfig) -> tuple[Samples, JobWork]:
     """Everything that can fail on bad input, done before any API call."""
     api_key_for(exp.model)  # a missing key stops here, before any work
+    check_batch(exp.run, exp.model, exp.sweep.max_cost_usd)  # run.mode=batch where the provider or base_url has no batch API
     samples = load_dataset(exp.dataset, exp.seed, scorer=exp.scorer_type)  # scorer=choice checks targets at load
     check_scorer(exp)  # an unknown scorer, or (scorer=judge) a bad judge option, rubric or key
     StructuredAnswers.from_config(exp, quiet=True)  # a response model that cannot be imported stops here
@@ -140,9 +142,16 @@ class _Run:
     stats: ServiceStats | None = None
     judge_stats: ServiceStats | None = None
     budget: BudgetSpec | None = None  # the sweep's (sweep.max_cost_usd), shared with its other jobs
+    out_dir: Path | None = None
+    in_sweep: bool = False  # a job of a multirun (run.mode=batch: the sweep's end waits for its batches)
 
 
 async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork, run: _Run) -> Runner:
+    if exp.run.mode == "batch":  # the provider's batch API (evalsweep.batch)
+        from evalsweep.batch.run import run_batch
+
+        assert run.out_dir is not None
+        return await run_batch(exp, base_url, work, run, run.out_dir)
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit, exp.store, run.budget)
     writer = run.writer
     writer.start()
@@ -181,7 +190,7 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
     started, t0 = _now(), time.perf_counter()
     results_path, totals, todo, work = start.results_path, start.totals, start.todo, start.work
     run = _Run(JsonlWriter(results_path), totals,  # the file opens before the tracker starts
-               budget=budget_spec(exp.sweep, Path(job.sweep_dir or out_dir)))
+               budget=budget_spec(exp.sweep, Path(job.sweep_dir or out_dir)), out_dir=out_dir, in_sweep=job.multirun)
     tracker = make_tracker(exp, config=cfg_container, out_dir=out_dir, job=job, git=provenance.git,
                            n_resumed=start.n_resumed)
     if report is not None:
@@ -211,7 +220,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
 
     try:
         with ExitStack() as stack:
-            base_url = start_for(exp.model, stack)  # the job's own simulator, unless base_url is set
+            # The job's own simulator, unless base_url is set (kept for the process in batch mode).
+            base_url = start_for(exp.model, stack, keep=exp.run.mode == "batch")
             stack.enter_context(fewer_collections())  # ~10% of an uncached run was young GC (gctune)
             run.on_record = lambda rec, tot: tracker.log_record(rec, {
                 "done": tot.n_done, "mean_score": tot.scores.mean or 0.0, "errors": tot.n_errors,
@@ -235,6 +245,8 @@ def run_job(start: JobStart, job: JobInfo, provenance: Provenance,
         if totals.budget_stopped:
             status, stop_reason = "incomplete", (totals.sweep_budget_reason
                                                  or f"budget of ${exp.model.max_cost_usd} reached")
+        elif totals.stop_reason is not None:
+            status, stop_reason = "incomplete", totals.stop_reason
         on_disk = count_lines(results_path)
         if on_disk != totals.n_done:  # the record claims only what the file holds
             status, stop_reason = "failed", (f"{results_path} holds {on_disk} rows, {totals.n_done} were counted; "

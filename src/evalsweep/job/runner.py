@@ -62,6 +62,8 @@ class RunTotals:
     cache_read_tokens: int = 0
     cost_usd: float = 0.0
     cost_saved_usd: float = 0.0
+    # Why a run that ended left samples not run, other than the budget (run.mode=batch: batches in flight).
+    stop_reason: str | None = None
     latency_sum_s: float = 0.0
     budget_stopped: bool = False
     # Why the sweep's budget (sweep.max_cost_usd, every job counted) stopped this job, else None.
@@ -195,6 +197,10 @@ class Runner:
             typed = await self.structured.ask(self.service, request)
             return Reply(typed.response, typed)
         return Reply(await self.service.generate(request))
+
+    async def answer(self, item: WorkItem) -> None:
+        """One item, start to record, outside the worker pool (run.mode=batch runs every item at once)."""
+        await self._one(item)
 
     async def _one(self, item: WorkItem) -> None:
         start = time.perf_counter()

@@ -137,12 +137,13 @@ def requests_limiter(rpm: int) -> AsyncLimiter:
 class ModelService:
     def __init__(self, cfg: ModelConfig, cache_cfg: CacheConfig, base_url: str | None,
                  shared: SharedLimitConfig | None = None, store: StoreConfig | None = None,
-                 budget: BudgetSpec | None = None) -> None:
+                 budget: BudgetSpec | None = None, client: ProviderClient | None = None) -> None:
         self.cfg = cfg
         self.cache_cfg = cache_cfg
         self._base_url = base_url
         # Made on the first request that misses the cache: a fully cached re-run never imports an SDK.
-        self._client: ProviderClient | None = None
+        # `client`: one of the caller's instead (run.mode=batch: evalsweep.batch.rounds.BatchClient).
+        self._client: ProviderClient | None = client
         self.retry = RetryPolicy(cfg.retry, label=cfg.name)
         # The cache, the limit across jobs and the sweep's budget: local sqlite, or Redis with store.url.
         self.cache = open_cache(cache_cfg, store)

@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--poison-substring", default=None, help="requests containing it always get 500")
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("--require-api-key", default=None)
+    p.add_argument("--batch-delay-s", type=float, default=0.0, metavar="S",
+                   help="seconds until a batch (OpenAI Batch API, Anthropic Message Batches) has ended")
     return p
 
 
@@ -100,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             require_api_key=args.require_api_key,
             invalid_structured_rate=args.invalid_structured_rate,
             invalid_structured_substring=args.invalid_structured_substring,
+            batch_delay_s=args.batch_delay_s,
         ),
         **extra,
     )

@@ -77,6 +77,11 @@ class FaultConfig(BaseModel):
     # The model every reply says answered (OpenAI and Anthropic `model`, Gemini `modelVersion`)
     # instead of the requested one: a server that routes the request to another model.
     served_model: str | None = Field(default=None, min_length=1)
+    # The batch APIs (evalsweep.simulator.batch_common): seconds until a batch has ended; requests
+    # whose prompt holds the first substring come back errored, those holding the second expire.
+    batch_delay_s: float = Field(default=0.0, ge=0.0)
+    batch_error_substring: str | None = Field(default=None, min_length=1)
+    batch_expire_substring: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _rates_sum_to_at_most_one(self) -> FaultConfig:

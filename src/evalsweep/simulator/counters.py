@@ -25,6 +25,11 @@ class SimStats(BaseModel):
     # by how the object was asked for (openai_json_schema, anthropic_tool, gemini_json_schema, text, ...).
     by_format: dict[str, int] = Field(default_factory=dict)
     structured_by_wire: dict[str, int] = Field(default_factory=dict)
+    # The batch APIs (evalsweep.simulator.batch_common): batches created, the requests they held, and
+    # "create:<id>" / "results:<id>" in the order they happened.
+    batches_created: int = 0
+    batch_requests: int = 0
+    batch_events: list[str] = Field(default_factory=list)
 
 
 class SimState:
@@ -45,6 +50,9 @@ class SimState:
         self.invalid_structured_count = 0
         self.by_format: dict[str, int] = {}
         self.structured_by_wire: dict[str, int] = {}
+        self.batches_created = 0
+        self.batch_requests = 0
+        self.batch_events: list[str] = []
         self.rng = random.Random(self._fault_seed)
 
     def reset(self) -> None:
@@ -85,6 +93,16 @@ class SimState:
         with self._lock:
             self.faults[kind] += 1
 
+    def batch_created(self, batch_id: str, n_requests: int) -> None:
+        with self._lock:
+            self.batches_created += 1
+            self.batch_requests += n_requests
+            self.batch_events.append(f"create:{batch_id}")
+
+    def batch_event(self, event: str) -> None:
+        with self._lock:
+            self.batch_events.append(event)
+
     def draw(self) -> float:
         with self._lock:
             return self.rng.random()
@@ -101,4 +119,7 @@ class SimState:
                 invalid_structured=self.invalid_structured_count,
                 by_format=dict(self.by_format),
                 structured_by_wire=dict(self.structured_by_wire),
+                batches_created=self.batches_created,
+                batch_requests=self.batch_requests,
+                batch_events=list(self.batch_events),
             )

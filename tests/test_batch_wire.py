@@ -1,0 +1,65 @@
+"""A batch line carries the body the live client sends for the same request (evalsweep.batch.wire
+mirrors the clients' fields): both are sent to the simulator and compared as it received them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from conftest import compose_exp
+from evalsweep.batch import wire
+from evalsweep.llm.anthropic_client import AnthropicClient
+from evalsweep.llm.openai_client import OpenAIClient
+from evalsweep.llm.types import Message, build_request
+from evalsweep.simulator import build_app
+from evalsweep.structured.models import Answer
+from evalsweep.structured.schema import response_format_for
+
+CASES = [
+    ("sim", []),
+    ("sim", ["model.stop=[END]", "model.top_p=0.9"]),
+    ("sim", ["model.reasoning=true", "model.token_limit_field=max_completion_tokens",
+             "model.reasoning_effort=low"]),
+    ("sim_strong", []),
+    ("sim_strong", ["model.stop=[END]", "model.top_p=0.9"]),
+]
+
+
+@pytest.mark.parametrize("typed", [False, True])
+@pytest.mark.parametrize(("model", "overrides"), CASES)
+def test_batch_body_is_the_live_clients_body(model: str, overrides: list[str], typed: bool) -> None:
+    cfg = compose_exp(f"model={model}", *overrides).model
+    messages = [Message(role="system", content="Be brief."), Message(role="user", content="What is 2 + 3?")]
+    request = build_request(cfg, messages, seed=42, repeat=1)
+    if typed:
+        request = request.model_copy(update={"response_format": response_format_for(Answer)})
+    seen: list[dict[str, Any]] = []
+
+    @web.middleware
+    async def record(req: web.Request, handler: Any) -> web.StreamResponse:
+        seen.append(await req.json())
+        return await handler(req)
+
+    async def live_body() -> dict[str, Any]:
+        app = build_app()
+        app.middlewares.append(record)
+        server = TestServer(app)
+        await server.start_server()
+        url = str(server.make_url("")).rstrip("/")
+        client_cls = OpenAIClient if cfg.provider == "openai" else AnthropicClient
+        client = client_cls.from_config(cfg, api_key="x", base_url=url)
+        try:
+            await client.generate(request)
+        finally:
+            await client.aclose()
+            await server.close()
+        return seen[0]
+
+    live = asyncio.run(live_body())
+    batch = wire.openai_body(cfg, request) if cfg.provider == "openai" else wire.anthropic_params(cfg, request)
+    assert json.loads(json.dumps(batch)) == live
