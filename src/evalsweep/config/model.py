@@ -88,6 +88,9 @@ class ModelConfig(GenerateConfig):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
+    # Read the server's rate-limit headers and 429s and adapt concurrency and pace to them, within
+    # max_concurrency and under rpm/tpm (evalsweep.llm.adaptive); false: the fixed limits alone.
+    adaptive_limits: bool = True
     price: PriceConfig = Field(default_factory=PriceConfig)
     max_cost_usd: float | None = Field(None, gt=0)
     # Typed responses (docs/structured.md): the provider's own structured output (native), or

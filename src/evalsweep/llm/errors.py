@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 from evalsweep.errors import AuthError
+from evalsweep.llm.ratelimit_headers import read_rate_limits
+from evalsweep.llm.ratelimit_info import RateLimitInfo
 
 # 408 timeout, 409 conflict, 429 rate limit, 5xx, 529 Anthropic overloaded.
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -15,11 +17,14 @@ PERMANENT_STATUS = frozenset({400, 403, 404, 413, 422})
 class ProviderError(Exception):
     """A failed request. `cause` is a short label used for retry counts ("429", "timeout", ...)."""
 
-    def __init__(self, message: str, *, status: int | None, cause: str, retry_after: float | None = None):
+    def __init__(self, message: str, *, status: int | None, cause: str, retry_after: float | None = None,
+                 rate_limit: RateLimitInfo | None = None):
         super().__init__(message)
         self.status = status
         self.cause = cause
         self.retry_after = retry_after
+        # The limits the error reply's headers gave (evalsweep.llm.adaptive reads them), if any.
+        self.rate_limit = rate_limit
 
 
 class TransientError(ProviderError):
@@ -73,6 +78,8 @@ def classify_status(status: int, message: str, headers: object, key_env: str | N
     if status == 401 or (status == 403 and ("api key" in text or "api-key" in text or "authentication" in text)):
         return key_rejected(status, key_env, provider)
     cause = str(status)
+    limits = read_rate_limits(headers)
     if status in TRANSIENT_STATUS:
-        return TransientError(message, status=status, cause=cause, retry_after=retry_after_seconds(headers))
-    return PermanentError(message, status=status, cause=cause)
+        return TransientError(message, status=status, cause=cause, retry_after=retry_after_seconds(headers),
+                              rate_limit=limits)
+    return PermanentError(message, status=status, cause=cause, rate_limit=limits)

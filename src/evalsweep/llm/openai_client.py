@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from evalsweep.config.model import ModelConfig
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
+from evalsweep.llm.ratelimit_headers import read_rate_limits
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
 from evalsweep.structured.wire import openai_response_format
@@ -108,6 +109,7 @@ class OpenAIClient:
                 model=getattr(resp, "model", None),
                 system_fingerprint=getattr(resp, "system_fingerprint", None),
                 latency_s=latency_s,
+                rate_limit=read_rate_limits(getattr(http, "headers", None)),
             )
         except ValidationError as exc:  # e.g. a finish_reason or model that is not a string
             raise malformed("OpenAI", http, f"a field of the wrong type: {exc.errors()[0]['loc'][0]}") from None

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalsweep.config.generate import GenerateConfig
 from evalsweep.llm.providers import check_name
+from evalsweep.llm.ratelimit_info import RateLimitInfo
 
 Role = Literal["system", "user", "assistant"]
 
@@ -92,6 +93,9 @@ class GenerateResponse(BaseModel):
     cached: bool = False
     latency_s: float = 0.0
     attempts: int = 1
+    # The limits the reply's headers gave (evalsweep.llm.ratelimit_headers): how it was fetched, so
+    # never stored in the cache or a row.
+    rate_limit: RateLimitInfo | None = Field(default=None, exclude=True, repr=False)
 
 
 def build_request(model: Any, messages: list[Message], *, seed: int | None, repeat: int = 0) -> GenerateRequest:

@@ -25,6 +25,14 @@ class SimStats(BaseModel):
     # by how the object was asked for (openai_json_schema, anthropic_tool, gemini_json_schema, text, ...).
     by_format: dict[str, int] = Field(default_factory=dict)
     structured_by_wire: dict[str, int] = Field(default_factory=dict)
+    # The server-side rate limit (FaultConfig.rate_limit): requests answered 429 for it, and the
+    # requests admitted in each of its windows so far, in order.
+    rate_limited: int = 0
+    admitted_by_window: list[int] = Field(default_factory=list)
+
+
+# The fault kind of a 429 for the server-side rate limit, counted in SimStats.rate_limited.
+RATE_LIMITED = "rate_limited"
 
 
 class SimState:
@@ -45,6 +53,8 @@ class SimState:
         self.invalid_structured_count = 0
         self.by_format: dict[str, int] = {}
         self.structured_by_wire: dict[str, int] = {}
+        self.rate_limited = 0
+        self.admitted_by_window: list[int] = []
         self.rng = random.Random(self._fault_seed)
 
     def reset(self) -> None:
@@ -83,7 +93,17 @@ class SimState:
 
     def fault(self, kind: str) -> None:
         with self._lock:
-            self.faults[kind] += 1
+            if kind == RATE_LIMITED:
+                self.rate_limited += 1
+            else:
+                self.faults[kind] += 1
+
+    def admitted(self, window: int) -> None:
+        """One request admitted by the rate limit in this window (numbered from 0)."""
+        with self._lock:
+            while len(self.admitted_by_window) <= window:
+                self.admitted_by_window.append(0)
+            self.admitted_by_window[window] += 1
 
     def draw(self) -> float:
         with self._lock:
@@ -101,4 +121,6 @@ class SimState:
                 invalid_structured=self.invalid_structured_count,
                 by_format=dict(self.by_format),
                 structured_by_wire=dict(self.structured_by_wire),
+                rate_limited=self.rate_limited,
+                admitted_by_window=list(self.admitted_by_window),
             )

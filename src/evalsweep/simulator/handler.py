@@ -21,10 +21,11 @@ import evalsweep.simulator.structured as structured
 from evalsweep.simulator.answers import apply_stop, count_tokens, reasoning_tokens, truncate_to_tokens
 from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
 from evalsweep.simulator.config import SimulatorConfig
-from evalsweep.simulator.counters import SimState
+from evalsweep.simulator.counters import RATE_LIMITED, SimState
 from evalsweep.simulator.gemini_wire import BAD_KEY_MESSAGE, KEY_HEADER, gemini_error, gemini_payload, parse_gemini
 from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest
+from evalsweep.simulator.ratelimit import Verdict, WindowLimit, anthropic_headers, openai_headers
 from evalsweep.simulator.replies import json_response, send_chunked
 
 OPENAI = "openai"
@@ -51,15 +52,19 @@ class Simulator:
         self._thresholds = config.faults.thresholds()
         self._latency_s = config.latency_ms / 1000.0
         self._jitter_s = config.latency_jitter_ms / 1000.0
+        limit = config.faults.rate_limit
+        self._limit = WindowLimit(limit) if limit is not None else None
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _error(
         self, fmt: str, status: int, message: str, headers: dict[str, str], code: str | None = None,
-        kind: str | None = None,
+        kind: str | None = None, retry_after_s: float | None = None,
     ) -> web.Response:
         """An error reply in fmt's shape, counted as a fault of `kind` (default: its status)."""
         wait = self.config.faults.retry_after_s if status in (429, 529) else None
+        if retry_after_s is not None:
+            wait = retry_after_s
         if fmt == GEMINI:
             # The Gemini API says how long to wait in the body (RetryInfo), not in a header.
             body: dict[str, Any] = gemini_error(status, message, retry_after_s=wait, reason=code)
@@ -127,6 +132,12 @@ class Simulator:
                 return self._error(fmt, 400, str(exc), headers)
             state.saw_format(fmt, parsed.structured.wire if parsed.structured is not None else None)
 
+            if self._limit is not None:
+                verdict = self._limit.admit(parsed.input_tokens + (parsed.max_tokens or 0))
+                refused = self._rate_limited(fmt, verdict, headers)
+                if refused is not None:
+                    return refused
+
             faults = self.config.faults
             if faults.max_prompt_chars is not None and parsed.chars > faults.max_prompt_chars:
                 return self._error(
@@ -160,6 +171,19 @@ class Simulator:
             return response
         finally:
             state.end()
+
+    def _rate_limited(self, fmt: str, verdict: Verdict, headers: dict[str, str]) -> web.Response | None:
+        """The rate limit's headers added to this reply; the 429 when the request is over the limit."""
+        if fmt == OPENAI:
+            headers.update(openai_headers(verdict))
+        elif fmt == ANTHROPIC:
+            headers.update(anthropic_headers(verdict))
+        if verdict.admitted:
+            self.state.admitted(verdict.window)
+            return None
+        message = f"Rate limit reached for {verdict.over} (simulated by evalsweep)."
+        # The wait until the window's end: retry-after (and -ms) headers, or Gemini's RetryInfo.
+        return self._error(fmt, 429, message, headers, kind=RATE_LIMITED, retry_after_s=verdict.retry_after_s)
 
     async def _bad_reply(self, kind: str, request: web.Request, fmt: str, model: str, p: ParsedRequest,
                          headers: dict[str, str]) -> web.StreamResponse:
