@@ -18,11 +18,12 @@ from aiohttp import web
 import evalsweep.simulator.behaviours as behaviours
 import evalsweep.simulator.judge as judge
 import evalsweep.simulator.structured as structured
-from evalsweep.simulator.answers import apply_stop, count_tokens, reasoning_tokens, truncate_to_tokens
+from evalsweep.simulator.answers import apply_stop, count_tokens, parse_question, reasoning_tokens, truncate_to_tokens
 from evalsweep.simulator.anthropic_wire import ANTHROPIC_ERRORS, anthropic_payload, parse_anthropic
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import RATE_LIMITED, SimState
 from evalsweep.simulator.gemini_wire import BAD_KEY_MESSAGE, KEY_HEADER, gemini_error, gemini_payload, parse_gemini
+from evalsweep.simulator.logprobs import as_gemini, token_logprobs
 from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest
 from evalsweep.simulator.ratelimit import Verdict, WindowLimit, anthropic_headers, openai_headers
@@ -243,11 +244,14 @@ class Simulator:
             output_tokens = count_tokens(text) if thinking else max(1, count_tokens(text))
         if fmt == OPENAI:
             return json_response(openai_payload(served, headers, text, "length" if truncated else "stop",
-                                                input_tokens, output_tokens, thinking), 200, headers)
+                                                input_tokens, output_tokens, thinking,
+                                                logprobs=_logprobs(p, text, correct)), 200, headers)
         if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
+            logprobs = _logprobs(p, text, correct)
             return json_response(gemini_payload(served, headers["x-request-id"], text,
                                                 "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens,
-                                                thinking), 200, headers)
+                                                thinking, as_gemini(logprobs, p.logprobs or 0) if logprobs else None),
+                                 200, headers)
         if truncated:
             stop_reason = "max_tokens"
         elif stopped_by is not None:
@@ -311,6 +315,17 @@ class Simulator:
             payload = anthropic_payload(served, headers, [{"type": "text", "text": body}], "end_turn",
                                         input_tokens, output_tokens)
         return json_response(payload, 200, headers)
+
+
+def _logprobs(p: ParsedRequest, text: str, correct: bool | None) -> dict[str, Any] | None:
+    """The reply's token logprobs when the request asked for them (evalsweep.simulator.logprobs)."""
+    if p.logprobs is None:
+        return None
+    q = parse_question(p.question)
+    right = None if q is None else (q.correct_letter or str(q.value))
+    stated = text.rsplit("Answer:", 1)[-1].strip().rstrip(".") if text.strip() else None
+    return token_logprobs(text, answer=stated, right=right, correct=correct, top=p.logprobs,
+                          key=f"{p.question}\x00{p.seed}\x00{p.temperature}")
 
 
 def _parse(fmt: str, body: dict[str, Any], request: web.Request) -> ParsedRequest:
