@@ -7,11 +7,13 @@ What it reads, each reply's RateLimitInfo (evalsweep.llm.ratelimit_headers) and 
 
 - Budget from headers. A reply says how many requests (and tokens) are left in the server's
   window and when it resets. Requests are numbered as they go; a reply to request s says what was
-  left once s was counted, so every request sent after s is taken off that figure (requests sent
-  before s reached the server first, and are in it). A request goes only while the estimate covers
-  it; when it is spent, requests wait until the reset, then the budget is the whole limit again,
-  less what is still in flight. A 429 is then rare: only another client on the same key spends
-  the budget unseen.
+  left once s was counted, so every request sent after s is taken off that figure, and so is
+  every earlier one still unanswered (connections do not keep order: it may have reached the
+  server after s). Only a reply to a later request replaces the figure, so a stale one arriving
+  late never raises it. A request goes only while the estimate covers it; while answers are due
+  it looks again every POLL_S (they may show budget left), else it waits until the reset, after
+  which the budget is the whole limit again, less what is still in flight. A 429 is then rare:
+  only another client on the same key spends the budget unseen.
 - AIMD on concurrency. Until the first answer, at most PROBE requests are in flight; then up to
   max_concurrency. A 429 (or 529, overloaded) halves the concurrency (once per round of requests:
   the 429s of requests sent before the cut do not cut again) and pauses new requests for its
@@ -130,14 +132,14 @@ class AdaptiveLimits:
         self._tokens = _Budget()
         self._announced = False
         self.cuts = 0
-        self.paused_s = 0.0
-        self.lowest = int(self.window)
+        self.waited = 0  # requests that waited for the server's budget or a 429's retry-after
+        self.lowest = max_concurrency  # the fewest in flight a cut left
 
     # -- before a request ------------------------------------------------------------------
 
     async def admit(self, tokens: float) -> Ticket:
         """Wait until the pause is over and the known budget covers this request; then count it."""
-        waited_from: float | None = None
+        waited = False
         while True:
             now = self._clock()
             wait = self._pause_until - now
@@ -149,12 +151,11 @@ class AdaptiveLimits:
                            self._tokens.wait_s(tokens, self._tokens_sent, now, due))
             if wait <= 0:
                 break
-            if waited_from is None:
-                waited_from = now
+            waited = True
             # Looked at again at least every MAX_SLEEP_S: an answer may have moved the budget meanwhile.
             await asyncio.sleep(min(max(wait, 0.001), MAX_SLEEP_S))
-        if waited_from is not None:
-            self.paused_s += self._clock() - waited_from
+        if waited:
+            self.waited += 1
         self._seq += 1
         self._tokens_sent += tokens
         self._in_flight += 1
@@ -186,6 +187,7 @@ class AdaptiveLimits:
             self._cut_after = self._seq
             self.cuts += 1
             self._apply()
+            self.lowest = min(self.lowest, self.gate.limit)
 
     def cancelled(self, ticket: Ticket) -> None:
         """A request that ended without a reply (timeout, connection error): in flight no more."""
@@ -207,7 +209,6 @@ class AdaptiveLimits:
 
     def _apply(self) -> None:
         target = max(1, min(self.ceiling, int(self.window)))
-        self.lowest = min(self.lowest, target)
         if target == self.gate.limit:
             return
         self.gate.set_limit(target)
@@ -215,8 +216,9 @@ class AdaptiveLimits:
             self._shared.set_limits(min(self._shared_cap, target), self._rpm)
 
     def summary(self) -> str:
-        return (f"{self._label}: adaptive limits ended at {self.gate.limit} in flight (lowest {self.lowest}, "
-                f"{self.cuts} cut(s) on 429), {self.paused_s:.1f}s waited for the server's budget")
+        cuts = f"{self.cuts} cut(s) on 429, down to {self.lowest}" if self.cuts else "no cut on 429"
+        return (f"{self._label}: adaptive limits ended at {self.gate.limit} in flight ({cuts}); {self.waited} of "
+                f"{self._seq} requests waited for the server's budget or a retry-after")
 
 
 def describe(info: RateLimitInfo) -> str:

@@ -159,9 +159,11 @@ class ModelService:
         # and pace (and the shared limit's), within max_concurrency.
         self._adaptive: AdaptiveLimits | None = None
         if cfg.adaptive_limits:
-            self._adaptive = AdaptiveLimits(
-                cfg.max_concurrency, shared=self._shared, rpm=self._shared.rpm if self._shared else None,
-                shared_cap=self._shared.max_concurrency if self._shared else None, label=cfg.name)
+            # The shared limit's own numbers, as open_shared_limiter takes them, whichever its backend.
+            cap = (shared.max_concurrency or cfg.max_concurrency) if shared is not None else None
+            rpm = (shared.rpm if shared.rpm is not None else cfg.rpm) if shared is not None else None
+            self._adaptive = AdaptiveLimits(cfg.max_concurrency, shared=self._shared, rpm=rpm, shared_cap=cap,
+                                            label=cfg.name)
             self._in_flight = self._adaptive.gate  # type: ignore[assignment]
 
     def _key(self, request: GenerateRequest) -> str:
@@ -278,7 +280,7 @@ class ModelService:
         )
 
     async def aclose(self) -> None:
-        if self._adaptive is not None and self._adaptive.cuts + self._adaptive.paused_s > 0:
+        if self._adaptive is not None and self._adaptive.cuts + self._adaptive.waited > 0:
             log.info("%s", self._adaptive.summary())
         try:
             if self._client is not None:
