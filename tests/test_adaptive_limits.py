@@ -158,9 +158,10 @@ def test_the_budget_from_headers_holds_requests_until_the_reset() -> None:
 # --- jobs against a limit they are not told ----------------------------------------------------------
 
 
-def _limited_job(run_job_inproc, tmp_path: Path, n: int, *extra: str) -> tuple[dict, SimStats]:
-    cfg = SimulatorConfig(latency_ms=5, faults=FaultConfig(rate_limit=RateLimitConfig(requests=LIMIT,
-                                                                                      window_s=WINDOW_S)))
+def _limited_job(run_job_inproc, tmp_path: Path, n: int, *extra: str,
+                 limit: RateLimitConfig | None = None) -> tuple[dict, SimStats]:
+    limit = limit or RateLimitConfig(requests=LIMIT, window_s=WINDOW_S)
+    cfg = SimulatorConfig(latency_ms=5, faults=FaultConfig(rate_limit=limit))
     data = write_dataset(tmp_path / "questions.jsonl", [f"What is {i} + {3 * i + 1}?" for i in range(n)])
     with SimulatorServer(cfg) as srv:
         result = run_job_inproc([*job_args(samples=n), *data, f"model.base_url={srv.url}",
@@ -181,8 +182,7 @@ def test_a_job_reaches_the_limit_it_is_not_told_with_almost_no_429s(run_job_inpr
     assert s["n_errors"] == 0 and s["n_samples"] == 300
     share_429 = stats.rate_limited / stats.requests_total
     use = _use_of_limit(stats)
-    # The strict figures (a 2,000-sample job, >= 90% with <= 2% 429s) are the benchmark's
-    # (docs/benchmarks.md); these hold with room on a loaded machine.
+    # The targets, at a smaller size than the benchmark's 2,000 samples (docs/benchmarks.md).
     assert use >= 0.9, (use, stats.admitted_by_window)
     assert share_429 <= 0.02, (stats.rate_limited, stats.requests_total)
     assert max(stats.admitted_by_window) <= LIMIT
@@ -202,3 +202,12 @@ def test_without_adaptation_the_same_job_meets_many_429s(run_job_inproc, tmp_pat
     assert s["n_errors"] == 0
     assert stats.rate_limited / stats.requests_total > 0.1
     assert s["retries_by_cause"]["429"] == stats.rate_limited
+
+
+def test_a_tokens_limit_is_kept_too(run_job_inproc, tmp_path: Path) -> None:
+    # About 12 requests of max_tokens=64 fit in 1,000 tokens: the tokens budget is the one that binds.
+    s, stats = _limited_job(run_job_inproc, tmp_path, 60, "model.max_tokens=64",
+                            limit=RateLimitConfig(tokens=1000, window_s=0.5))
+    assert s["n_errors"] == 0
+    assert stats.rate_limited / stats.requests_total <= 0.02, (stats.rate_limited, stats.requests_total)
+    assert len(stats.admitted_by_window) >= 4, stats  # it did have to wait for fresh windows
