@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import job_args, summary, write_dataset
-from evalsweep.llm.adaptive import PROBE, AdaptiveLimits
+from evalsweep.llm.adaptive import PROBE, START_SHARE, AdaptiveLimits
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.ratelimit_anthropic import until_s
 from evalsweep.llm.ratelimit_headers import read_rate_limits
@@ -131,26 +131,59 @@ def test_a_429_without_headers_halves_concurrency_once_per_round_and_moves_the_s
         shared.close()
 
 
+def _info(remaining: int, reset_s: float, limit: int = 3) -> RateLimitInfo:
+    return RateLimitInfo(requests=LimitState(limit=limit, remaining=remaining, reset_s=reset_s))
+
+
+async def _admitted_now(ctl: AdaptiveLimits) -> bool:
+    """Whether one more request goes at once (the one asked is then in flight), or would wait."""
+    try:
+        await asyncio.wait_for(asyncio.shield(pending := asyncio.ensure_future(ctl.admit(1))), 0.05)
+        return True
+    except TimeoutError:
+        pending.cancel()
+        return False
+
+
 def test_the_budget_from_headers_holds_requests_until_the_reset() -> None:
     now = [0.0]
     ctl = AdaptiveLimits(16, label="m", clock=lambda: now[0])
-
-    def info(remaining: int, reset_s: float) -> RateLimitInfo:
-        return RateLimitInfo(requests=LimitState(limit=3, remaining=remaining, reset_s=reset_s))
+    ctl.share = 1.0  # a job alone on its key (it starts at START_SHARE until successes show that)
 
     async def main() -> None:
         a = await ctl.admit(1)
-        ctl.succeeded(a, info(2, 1.0))
+        ctl.succeeded(a, _info(2, 1.0))
         b, c = await ctl.admit(1), await ctl.admit(1)  # the two left
         waiting = asyncio.ensure_future(ctl.admit(1))
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        ctl.succeeded(b, info(1, 0.9))
-        ctl.succeeded(c, info(0, 0.9))
+        ctl.succeeded(b, _info(1, 0.9))
+        ctl.succeeded(c, _info(0, 0.9))
         await asyncio.sleep(0.05)
         assert not waiting.done()  # spent: nothing goes before the reset
         now[0] = 1.0
         await asyncio.wait_for(waiting, 1)
+
+    asyncio.run(main())
+
+
+def test_a_job_takes_its_share_of_what_a_figure_shows_and_learns_it_from_others_spending() -> None:
+    now = [0.0]
+    ctl = AdaptiveLimits(32, label="m", clock=lambda: now[0])
+
+    async def main() -> None:
+        assert ctl.share == START_SHARE == 0.5
+        first = await ctl.admit(1)
+        ctl.succeeded(first, _info(10, 1.0, limit=20))
+        sent = [await asyncio.wait_for(ctl.admit(1), 1) for _ in range(5)]  # half of the 10 left
+        assert not await _admitted_now(ctl)  # the rest waits for the next figure
+        ctl.share = 1.0
+        for t in sent[:-1]:
+            ctl.succeeded(t, None)
+        # Five of ours went after the first figure: 10 - 5 would leave 5; the server says 1, so 4
+        # more were someone else's: our share of the 9 it counted is 5/9.
+        ctl.succeeded(sent[-1], _info(1, 0.9, limit=20))
+        assert ctl.share == pytest.approx(5 / 9, abs=1e-9)
 
     asyncio.run(main())
 
@@ -211,3 +244,35 @@ def test_a_tokens_limit_is_kept_too(run_job_inproc, tmp_path: Path) -> None:
     assert s["n_errors"] == 0
     assert stats.rate_limited / stats.requests_total <= 0.02, (stats.rate_limited, stats.requests_total)
     assert len(stats.admitted_by_window) >= 4, stats  # it did have to wait for fresh windows
+
+
+def test_two_jobs_on_one_key_learn_their_share_of_the_limit() -> None:
+    # Each sees the other's requests only in the server's figures: it takes its share of what they
+    # show and lowers that share when the figures fall faster than its own requests explain.
+    from evalsweep.config.model import ModelConfig, RetryConfig
+    from evalsweep.config.run import CacheConfig
+    from evalsweep.llm.service import ModelService
+    from evalsweep.llm.types import GenerateRequest, Message
+
+    cfg = ModelConfig(provider="openai", name="sim", simulated=True, max_tokens=32, max_concurrency=32,
+                      retry=RetryConfig(max_attempts=20, initial_wait_s=0.01, max_backoff_s=0.05))
+
+    async def job(svc: ModelService, k: int) -> list:
+        reqs = [GenerateRequest(provider="openai", model="sim", max_tokens=32, seed=i,
+                                messages=[Message(role="user", content=f"What is {k} + {i}?")]) for i in range(120)]
+        try:
+            return await asyncio.gather(*(svc.generate(r) for r in reqs))
+        finally:
+            await svc.aclose()
+
+    limit = RateLimitConfig(requests=LIMIT, window_s=WINDOW_S)
+    with SimulatorServer(SimulatorConfig(latency_ms=5, faults=FaultConfig(rate_limit=limit))) as srv:
+        async def main() -> list:
+            svcs = [ModelService(cfg, CacheConfig(enabled=False), srv.url) for _ in range(2)]
+            return await asyncio.gather(*(job(s, k) for k, s in enumerate(svcs)))
+        answers = asyncio.run(main())
+        stats = srv.stats()
+    assert sum(len(a) for a in answers) == 240
+    assert _use_of_limit(stats) >= 0.9
+    # Looser than one job's 2%: the two start at once, before either has seen the other.
+    assert stats.rate_limited / stats.requests_total <= 0.1, (stats.rate_limited, stats.requests_total)

@@ -12,8 +12,12 @@ What it reads, each reply's RateLimitInfo (evalsweep.llm.ratelimit_headers) and 
   server after s). Only a reply to a later request replaces the figure, so a stale one arriving
   late never raises it. A request goes only while the estimate covers it; while answers are due
   it looks again every POLL_S (they may show budget left), else it waits until the reset, after
-  which the budget is the whole limit again, less what is still in flight. A 429 is then rare:
-  only another client on the same key spends the budget unseen.
+  which the budget is the whole limit again, less what is still in flight.
+- Share of it. Another job on the same key spends the same budget unseen, so a job takes only
+  `share` of what a figure shows before the next figure comes: 0.5 at first, won back by
+  successes (SHARE_STEP of it per `limit` of them) up to 1 for a job alone, and lowered to the share
+  that was its own when the figures fall faster than its own requests explain (or halved by a
+  429 despite the budget). A 429 is then rare even for jobs that share a key.
 - AIMD on concurrency. Until the first answer, at most PROBE requests are in flight; then up to
   max_concurrency. A 429 (or 529, overloaded) halves the concurrency (once per round of requests:
   the 429s of requests sent before the cut do not cut again) and pauses new requests for its
@@ -43,6 +47,10 @@ log = logging.getLogger(__name__)
 PROBE = 8  # requests in flight before any answer has shown what the server allows
 CONGESTION = frozenset({429, 529})
 MAX_SLEEP_S = 0.1
+MIN_SHARE = 0.1
+START_SHARE = 0.5  # until successes show the budget is this job's alone
+FOREIGN_MIN = 4  # requests counted between two figures before a share is read from them
+SHARE_STEP = 0.25  # share won back per `limit` successes (four windows alone: all of it)
 POLL_S = 0.01  # how often a request spent of budget looks again while no reset time is known
 
 
@@ -65,6 +73,7 @@ class Ticket:
 class _Known:
     limit: int | None
     remaining: float
+    raw: float  # the figure as the server sent it (remaining is less what may not be in it)
     sent_at: float  # the running total (requests or tokens) at the request the figure came from
     seq: int
     reset_at: float  # monotonic time; inf when unknown
@@ -76,33 +85,42 @@ class _Budget:
     def __init__(self) -> None:
         self.known: _Known | None = None
 
-    def observe(self, s: LimitState | None, seq: int, sent_at: float, now: float, unseen: float) -> None:
+    def observe(self, s: LimitState | None, seq: int, sent_at: float, now: float, unseen: float) -> float | None:
         """unseen: requests (or tokens) sent before this one and not answered yet, which may have
-        reached the server after it (connections do not keep order) and are then not in its figure."""
+        reached the server after it (connections do not keep order) and are then not in its figure.
+        Returns this job's share of what the server counted since the last figure, when others
+        spent part of it too (another job on the same key); else None."""
         if s is None or s.remaining is None:
-            return
+            return None
         reset_at = now + s.reset_s if s.reset_s is not None else math.inf
         k = self.known
         # A later request's figure counts more of ours; an earlier one's arriving late is stale,
         # unless the figure held has expired.
-        if k is None or seq > k.seq or now >= k.reset_at:
-            self.known = _Known(s.limit, float(s.remaining) - unseen, sent_at, seq, reset_at)
+        if not (k is None or seq > k.seq or now >= k.reset_at):
+            return None
+        self.known = _Known(s.limit, float(s.remaining) - unseen, float(s.remaining), sent_at, seq, reset_at)
+        if k is None or now >= k.reset_at or s.remaining > k.raw:
+            return None  # another window: nothing to compare
+        counted, ours = k.raw - s.remaining, sent_at - k.sent_at
+        return ours / counted if counted >= FOREIGN_MIN and counted > ours else None
 
     def expire(self, now: float, sent: float, seq: int, in_flight: float) -> None:
         """At its reset the whole limit is there again, less what is in flight (it may land in the new window)."""
         k = self.known
         if k is not None and now >= k.reset_at:
-            self.known = None if k.limit is None else _Known(k.limit, k.limit - in_flight, sent, seq, math.inf)
+            self.known = None if k.limit is None else _Known(k.limit, k.limit - in_flight, k.limit, sent, seq,
+                                                              math.inf)
 
-    def wait_s(self, need: float, sent: float, now: float, answers_due: bool) -> float:
-        """0 when the budget covers `need`; else how long to wait: until the reset, or, while answers
-        are due that may show more of the budget left, a short poll."""
+    def wait_s(self, need: float, sent: float, now: float, answers_due: bool, share: float = 1.0) -> float:
+        """0 when `share` of the budget covers `need`; else how long to wait: until the reset, or,
+        while answers are due that may show more of the budget left, a short poll."""
         k = self.known
         if k is None:
             return 0.0
         if k.limit is not None:
             need = min(need, k.limit)  # one request larger than a window goes when the window is fresh
-        if k.remaining - (sent - k.sent_at) >= need:
+        usable = max(share * k.remaining, min(k.remaining, need))  # the last one still goes
+        if usable - (sent - k.sent_at) >= need:
             return 0.0
         if answers_due or not math.isfinite(k.reset_at):
             return min(POLL_S, k.reset_at - now)
@@ -134,6 +152,10 @@ class AdaptiveLimits:
         self.cuts = 0
         self.waited = 0  # requests that waited for the server's budget or a 429's retry-after
         self.lowest = max_concurrency  # the fewest in flight a cut left
+        # The share of the budget a reply shows that this job takes before the next reply: 1 alone;
+        # halved by a 429 despite the budget (another job on the same key spends it too), won back
+        # by successes. Jobs sharing a key each take part of what is left, which converges on it.
+        self.share = START_SHARE
 
     # -- before a request ------------------------------------------------------------------
 
@@ -147,8 +169,8 @@ class AdaptiveLimits:
                 self._requests.expire(now, self._seq, self._seq, self._in_flight)
                 self._tokens.expire(now, self._tokens_sent, self._seq, self._in_flight_tokens)
                 due = bool(self._open)
-                wait = max(self._requests.wait_s(1, self._seq, now, due),
-                           self._tokens.wait_s(tokens, self._tokens_sent, now, due))
+                wait = max(self._requests.wait_s(1, self._seq, now, due, self.share),
+                           self._tokens.wait_s(tokens, self._tokens_sent, now, due, self.share))
             if wait <= 0:
                 break
             waited = True
@@ -166,6 +188,9 @@ class AdaptiveLimits:
     # -- after it --------------------------------------------------------------------------
 
     def succeeded(self, ticket: Ticket, info: RateLimitInfo | None) -> None:
+        if self.share < 1.0:  # won back first: what this reply's figure shows may take it down again
+            limit = self._requests.known.limit if self._requests.known is not None else None
+            self.share = min(1.0, self.share + SHARE_STEP / (limit or self.ceiling))
         self._done(ticket, info)
         if self._probing:  # the server answered: no need to hold back further
             self._probing = False
@@ -184,6 +209,8 @@ class AdaptiveLimits:
         if ticket.seq > self._cut_after:
             self._probing = False
             self.window = max(1.0, self.window / 2)
+            if self._requests.known is not None or self._tokens.known is not None:
+                self.share = max(MIN_SHARE, self.share / 2)
             self._cut_after = self._seq
             self.cuts += 1
             self._apply()
@@ -204,8 +231,10 @@ class AdaptiveLimits:
             log.info("%s: the server sends rate-limit headers (%s); adapting to them", self._label, describe(info))
         now = self._clock()
         earlier = [tokens for seq, tokens in self._open.items() if seq < ticket.seq]
-        self._requests.observe(info.requests, ticket.seq, ticket.seq, now, len(earlier))
+        mine = self._requests.observe(info.requests, ticket.seq, ticket.seq, now, len(earlier))
         self._tokens.observe(info.tokens, ticket.seq, ticket.tokens_sent, now, sum(earlier))
+        if mine is not None:  # others spend this budget too: take no more than the share that was ours
+            self.share = max(MIN_SHARE, min(self.share, mine))
 
     def _apply(self) -> None:
         target = max(1, min(self.ceiling, int(self.window)))
