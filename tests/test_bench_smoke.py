@@ -27,14 +27,15 @@ def test_smoke_suite_runs_every_workload_and_writes_ratios(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = BenchRun.model_validate(json.loads(out.read_text()))
     assert [w.workload for w in run.workloads] == ["uncached_throughput", "cached_rerun", "per_job_fixed_cost",
-                                                   "memory"]
+                                                   "memory", "adaptive_limits"]
     for f in run.figures:
-        assert math.isfinite(f.ratio) and f.ratio > 0, f
+        # A count that should be 0 (requests answered 429) has ratio 0; every other ratio is > 0.
+        assert math.isfinite(f.ratio) and (f.ratio > 0 or f.value == 0), f
         assert math.isclose(f.ratio, f.value / f.baseline_value, rel_tol=1e-9), f
     assert all(w.figures for w in run.workloads)
     # Each workload's targets are judged (met is True or False), whatever the outcome on this machine.
     assert {w.workload for w in run.workloads for f in w.figures if f.met is not None} == {
-        "uncached_throughput", "cached_rerun", "per_job_fixed_cost", "memory"}
+        "uncached_throughput", "cached_rerun", "per_job_fixed_cost", "memory", "adaptive_limits"}
     assert run.machine["nproc"] >= 1 and run.machine["python"]
     # The table a reader sees names every figure with its ratio.
     for f in run.figures:
@@ -44,6 +45,9 @@ def test_smoke_suite_runs_every_workload_and_writes_ratios(tmp_path: Path) -> No
     assert rerun["cache"]["hits"] == rerun["n_samples"] == 20 and rerun["requests_sent"] == 0
     with_wandb = json.loads((tmp_path / "work" / "cached" / "cached-wandb-0" / "summary.json").read_text())
     assert with_wandb["cache"]["hits"] == 20 and with_wandb["config"]["tracker"] == "wandb"
+    # The job under a server-side limit it was not told: every sample answered, the simulator's counts read.
+    adaptive = next(w for w in run.workloads if w.workload == "adaptive_limits")
+    assert sum(adaptive.raw["admitted_by_window"]) == 40 and adaptive.raw["requests_total"] >= 40
 
 
 def test_peak_rss_is_the_childs_own(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ PROBE = textwrap.dedent("""
 
 def test_the_generation_fields_are_declared_once() -> None:
     assert GENERATE_FIELDS == ("temperature", "max_tokens", "top_p", "stop", "reasoning_effort", "thinking",
-                               "thinking_budget", "extra_body")
+                               "thinking_budget", "extra_body", "logprobs", "top_logprobs")
     assert set(GENERATE_FIELDS) <= set(ModelConfig.model_fields)
     m = ModelConfig(provider="openai", name="m", simulated=True, temperature=0.3, top_p=0.9, stop=["\n"])
     request = build_request(m, [Message(role="user", content="q")], seed=7, repeat=2)

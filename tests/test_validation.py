@@ -169,11 +169,12 @@ def test_cache_key_description_is_true() -> None:
                "messages": [Message(role="user", content="q2")], "temperature": 0.6, "max_tokens": 11,
                "top_p": 0.8, "stop": ["END"], "reasoning_effort": "low", "thinking": "adaptive",
                "thinking_budget": 2048, "extra_body": {"guided_choice": ["a"]}, "extra_headers": {"X-Route": "a"},
+               "logprobs": True, "top_logprobs": 2,
                "seed": 2, "repeat": 1}
     assert set(changed) == set(CACHE_KEY_FIELDS)
-    base = cache_key(_request())
     for field, value in changed.items():
-        assert cache_key(_request(**{field: value})) != base, field
+        needs = {"logprobs": True} if field == "top_logprobs" else {}  # top_logprobs only with logprobs
+        assert cache_key(_request(**needs, **{field: value})) != cache_key(_request(**needs)), field
 
 
 # ---- warnings ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """`make bench` / `python scripts/bench.py [--quick | --smoke] [--only NAME ...]`.
 
-full   the sizes of the issue (2,000 / 10,000 / 12 jobs / 10,000 vs 100,000): ~7 min; writes
+full   the sizes of the issue (2,000 / 10,000 / 12 jobs / 10,000 vs 100,000 / 2,000 under a limit): ~7.5 min; writes
        docs/benchmarks.json and the table in docs/benchmarks.md
 quick  the same workloads at a tenth of the size or so: ~1 min; writes outputs/bench/quick.json
 smoke  tiny sizes, every code path once (tests/test_bench_smoke.py): < 30 s"""
@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchlib import cached, fixed_cost, machine, memory, throughput
+from benchlib import adaptive, cached, fixed_cost, machine, memory, throughput
 from benchlib.procs import BenchError
 from benchlib.report import BenchRun, machine_line, table, update_doc, write_json
 from evalsweep.config.base import PROJECT_ROOT
@@ -24,28 +24,32 @@ from evalsweep.results.provenance import git_info
 
 log = logging.getLogger("evalsweep.bench")
 
-WORKLOADS = ("throughput", "cached", "fixed_cost", "memory")
+WORKLOADS = ("throughput", "cached", "fixed_cost", "memory", "adaptive")
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "throughput": {"n": 2000, "latency_ms": 100, "concurrency": 100, "rounds": 3},
         "cached": {"n": 10_000, "rounds": 3},
         "fixed_cost": {"jobs": 12, "latency_ms": 100, "n_jobs_parallel": 2, "rounds": 3},
         "memory": {"n_small": 10_000, "n_large": 100_000},
+        "adaptive": {"n": 2000, "latency_ms": 100, "concurrency": 100, "limit": 100, "window_s": 1.0},
     },
     "quick": {
         "throughput": {"n": 500, "latency_ms": 100, "concurrency": 100, "rounds": 1},
         "cached": {"n": 2000, "rounds": 1},
         "fixed_cost": {"jobs": 4, "latency_ms": 100, "n_jobs_parallel": 2, "rounds": 1},
         "memory": {"n_small": 1000, "n_large": 10_000},
+        "adaptive": {"n": 500, "latency_ms": 100, "concurrency": 100, "limit": 100, "window_s": 1.0},
     },
     "smoke": {
         "throughput": {"n": 20, "latency_ms": 10, "concurrency": 10, "rounds": 1},
         "cached": {"n": 20, "rounds": 1},
         "fixed_cost": {"jobs": 2, "latency_ms": 10, "n_jobs_parallel": 2, "rounds": 1, "variants": ("basic-none",)},
         "memory": {"n_small": 10, "n_large": 40},
+        "adaptive": {"n": 40, "latency_ms": 10, "concurrency": 10, "limit": 20, "window_s": 0.5},
     },
 }
-RUNNERS = {"throughput": throughput.run, "cached": cached.run, "fixed_cost": fixed_cost.run, "memory": memory.run}
+RUNNERS = {"throughput": throughput.run, "cached": cached.run, "fixed_cost": fixed_cost.run, "memory": memory.run,
+           "adaptive": adaptive.run}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -115,11 +115,13 @@ def check(result: ProcResult, what: str) -> ProcResult:
 
 
 @contextmanager
-def simulator(latency_ms: float, log_dir: Path) -> Iterator[str]:
-    """`python -m evalsweep.simulator` in its own process on a free loopback port; yields its URL."""
+def simulator(latency_ms: float, log_dir: Path, extra_args: list[str] | None = None) -> Iterator[str]:
+    """`python -m evalsweep.simulator` in its own process on a free loopback port; yields its URL.
+    extra_args: more of its options (e.g. a server-side rate limit)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / f"simulator-{latency_ms:g}ms.log").open("w", encoding="utf-8")
-    proc = subprocess.Popen([PYTHON, "-m", "evalsweep.simulator", "--port", "0", "--latency-ms", str(latency_ms)],
+    proc = subprocess.Popen([PYTHON, "-m", "evalsweep.simulator", "--port", "0", "--latency-ms", str(latency_ms),
+                             *(extra_args or [])],
                             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
                             stdin=subprocess.DEVNULL)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class GenerateConfig(BaseModel):
@@ -31,6 +31,22 @@ class GenerateConfig(BaseModel):
     # Fields merged into the request body as they are, for what a server takes beyond the API
     # (vLLM's guided decoding, llama.cpp's json_schema, OpenRouter's provider routing).
     extra_body: dict[str, Any] | None = None
+    # Token logprobs of each reply (evalsweep.llm.logprobs), and how many top alternatives at each
+    # position (OpenAI allows up to 20, Gemini 19). Unset (None) or false: none asked for.
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+    @field_validator("logprobs")
+    @classmethod
+    def _logprobs(cls, v: bool | None) -> bool | None:
+        return v or None  # false is the same as unset: in no cache key, resume check or variant label
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and not info.data.get("logprobs"):
+            raise ValueError("top_logprobs needs logprobs=true as well (model.logprobs=true)")
+        return v
 
     def generation(self) -> GenerateConfig:
         """Just the generation parameters (of a ModelConfig, or a request)."""

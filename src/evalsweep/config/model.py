@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from evalsweep.config.base import Strict
 from evalsweep.config.generate import GenerateConfig
@@ -103,6 +103,9 @@ class ModelConfig(GenerateConfig):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
+    # Read the server's rate-limit headers and 429s and adapt concurrency and pace to them, within
+    # max_concurrency and under rpm/tpm (evalsweep.llm.adaptive); false: the fixed limits alone.
+    adaptive_limits: bool = True
     price: PriceConfig = Field(default_factory=PriceConfig)
     max_cost_usd: float | None = Field(None, gt=0)
     # Typed responses (docs/structured.md): the provider's own structured output (native), or
@@ -127,6 +130,15 @@ class ModelConfig(GenerateConfig):
     @classmethod
     def _provider(cls, v: str) -> str:
         return check_provider(v)
+
+    @field_validator("provider")
+    @classmethod
+    def _logprobs_offered(cls, v: str, info: ValidationInfo) -> str:
+        # On provider (declared after logprobs), so the one line names a field, not the whole model.
+        if v == "anthropic" and info.data.get("logprobs"):
+            raise ValueError("Anthropic's Messages API returns no token logprobs (model.logprobs=true): set "
+                             "model.logprobs=null, or use an OpenAI-compatible or Gemini model")
+        return v
 
     @field_validator("base_url")
     @classmethod

@@ -171,6 +171,7 @@ class Runner:
             parsed=self.structured.parsed(typed) if self.structured and typed else None,
             structured=self.structured.info(typed) if self.structured and typed else None,
             judge=scored.judge if scored is not None else None,
+            logprobs=response.logprobs if response is not None else None,
         )
         return rec, cost
 
@@ -187,7 +188,8 @@ class Runner:
             return None
         return await self.scorer.score(ScoreInput(
             text=text, sample=item.sample, messages=item.messages, seed=self.cfg.seed, repeat=item.repeat,
-            outputs=tuple(state.outputs), conversation=tuple(state.messages)))
+            outputs=tuple(state.outputs), conversation=tuple(state.messages),
+            logprobs=state.turns[-1].response.logprobs if state.turns else None))
 
     async def _send(self, item: WorkItem, messages: list[Message], structured: bool) -> Reply:
         """One generate of the solver: through the model service (cache, retries, limits), as a typed

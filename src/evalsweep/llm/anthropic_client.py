@@ -16,6 +16,7 @@ from evalsweep.llm.anthropic_request import message_kwargs
 from evalsweep.llm.endpoints import anthropic_base_url, server_name
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
+from evalsweep.llm.ratelimit_headers import read_rate_limits
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
 from evalsweep.structured.wire import anthropic_object_text
@@ -101,6 +102,7 @@ class AnthropicClient:
                 request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
                 model=getattr(resp, "model", None),
                 latency_s=latency_s,
+                rate_limit=read_rate_limits(getattr(http, "headers", None)),
             )
         except ValidationError as exc:  # e.g. a stop_reason or model that is not a string
             raise malformed("Anthropic", http, f"a field of the wrong type: {exc.errors()[0]['loc'][0]}") from None

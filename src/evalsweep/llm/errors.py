@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 from evalsweep.errors import AuthError
+from evalsweep.llm.ratelimit_headers import read_rate_limits
+from evalsweep.llm.ratelimit_info import RateLimitInfo
 
 # 408 timeout, 409 conflict, 429 rate limit, 5xx, 529 Anthropic overloaded.
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -28,11 +30,14 @@ INVALID_REQUEST = ("invalid_request_error", "invalid request", "bad request", "b
 class ProviderError(Exception):
     """A failed request. `cause` is a short label used for retry counts ("429", "timeout", ...)."""
 
-    def __init__(self, message: str, *, status: int | None, cause: str, retry_after: float | None = None):
+    def __init__(self, message: str, *, status: int | None, cause: str, retry_after: float | None = None,
+                 rate_limit: RateLimitInfo | None = None):
         super().__init__(message)
         self.status = status
         self.cause = cause
         self.retry_after = retry_after
+        # The limits the error reply's headers gave (evalsweep.llm.adaptive reads them), if any.
+        self.rate_limit = rate_limit
 
 
 class TransientError(ProviderError):
@@ -91,6 +96,8 @@ def classify_status(status: int, message: str, headers: object, key_env: str | N
     cause = str(status)
     if status == 500 and any(phrase in text for phrase in INVALID_REQUEST):
         return PermanentError(message, status=status, cause=cause)
+    limits = read_rate_limits(headers)
     if status in TRANSIENT_STATUS:
-        return TransientError(message, status=status, cause=cause, retry_after=retry_after_seconds(headers))
-    return PermanentError(message, status=status, cause=cause)
+        return TransientError(message, status=status, cause=cause, retry_after=retry_after_seconds(headers),
+                              rate_limit=limits)
+    return PermanentError(message, status=status, cause=cause, rate_limit=limits)

@@ -59,6 +59,10 @@ def generation_config(request: GenerateRequest, *, reasoning: bool = False) -> d
             config["stop_sequences"] = request.stop
     if request.seed is not None:
         config["seed"] = request.seed
+    if request.logprobs:  # the chosen tokens' logprobs (responseLogprobs), and the top alternatives
+        config["response_logprobs"] = True
+        if request.top_logprobs:
+            config["logprobs"] = request.top_logprobs
     if request.reasoning_effort is not None:  # Gemini 3 models' thinking level: MINIMAL, LOW, MEDIUM, HIGH
         config["thinking_config"] = {"thinking_level": request.reasoning_effort.upper()}
     if request.response_format is not None:  # a typed answer (evalsweep.structured)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from evalsweep.llm.errors import TransientError
+from evalsweep.llm.logprobs import from_gemini
 from evalsweep.llm.replies import as_int, malformed
 from evalsweep.llm.types import GenerateResponse, Usage
 
@@ -54,6 +55,7 @@ class _Content(_Wire):
 class _Candidate(_Wire):
     content: _Content | None = None
     finish_reason: str | None = None
+    logprobs_result: dict[str, Any] | None = None  # with responseLogprobs (evalsweep.llm.logprobs.from_gemini)
 
 
 class _Feedback(_Wire):
@@ -107,7 +109,8 @@ def read_reply(raw: RawReply, latency_s: float) -> GenerateResponse:
         raise _bad(raw, "a candidate with neither content nor finishReason")
     parts = first.content.parts if first.content is not None else []
     text = "".join(p.text for p in parts if p.text and not p.thought)
-    return GenerateResponse(text=text, finish_reason=finish_reason(first.finish_reason), **common)
+    return GenerateResponse(text=text, finish_reason=finish_reason(first.finish_reason),
+                            logprobs=from_gemini(first.logprobs_result), **common)
 
 
 def _bad(raw: RawReply, problem: str) -> TransientError:

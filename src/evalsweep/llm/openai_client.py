@@ -12,6 +12,8 @@ from evalsweep.config.model import ModelConfig
 from evalsweep.llm.endpoints import openai_base_url, server_name
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
+from evalsweep.llm.logprobs import from_openai
+from evalsweep.llm.ratelimit_headers import read_rate_limits
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
 from evalsweep.structured.wire import openai_response_format
@@ -55,6 +57,10 @@ class OpenAIClient:
             kwargs["reasoning_effort"] = request.reasoning_effort
         if request.seed is not None:
             kwargs["seed"] = request.seed
+        if request.logprobs:  # the chosen tokens' logprobs, and the top alternatives when asked
+            kwargs["logprobs"] = True
+            if request.top_logprobs is not None:
+                kwargs["top_logprobs"] = request.top_logprobs
         if request.response_format is not None:  # a typed answer (evalsweep.structured)
             kwargs["response_format"] = openai_response_format(request.response_format)
         start = time.perf_counter()
@@ -83,7 +89,11 @@ class OpenAIClient:
             resp = raw.parse()
         except ValueError:  # JSONDecodeError, UnicodeDecodeError: the body is not JSON
             raise malformed("OpenAI", raw.http_response, "not valid JSON") from None
-        return self._response(resp, raw.http_response, time.perf_counter() - start)
+        response = self._response(resp, raw.http_response, time.perf_counter() - start)
+        if request.logprobs:
+            choice = resp.choices[0] if isinstance(resp, ChatCompletion) and resp.choices else None
+            response.logprobs = from_openai(getattr(choice, "logprobs", None), request.top_logprobs)
+        return response
 
     @staticmethod
     def _response(resp: object, http: object, latency_s: float) -> GenerateResponse:
@@ -110,6 +120,7 @@ class OpenAIClient:
                 model=getattr(resp, "model", None),
                 system_fingerprint=getattr(resp, "system_fingerprint", None),
                 latency_s=latency_s,
+                rate_limit=read_rate_limits(getattr(http, "headers", None)),
             )
         except ValidationError as exc:  # e.g. a finish_reason or model that is not a string
             raise malformed("OpenAI", http, f"a field of the wrong type: {exc.errors()[0]['loc'][0]}") from None

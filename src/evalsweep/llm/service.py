@@ -4,6 +4,7 @@ Created per job and closed in `finally` (no module-level clients: joblib reuses 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -18,8 +19,9 @@ from evalsweep.config.run import CacheConfig
 from evalsweep.config.store import StoreConfig
 from evalsweep.errors import AuthError
 from evalsweep.cache import cache_key
+from evalsweep.llm.adaptive import AdaptiveLimits
 from evalsweep.llm.base import Provider, ProviderClient
-from evalsweep.llm.errors import TransientError
+from evalsweep.llm.errors import ProviderError, TransientError
 from evalsweep.llm.providers import PROVIDERS
 from evalsweep.llm.retry import RetryPolicy
 from evalsweep.llm.simulated import with_simulator_extras
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 SIMULATOR_KEY = "evalsweep-simulator"
+log = logging.getLogger(__name__)
 
 
 class ServiceStats(BaseModel):
@@ -158,6 +161,16 @@ class ModelService:
         # Limits held across all jobs (shared_limit: of this machine, or of every node with store.url).
         self._shared: SlotLimiter | None = open_limiter(cfg, shared, store)
         self._budget = open_budget(budget, store, cfg)  # sweep.max_cost_usd; does nothing without one
+        # model.adaptive_limits: the server's rate-limit headers and 429s move this job's concurrency
+        # and pace (and the shared limit's), within max_concurrency.
+        self._adaptive: AdaptiveLimits | None = None
+        if cfg.adaptive_limits:
+            # The shared limit's own numbers, as open_shared_limiter takes them, whichever its backend.
+            cap = (shared.max_concurrency or cfg.max_concurrency) if shared is not None else None
+            rpm = (shared.rpm if shared.rpm is not None else cfg.rpm) if shared is not None else None
+            self._adaptive = AdaptiveLimits(cfg.max_concurrency, shared=self._shared, rpm=rpm, shared_cap=cap,
+                                            label=cfg.name)
+            self._in_flight = self._adaptive.gate  # type: ignore[assignment]
 
     def _key(self, request: GenerateRequest) -> str:
         return cache_key(request, self._key_extra, simulated=self.cfg.simulated, reasoning=self.cfg.reasoning)
@@ -165,8 +178,7 @@ class ModelService:
     def _tokens_estimate(self, request: GenerateRequest) -> float:
         """Tokens a request may use, known before sending: its input (~4 characters a token) plus
         every output token it may ask for. Capped at the bucket size, which aiolimiter requires."""
-        chars = sum(len(m.content) for m in request.messages)
-        return float(min(self.cfg.tpm or 0, chars // 4 + 1 + request.max_tokens))
+        return float(min(self.cfg.tpm or 0, self._tokens_needed(request)))
 
     async def _send(self, request: GenerateRequest) -> GenerateResponse:
         """One attempt. Inside the retry loop, so every retry also waits for the rate limits."""
@@ -174,19 +186,43 @@ class ModelService:
             await self._rpm.acquire()
         if self._tpm is not None:
             await self._tpm.acquire(self._tokens_estimate(request))
-        self.requests_sent += 1
+        if self._adaptive is None:
+            self.requests_sent += 1
         if self._client is None:
             self._client = make_client(self.cfg, self._base_url)
-        timeout = self.cfg.request_timeout_s
         # A machine-wide slot (shared_limit) for this attempt, waited for before its timeout starts.
         async with self._in_flight, self._shared.slot() if self._shared is not None else nullcontext():
+            if self._adaptive is None:
+                return await self._attempt(request)
+            ticket = await self._adaptive.admit(self._tokens_needed(request))
+            self.requests_sent += 1
             try:
-                # The SDK's timeout bounds each read; this bounds the whole attempt (a slow drip included).
-                async with asyncio.timeout(timeout):
-                    return await self._client.generate(request)
-            except TimeoutError:
-                raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
-                                     cause="timeout") from None
+                response = await self._attempt(request)
+            except ProviderError as exc:
+                self._adaptive.failed(ticket, exc)
+                raise
+            except BaseException:
+                self._adaptive.cancelled(ticket)
+                raise
+            self._adaptive.succeeded(ticket, response.rate_limit)
+            return response
+
+    async def _attempt(self, request: GenerateRequest) -> GenerateResponse:
+        assert self._client is not None
+        timeout = self.cfg.request_timeout_s
+        try:
+            # The SDK's timeout bounds each read; this bounds the whole attempt (a slow drip included).
+            async with asyncio.timeout(timeout):
+                return await self._client.generate(request)
+        except TimeoutError:
+            raise TransientError(f"no response within request_timeout_s={timeout:g}", status=None,
+                                 cause="timeout") from None
+
+    @staticmethod
+    def _tokens_needed(request: GenerateRequest) -> float:
+        """What a server counts against its tokens limit when it admits a request, as OpenAI does:
+        the prompt (~4 characters a token) plus every output token it may ask for."""
+        return float(sum(len(m.content) for m in request.messages) // 4 + 1 + request.max_tokens)
 
     def _whole_enough(self, hit: GenerateResponse) -> bool:
         """False for an entry cut at a smaller max_output_chars than today's: asked again, in full."""
@@ -253,6 +289,8 @@ class ModelService:
         )
 
     async def aclose(self) -> None:
+        if self._adaptive is not None and self._adaptive.cuts + self._adaptive.waited > 0:
+            log.info("%s", self._adaptive.summary())
         try:
             if self._client is not None:
                 await self._client.aclose()

@@ -202,6 +202,17 @@ class SharedLimiter:
             self._conn.execute("DELETE FROM slots WHERE id = ?", (slot,))
             self._held.discard(slot)
 
+    def set_limits(self, max_concurrency: int, rpm: int | None) -> None:
+        """Move this job's view of the limit (the adaptive limits, evalsweep.llm.adaptive, do): the
+        next slot is taken under the new numbers; slots held are kept. Every job checks the rows
+        of all jobs against its own numbers, so jobs that adapt alike hold the same limit."""
+        if max_concurrency < 1 or (rpm is not None and rpm < 1):
+            raise ValueError("max_concurrency and rpm must be at least 1")
+        # No lock: two attribute writes, read by the next transaction; the lock may be held by a
+        # thread waiting on sqlite, and this runs on the event loop.
+        self.max_concurrency = max_concurrency
+        self.rpm = rpm
+
     def in_use(self) -> int:
         """Slots of this key taken right now, by any process (for tests and logs)."""
         with self._lock:

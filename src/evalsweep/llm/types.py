@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from evalsweep.config.generate import GenerateConfig
+from evalsweep.llm.logprobs import TokenLogprobs
 from evalsweep.llm.providers import check_name
+from evalsweep.llm.ratelimit_info import RateLimitInfo
 
 Role = Literal["system", "user", "assistant"]
 
@@ -119,6 +121,23 @@ class GenerateResponse(BaseModel):
     cached: bool = False
     latency_s: float = 0.0
     attempts: int = 1
+    # The limits the reply's headers gave (evalsweep.llm.ratelimit_headers): how it was fetched, so
+    # never stored in the cache or a row.
+    rate_limit: RateLimitInfo | None = Field(default=None, exclude=True, repr=False)
+    # Token logprobs (model.logprobs); None when not asked for, and then not written at all.
+    logprobs: TokenLogprobs | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_logprobs(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_none(handler(self), "logprobs")
+
+
+def without_none(data: Any, field: str) -> Any:
+    """A dumped model without `field` when it is None: a field added later is written only when
+    set, so what was written before (cache entries, results rows) stays byte for byte the same."""
+    if isinstance(data, dict) and data.get(field, 0) is None:
+        del data[field]
+    return data
 
 
 def build_request(model: Any, messages: list[Message], *, seed: int | None, repeat: int = 0) -> GenerateRequest:

@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from evalsweep.errors import EvalsweepError, ExitCode
-from evalsweep.llm.types import Message, Usage
+from evalsweep.llm.logprobs import TokenLogprobs
+from evalsweep.llm.types import Message, Usage, without_none
 
 
 T = TypeVar("T")
@@ -114,6 +115,12 @@ class ResultRecord(BaseModel):
     # Every generate of a solver that may ask more than once, in order (`output` is the last one's);
     # None for one that asks once (the default solver).
     turns: list[TurnInfo] | None = None
+    # The reply's token logprobs (model.logprobs; evalsweep.llm.logprobs): written only when asked for.
+    logprobs: TokenLogprobs | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_logprobs(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return without_none(handler(self), "logprobs")
 
     @property
     def identity(self) -> tuple[str, int, int]:

@@ -10,6 +10,7 @@ import sys
 from pydantic import ValidationError
 
 from evalsweep.simulator.config import FaultConfig, ModelProfile, SimulatorConfig
+from evalsweep.simulator.ratelimit import RateLimitConfig
 from evalsweep.simulator.server import bind_socket, build_app, start_site, url_of
 
 
@@ -70,7 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--require-api-key", default=None)
     p.add_argument("--batch-delay-s", type=float, default=0.0, metavar="S",
                    help="seconds until a batch (OpenAI Batch API, Anthropic Message Batches) has ended")
+    p.add_argument("--rate-limit-requests", type=int, default=None, metavar="N",
+                   help="a server-side rate limit: at most N requests per --rate-limit-window-s (429 beyond)")
+    p.add_argument("--rate-limit-tokens", type=int, default=None, metavar="M",
+                   help="a server-side rate limit: at most M tokens (prompt + max_tokens) per window")
+    p.add_argument("--rate-limit-window-s", type=float, default=60.0, metavar="S")
     return p
+
+
+def _rate_limit(args: argparse.Namespace) -> RateLimitConfig | None:
+    if args.rate_limit_requests is None and args.rate_limit_tokens is None:
+        return None
+    return RateLimitConfig(requests=args.rate_limit_requests, tokens=args.rate_limit_tokens,
+                           window_s=args.rate_limit_window_s)
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -103,6 +116,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             invalid_structured_rate=args.invalid_structured_rate,
             invalid_structured_substring=args.invalid_structured_substring,
             batch_delay_s=args.batch_delay_s,
+            rate_limit=_rate_limit(args),
         ),
         **extra,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evalsweep.simulator.ratelimit import RateLimitConfig
+
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "529", "drop", "400", "401",
                                 "invalid_json", "empty_body", "error_body_200", "oversize")
 # Drawn once per request, at most one each: (kind, FaultConfig field with its rate).
@@ -82,6 +84,9 @@ class FaultConfig(BaseModel):
     batch_delay_s: float = Field(default=0.0, ge=0.0)
     batch_error_substring: str | None = Field(default=None, min_length=1)
     batch_expire_substring: str | None = Field(default=None, min_length=1)
+    # A server-side rate limit (evalsweep.simulator.ratelimit): requests and/or tokens per window_s,
+    # sent as the provider's rate-limit headers, 429 beyond it (counted apart: SimStats.rate_limited).
+    rate_limit: RateLimitConfig | None = None
 
     @model_validator(mode="after")
     def _rates_sum_to_at_most_one(self) -> FaultConfig:

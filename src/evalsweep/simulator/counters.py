@@ -30,6 +30,14 @@ class SimStats(BaseModel):
     batches_created: int = 0
     batch_requests: int = 0
     batch_events: list[str] = Field(default_factory=list)
+    # The server-side rate limit (FaultConfig.rate_limit): requests answered 429 for it, and the
+    # requests admitted in each of its windows so far, in order.
+    rate_limited: int = 0
+    admitted_by_window: list[int] = Field(default_factory=list)
+
+
+# The fault kind of a 429 for the server-side rate limit, counted in SimStats.rate_limited.
+RATE_LIMITED = "rate_limited"
 
 
 class SimState:
@@ -53,6 +61,8 @@ class SimState:
         self.batches_created = 0
         self.batch_requests = 0
         self.batch_events: list[str] = []
+        self.rate_limited = 0
+        self.admitted_by_window: list[int] = []
         self.rng = random.Random(self._fault_seed)
 
     def reset(self) -> None:
@@ -91,7 +101,17 @@ class SimState:
 
     def fault(self, kind: str) -> None:
         with self._lock:
-            self.faults[kind] += 1
+            if kind == RATE_LIMITED:
+                self.rate_limited += 1
+            else:
+                self.faults[kind] += 1
+
+    def admitted(self, window: int) -> None:
+        """One request admitted by the rate limit in this window (numbered from 0)."""
+        with self._lock:
+            while len(self.admitted_by_window) <= window:
+                self.admitted_by_window.append(0)
+            self.admitted_by_window[window] += 1
 
     def batch_created(self, batch_id: str, n_requests: int) -> None:
         with self._lock:
@@ -122,4 +142,6 @@ class SimState:
                 batches_created=self.batches_created,
                 batch_requests=self.batch_requests,
                 batch_events=list(self.batch_events),
+                rate_limited=self.rate_limited,
+                admitted_by_window=list(self.admitted_by_window),
             )

@@ -44,18 +44,23 @@ def gemini_error(status: int, message: str, *, retry_after_s: float | None = Non
 
 
 def gemini_payload(model: str, request_id: str, text: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, thoughts_tokens: int = 0) -> dict[str, Any]:
-    """A generateContent reply; a thinking model's tokens in thoughtsTokenCount, apart from the answer's."""
+                   output_tokens: int, thoughts_tokens: int = 0,
+                   logprobs_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A generateContent reply; a thinking model's tokens in thoughtsTokenCount, apart from the answer's;
+    the tokens' logprobs (logprobsResult) when asked for."""
     usage: dict[str, Any] = {"promptTokenCount": input_tokens, "candidatesTokenCount": output_tokens,
                              "totalTokenCount": input_tokens + output_tokens + thoughts_tokens}
     if thoughts_tokens:
         usage["thoughtsTokenCount"] = thoughts_tokens
+    candidate: dict[str, Any] = {
+        "content": {"role": "model", "parts": [{"text": text}]},
+        "finishReason": finish_reason,
+        "index": 0,
+    }
+    if logprobs_result is not None:
+        candidate["logprobsResult"] = logprobs_result
     return {
-        "candidates": [{
-            "content": {"role": "model", "parts": [{"text": text}]},
-            "finishReason": finish_reason,
-            "index": 0,
-        }],
+        "candidates": [candidate],
         "usageMetadata": usage,
         "modelVersion": model,
         "responseId": request_id,
@@ -115,6 +120,9 @@ def parse_gemini(body: dict[str, Any]) -> ParsedRequest:
         max_tokens=opt_int(config.get("maxOutputTokens"), "generationConfig.maxOutputTokens", 1),
         stop=stop_list(config.get("stopSequences"), "generationConfig.stopSequences"),
         structured_ask=gemini_structured(config, system + [t for _, t in turns]),
+        # responseLogprobs, and logprobs: the number of top alternatives at each step.
+        logprobs=(opt_int(config.get("logprobs"), "generationConfig.logprobs", 0) or 0)
+        if config.get("responseLogprobs") else None,
     )
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 import evalsweep.simulator.behaviours as behaviours
 import evalsweep.simulator.judge as judge
 import evalsweep.simulator.structured as structured
-from evalsweep.simulator.answers import apply_stop, count_tokens, reasoning_tokens, truncate_to_tokens
+from evalsweep.simulator.answers import apply_stop, count_tokens, parse_question, reasoning_tokens, truncate_to_tokens
 from evalsweep.simulator.anthropic_wire import (
     ANTHROPIC_ERRORS,
     anthropic_payload,
@@ -27,11 +27,13 @@ from evalsweep.simulator.anthropic_wire import (
     thinking_block,
 )
 from evalsweep.simulator.config import SimulatorConfig
-from evalsweep.simulator.counters import SimState
+from evalsweep.simulator.counters import RATE_LIMITED, SimState
 from evalsweep.simulator.gemini_wire import BAD_KEY_MESSAGE, KEY_HEADER, gemini_error, gemini_payload, parse_gemini
+from evalsweep.simulator.logprobs import as_gemini, token_logprobs
 from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest
 from evalsweep.simulator.prompt_cache import PromptCache
+from evalsweep.simulator.ratelimit import Verdict, WindowLimit, anthropic_headers, openai_headers
 from evalsweep.simulator.replies import json_response, send_chunked
 
 OPENAI = "openai"
@@ -59,15 +61,19 @@ class Simulator:
         self._latency_s = config.latency_ms / 1000.0
         self._jitter_s = config.latency_jitter_ms / 1000.0
         self.prompt_cache = PromptCache()  # Anthropic's cache_control breakpoints
+        limit = config.faults.rate_limit
+        self._limit = WindowLimit(limit) if limit is not None else None
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _error(
         self, fmt: str, status: int, message: str, headers: dict[str, str], code: str | None = None,
-        kind: str | None = None,
+        kind: str | None = None, retry_after_s: float | None = None,
     ) -> web.Response:
         """An error reply in fmt's shape, counted as a fault of `kind` (default: its status)."""
         wait = self.config.faults.retry_after_s if status in (429, 529) else None
+        if retry_after_s is not None:
+            wait = retry_after_s
         if fmt == GEMINI:
             # The Gemini API says how long to wait in the body (RetryInfo), not in a header.
             body: dict[str, Any] = gemini_error(status, message, retry_after_s=wait, reason=code)
@@ -135,6 +141,12 @@ class Simulator:
                 return self._error(fmt, 400, str(exc), headers)
             state.saw_format(fmt, parsed.structured.wire if parsed.structured is not None else None)
 
+            if self._limit is not None:
+                verdict = self._limit.admit(parsed.input_tokens + (parsed.max_tokens or 0))
+                refused = self._rate_limited(fmt, verdict, headers)
+                if refused is not None:
+                    return refused
+
             faults = self.config.faults
             if faults.max_prompt_chars is not None and parsed.chars > faults.max_prompt_chars:
                 return self._error(
@@ -168,6 +180,19 @@ class Simulator:
             return response
         finally:
             state.end()
+
+    def _rate_limited(self, fmt: str, verdict: Verdict, headers: dict[str, str]) -> web.Response | None:
+        """The rate limit's headers added to this reply; the 429 when the request is over the limit."""
+        if fmt == OPENAI:
+            headers.update(openai_headers(verdict))
+        elif fmt == ANTHROPIC:
+            headers.update(anthropic_headers(verdict))
+        if verdict.admitted:
+            self.state.admitted(verdict.window)
+            return None
+        message = f"Rate limit reached for {verdict.over} (simulated by evalsweep)."
+        # The wait until the window's end: retry-after (and -ms) headers, or Gemini's RetryInfo.
+        return self._error(fmt, 429, message, headers, kind=RATE_LIMITED, retry_after_s=verdict.retry_after_s)
 
     async def _bad_reply(self, kind: str, request: web.Request, fmt: str, model: str, p: ParsedRequest,
                          headers: dict[str, str]) -> web.StreamResponse:
@@ -230,11 +255,14 @@ class Simulator:
             output_tokens = count_tokens(text) if thinking else max(1, count_tokens(text))
         if fmt == OPENAI:
             return json_response(openai_payload(served, headers, text, "length" if truncated else "stop",
-                                                input_tokens, output_tokens, thinking), 200, headers)
+                                                input_tokens, output_tokens, thinking,
+                                                logprobs=_logprobs(p, text, correct)), 200, headers)
         if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
+            logprobs = _logprobs(p, text, correct)
             return json_response(gemini_payload(served, headers["x-request-id"], text,
                                                 "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens,
-                                                thinking), 200, headers)
+                                                thinking, as_gemini(logprobs, p.logprobs or 0) if logprobs else None),
+                                 200, headers)
         if truncated:
             stop_reason = "max_tokens"
         elif stopped_by is not None:
@@ -309,6 +337,17 @@ class Simulator:
             payload = anthropic_payload(served, headers, [*lead, {"type": "text", "text": body}], "end_turn",
                                         input_tokens, output_tokens, usage)
         return json_response(payload, 200, headers)
+
+
+def _logprobs(p: ParsedRequest, text: str, correct: bool | None) -> dict[str, Any] | None:
+    """The reply's token logprobs when the request asked for them (evalsweep.simulator.logprobs)."""
+    if p.logprobs is None:
+        return None
+    q = parse_question(p.question)
+    right = None if q is None else (q.correct_letter or str(q.value))
+    stated = text.rsplit("Answer:", 1)[-1].strip().rstrip(".") if text.strip() else None
+    return token_logprobs(text, answer=stated, right=right, correct=correct, top=p.logprobs,
+                          key=f"{p.question}\x00{p.seed}\x00{p.temperature}")
 
 
 def _parse(fmt: str, body: dict[str, Any], request: web.Request) -> ParsedRequest:

@@ -29,7 +29,8 @@ OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
 
 
 def openai_payload(model: str, headers: dict[str, str], text: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, reasoning_tokens: int = 0) -> dict[str, Any]:
+                   output_tokens: int, reasoning_tokens: int = 0,
+                   logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
     """A chat completion; reasoning tokens (a reasoning model's) inside completion_tokens, as the API counts them."""
     output_tokens += reasoning_tokens
     usage: dict[str, Any] = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
@@ -46,7 +47,7 @@ def openai_payload(model: str, headers: dict[str, str], text: str, finish_reason
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
                 "finish_reason": finish_reason,
-                "logprobs": None,
+                "logprobs": logprobs,
             }
         ],
         "usage": usage,
@@ -74,7 +75,21 @@ def parse_openai(body: dict[str, Any]) -> ParsedRequest:
         max_tokens=max_tokens,
         stop=stop_list(body.get("stop"), "stop"),
         structured_ask=openai_response_format(body.get("response_format"), system + [t for _, t in turns]),
+        logprobs=_logprobs(body),
     )
+
+
+def _logprobs(body: dict[str, Any]) -> int | None:
+    """`logprobs` (a boolean) and `top_logprobs` (0-20, only with logprobs), as the API checks them."""
+    asked = body.get("logprobs")
+    if asked is not None and not isinstance(asked, bool):
+        raise BadRequest("`logprobs` must be a boolean.")
+    top = opt_int(body.get("top_logprobs"), "top_logprobs", 0)
+    if top is not None and top > 20:
+        raise BadRequest("`top_logprobs` must be <= 20.")
+    if top is not None and not asked:
+        raise BadRequest("`logprobs` must be set to true when `top_logprobs` is used.")
+    return (top or 0) if asked else None
 
 
 def openai_response_format(value: Any, texts: list[str]) -> structured.StructuredAsk | None:

@@ -15,7 +15,7 @@ class BadRequest(Exception):
 
 class ParsedRequest:
     __slots__ = ("turns", "last_user", "question", "reask", "all_texts", "cot_texts", "chars", "input_tokens",
-                 "seed", "temperature", "max_tokens", "stop", "structured", "thinking_budget", "cache_prefixes")
+                 "seed", "temperature", "max_tokens", "stop", "structured", "thinking_budget", "cache_prefixes", "logprobs")
 
     def __init__(
         self,
@@ -26,6 +26,7 @@ class ParsedRequest:
         max_tokens: int | None,
         stop: list[str],
         structured_ask: structured.StructuredAsk | None = None,
+        logprobs: int | None = None,
     ) -> None:
         texts = system + [t for _, t in turns]
         # (role, text) of every message but the system prompt: pushback reads the earlier answer here.
@@ -43,6 +44,8 @@ class ParsedRequest:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.stop = stop
+        # Token logprobs asked for: the number of top alternatives (0: the chosen tokens' only); None: not asked.
+        self.logprobs = logprobs
         if structured_ask is None:
             # The JSON-from-text fallback: a schema quoted in the system prompt or the question.
             for t in [*system, self.question]:

@@ -33,6 +33,10 @@ class SlotLimiter(Protocol):
 
     def in_use(self) -> int: ...
 
+    def set_limits(self, max_concurrency: int, rpm: int | None) -> None:
+        """Move the limit at runtime (evalsweep.llm.adaptive follows the server's rate-limit figures)."""
+        ...
+
 
 def cache_location(cache_cfg: CacheConfig, store: StoreConfig | None) -> str:
     """Where the job's cached answers live, as the summary and messages name it."""

@@ -11,6 +11,7 @@ from evalsweep.task.data import Sample
 
 if TYPE_CHECKING:
     from evalsweep.config.schema import ExperimentConfig
+    from evalsweep.llm.logprobs import TokenLogprobs
     from evalsweep.llm.service import ServiceStats
     from evalsweep.llm.types import Message
     from evalsweep.results.rows import JudgeInfo
@@ -21,8 +22,8 @@ class ScoreInput:
     """One answer to score: the text scored (the reply, or a typed answer's chosen field), the
     sample, the prompt as rendered (`messages`: its last user turn is the question), every reply of
     the sample's turns in order (`outputs`: a solver may ask more than once; the last is `text`'s
-    source), the whole conversation with those replies (`conversation`), and the seed and repeat
-    it was asked under."""
+    source), the whole conversation with those replies (`conversation`), the seed and repeat
+    it was asked under, and the last reply's token logprobs (`logprobs`, with model.logprobs)."""
 
     text: str
     sample: Sample
@@ -31,6 +32,9 @@ class ScoreInput:
     repeat: int
     outputs: Sequence[str] = ()
     conversation: Sequence[Message] = ()
+    # The last reply's token logprobs when the job asks for them (model.logprobs), else None:
+    # e.g. item.logprobs.probability(" Yes") at the first token.
+    logprobs: TokenLogprobs | None = None
 
     @property
     def question(self) -> str:
