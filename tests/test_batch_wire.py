@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from conftest import compose_exp
 from evalsweep.batch import wire
-from evalsweep.llm.anthropic_client import AnthropicClient
-from evalsweep.llm.openai_client import OpenAIClient
+from evalsweep.llm.service import make_client
 from evalsweep.llm.types import Message, build_request
 from evalsweep.simulator import build_app
 from evalsweep.structured.models import Answer
@@ -27,6 +26,8 @@ CASES = [
              "model.reasoning_effort=low"]),
     ("sim_strong", []),
     ("sim_strong", ["model.stop=[END]", "model.top_p=0.9"]),
+    ("sim", ["model.logprobs=true", "model.top_logprobs=3", "+model.extra_body={user: lab-1}"]),
+    ("sim_strong", ["+model.prompt_cache=true", "+model.extra_body={metadata: {user_id: lab-1}}"]),
 ]
 
 
@@ -51,8 +52,7 @@ def test_batch_body_is_the_live_clients_body(model: str, overrides: list[str], t
         server = TestServer(app)
         await server.start_server()
         url = str(server.make_url("")).rstrip("/")
-        client_cls = OpenAIClient if cfg.provider == "openai" else AnthropicClient
-        client = client_cls.from_config(cfg, api_key="x", base_url=url)
+        client = make_client(cfg, url)  # as a live job makes it (a simulated model's extras included)
         try:
             await client.generate(request)
         finally:

@@ -11,30 +11,20 @@ import httpx
 
 from evalsweep.config.model import ModelConfig
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
-from evalsweep.structured.wire import anthropic_tool_args, openai_response_format
+from evalsweep.llm.anthropic_request import message_kwargs
+from evalsweep.llm.openai_request import chat_kwargs
+from evalsweep.llm.simulated import simulator_body
 
 OPENAI_ENDPOINT = "/v1/chat/completions"
 
 
 def openai_body(cfg: ModelConfig, request: GenerateRequest) -> dict[str, Any]:
-    """The Chat Completions body of OpenAIClient.generate (the test_batch parity test holds them equal)."""
-    body: dict[str, Any] = {
-        "model": request.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        cfg.token_limit_field: request.max_tokens,
-    }
-    if not cfg.reasoning:
-        body["temperature"] = request.temperature
-        if request.top_p is not None:
-            body["top_p"] = request.top_p
-        if request.stop:
-            body["stop"] = request.stop
-    if request.reasoning_effort is not None:
-        body["reasoning_effort"] = request.reasoning_effort
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.response_format is not None:
-        body["response_format"] = _jsonable(openai_response_format(request.response_format))
+    """The Chat Completions body of OpenAIClient.generate: the same builder, with the model's
+    extra_body merged as the SDK merges it (tests/test_batch_wire.py holds them equal on the wire)."""
+    body = chat_kwargs(request, reasoning=cfg.reasoning, token_limit_field=cfg.token_limit_field)
+    if "response_format" in body:
+        body["response_format"] = _jsonable(body["response_format"])
+    body.update(request.extra_body or {})
     return body
 
 
@@ -44,22 +34,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def anthropic_params(cfg: ModelConfig, request: GenerateRequest) -> dict[str, Any]:
-    """The Messages params of AnthropicClient.generate. For the simulator, temperature and top_p go
-    in the params (the live client sends them as extra body) and the seed as the batch's header."""
-    params: dict[str, Any] = {
-        "model": request.model,
-        "max_tokens": request.max_tokens,
-        "messages": [{"role": m.role, "content": [{"type": "text", "text": m.content}]} for m in request.chat],
-    }
-    if request.system:
-        params["system"] = request.system
-    if request.stop:
-        params["stop_sequences"] = request.stop
-    if request.response_format is not None:
-        params.update(anthropic_tool_args(request.response_format))
+    """The Messages params of AnthropicClient.generate: the same builder, the model's extra_body
+    merged, and for a simulated model what evalsweep.llm.simulated adds live (temperature, top_p;
+    the seed goes as the batch's header)."""
+    params = message_kwargs(request, prompt_cache=cfg.prompt_cache, tool=cfg.structured_output == "tool")
     if cfg.simulated:
-        extra = {"temperature": request.temperature, "top_p": request.top_p}
-        params.update({k: v for k, v in extra.items() if v is not None})
+        params.update(simulator_body(request))
+    params.update(request.extra_body or {})
     return params
 
 

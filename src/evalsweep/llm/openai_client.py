@@ -13,10 +13,10 @@ from evalsweep.llm.endpoints import openai_base_url, server_name
 from evalsweep.llm.errors import TransientError, classify_status
 from evalsweep.llm.http import capped_http_client
 from evalsweep.llm.logprobs import from_openai
+from evalsweep.llm.openai_request import chat_kwargs
 from evalsweep.llm.ratelimit_headers import read_rate_limits
 from evalsweep.llm.replies import ReplyTooLarge, as_int, malformed
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Usage
-from evalsweep.structured.wire import openai_response_format
 
 
 class OpenAIClient:
@@ -42,27 +42,7 @@ class OpenAIClient:
                    token_limit_field=cfg.token_limit_field)
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        kwargs: dict = {
-            "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            self._token_limit_field: request.max_tokens,
-        }
-        if not self._reasoning:
-            kwargs["temperature"] = request.temperature
-            if request.top_p is not None:
-                kwargs["top_p"] = request.top_p
-            if request.stop:
-                kwargs["stop"] = request.stop
-        if request.reasoning_effort is not None:
-            kwargs["reasoning_effort"] = request.reasoning_effort
-        if request.seed is not None:
-            kwargs["seed"] = request.seed
-        if request.logprobs:  # the chosen tokens' logprobs, and the top alternatives when asked
-            kwargs["logprobs"] = True
-            if request.top_logprobs is not None:
-                kwargs["top_logprobs"] = request.top_logprobs
-        if request.response_format is not None:  # a typed answer (evalsweep.structured)
-            kwargs["response_format"] = openai_response_format(request.response_format)
+        kwargs = chat_kwargs(request, reasoning=self._reasoning, token_limit_field=self._token_limit_field)
         start = time.perf_counter()
         try:
             # The raw reply as well as the parsed one: a reply that is not a chat completion is then

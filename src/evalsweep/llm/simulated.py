@@ -9,10 +9,17 @@ key is made, so keys are unchanged): the provider clients never know they talk t
 
 from __future__ import annotations
 
+from typing import Any
+
 from evalsweep.llm.base import ProviderClient
 from evalsweep.llm.types import GenerateRequest, GenerateResponse
 
 SEED_HEADER = "x-evalsweep-seed"  # what evalsweep.simulator.anthropic_wire reads
+
+
+def simulator_body(request: GenerateRequest) -> dict[str, Any]:
+    """The body fields the simulator samples by that the Anthropic client does not send."""
+    return {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
 
 
 class SimulatorExtras:
@@ -22,7 +29,7 @@ class SimulatorExtras:
         self._inner = inner
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        body = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
+        body = simulator_body(request)
         body.update(request.extra_body or {})  # the model's own extra_body wins
         headers = {SEED_HEADER: str(request.seed)} if request.seed is not None else {}
         headers.update(request.extra_headers or {})
