@@ -55,9 +55,10 @@ def batch_priced(exp: ExperimentConfig) -> ExperimentConfig:
 
 def _service_model(cfg: ModelConfig) -> ModelConfig:
     """The model as the batch client's service holds it: no per-request limits, timeouts or retries
-    (a batch is one call; its requests wait for it), the same cache keys as live."""
+    (a batch is one call; its requests wait for it), no adaptive gate (it would let only its first 8
+    requests into a round), the same cache keys as live."""
     return cfg.model_copy(update={"rpm": None, "tpm": None, "max_concurrency": 10**9, "request_timeout_s": _DAYS,
-                                  "retry": RetryConfig(max_attempts=1)})
+                                  "retry": RetryConfig(max_attempts=1), "adaptive_limits": False})
 
 
 class _View:
