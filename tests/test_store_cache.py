@@ -73,3 +73,13 @@ def test_a_bad_import_file_changes_nothing_and_says_which_line(redis_url: str, t
     assert f"{bad} line 2" in err and len(err.strip().splitlines()) == 1
     assert cache_cli(["stats", "--json", "--store", redis_url]) == 0
     assert json.loads(capsys.readouterr().out)["entries"] == 0  # line 1 was not written either
+
+
+def test_a_batch_job_keeps_its_answers_in_the_redis_store(redis_url: str, tmp_path: Path, run_job_inproc) -> None:
+    batch = [*JOB, f"store.url={redis_url}", "run.mode=batch", "run.batch_poll_s=0.02", "run.batch_poll_max_s=0.1"]
+    run_job_inproc(batch, tmp_path / "batch")
+    assert summary(tmp_path / "batch")["cache"]["path"] == redis_url
+    # A live re-run elsewhere, on the same store: every answer is there.
+    run_job_inproc([*JOB, f"store.url={redis_url}"], tmp_path / "live")
+    s = summary(tmp_path / "live")
+    assert s["requests_sent"] == 0 and s["cache"]["hits"] == 12

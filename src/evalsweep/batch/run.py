@@ -102,7 +102,8 @@ async def run_batch(exp: ExperimentConfig, base_url: str | None, work: JobWork, 
                     on_change=view.update)
     store.endpoint_of_run = Endpoint(provider=cfg.provider, model=cfg.name, base_url=base_url,
                                      api_key_env=cfg.api_key_env, simulated=cfg.simulated)
-    service = ModelService(_service_model(cfg), exp.cache, base_url, None, client=BatchClient(rounds))
+    # The job's cache in the job's store (sqlite, or Redis with store.url), as live.
+    service = ModelService(_service_model(cfg), exp.cache, base_url, None, exp.store, client=BatchClient(rounds))
     writer = run.writer
     writer.start()
     scorer = open_scorer(exp)
