@@ -75,6 +75,9 @@ def test_logprobs_on_anthropic_and_top_without_logprobs_are_refused_in_one_line(
     claude = run_job_inproc([*job_args(), "model=sim_strong", "model.logprobs=true"], tmp_path / "a")
     assert isinstance(claude, ConfigError) and claude.exit_code == 2
     assert "Anthropic's Messages API returns no token logprobs" in str(claude) and "\n" not in str(claude)
+    o4 = run_job_inproc([*job_args(), "model=sim", "model.reasoning=true", "model.logprobs=true"], tmp_path / "r")
+    assert isinstance(o4, ConfigError) and o4.exit_code == 2
+    assert "reasoning models return no token logprobs" in str(o4) and "\n" not in str(o4)
     top = run_job_inproc([*job_args(), "model.top_logprobs=3"], tmp_path / "b")
     assert isinstance(top, ConfigError) and "top_logprobs needs logprobs=true" in str(top)
     assert not (tmp_path / "a" / "results.jsonl").exists()

@@ -140,6 +140,15 @@ class ModelConfig(GenerateConfig):
                              "model.logprobs=null, or use an OpenAI-compatible or Gemini model")
         return v
 
+    @field_validator("reasoning")
+    @classmethod
+    def _reasoning_logprobs(cls, v: bool, info: ValidationInfo) -> bool:
+        # OpenAI's reasoning models refuse logprobs with a 400 on every request.
+        if v and info.data.get("logprobs"):
+            raise ValueError("OpenAI's reasoning models return no token logprobs (model.reasoning=true with "
+                             "model.logprobs=true): set model.logprobs=null, or use a model that is not a reasoning model")
+        return v
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, v: str | None) -> str | None:
