@@ -326,7 +326,8 @@ def test_default_job_validate_only(tmp_path: Path, run_job_inproc: InprocJob,
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_shipped_experiment_validate_only(tmp_path: Path, cache_env: dict[str, str], name: str) -> None:
-    r = run_cli([f"experiment={name}", "validate_only=true", f"hydra.run.dir={tmp_path / 'run'}"], env=cache_env)
+    r = run_cli([f"experiment={name}", "validate_only=true", f"hydra.run.dir={tmp_path / 'run'}",
+                 f"hydra.sweep.dir={tmp_path / 'sweep'}"], env=cache_env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "RESULT: 9/9 blocking checks passed" in r.stdout
 
