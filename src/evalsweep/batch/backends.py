@@ -4,7 +4,7 @@ cancel it, and find the batch an upload became (after a crash before create's re
 
 OpenAI: the requests as a JSONL file (files.create, purpose=batch), then batches.create on it; the
 results are its output and error files. Anthropic: messages.batches.create with the requests inline;
-the results are the JSONL at its results_url. The control calls use the SDK's own retries (a few),
+the results are the JSONL at its results_url. Gemini: evalsweep.batch.gemini_backend. The control calls use the SDK's own retries (a few),
 since a batch is one call, not one per sample."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from evalsweep.llm.types import GenerateRequest
 from evalsweep.batch import wire
 from evalsweep.batch.common import Backend, BatchLost, Outcome, Polled, Result, Status
 from evalsweep.batch.common import errored as _errored, no_endpoint as _no_endpoint
+from evalsweep.batch.gemini_backend import GeminiBatches
 
 __all__ = ["Backend", "BatchLost", "Outcome", "Polled", "Result", "Status", "backend_for"]
 
@@ -229,7 +230,7 @@ class AnthropicBatches:
         await self._client.close()
 
 
-BACKENDS: dict[str, type] = {"openai": OpenAIBatches, "anthropic": AnthropicBatches}
+BACKENDS: dict[str, type] = {"openai": OpenAIBatches, "anthropic": AnthropicBatches, "gemini": GeminiBatches}
 
 
 def backend_for(cfg: ModelConfig, *, api_key: str, base_url: str | None) -> Backend:
