@@ -62,7 +62,7 @@ def _operation(book: BatchBook, batch: SimBatch) -> dict[str, Any]:
         metadata = batch.meta["metadata"]
         meta["output"] = {"inlinedResponses": {"inlinedResponses": [
             _inlined(batch.answers[cid], metadata[cid]) for cid, _ in batch.requests]}}
-    return {"name": batch.id, "metadata": meta, "done": batch.ended}
+    return {"name": f"batches/{batch.id}", "metadata": meta, "done": batch.ended}
 
 
 def add_routes(app: web.Application, sim: Simulator) -> None:
@@ -85,13 +85,13 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
             cid = str(i)  # the answers come back in the requests' order, each with its metadata
             requests.append((cid, req))
             metadata[cid] = item.get("metadata")
-        batch = book.create(GEMINI, requests, prefix="batches/sim")
+        batch = book.create(GEMINI, requests, prefix="gbatch_sim")  # its name: batches/{id}
         batch.meta.update(model=f"models/{model}", displayName=(batch_in or {}).get("displayName", ""),
                           metadata=metadata)
         return json_response(_operation(book, batch), 200, {})
 
     def _get(request: web.Request) -> SimBatch | None:
-        batch = book.batches.get(f"batches/{request.match_info['batch_id']}")
+        batch = book.batches.get(request.match_info["batch_id"])
         return batch if batch is not None and batch.fmt == GEMINI else None
 
     async def get(request: web.Request) -> web.Response:
