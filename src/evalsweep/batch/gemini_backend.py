@@ -30,6 +30,8 @@ _HTTP_OF_RPC = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 13: 500, 14: 50
 
 class GeminiBatches:
     provider = "gemini"
+    # Google gives no count limit for inlined requests, only their size; 10,000 keeps the one get
+    # that returns a batch's answers inline to a reasonable size.
     max_requests = 10_000
     max_bytes = 19 * 1024 * 1024  # inlined requests: the API takes up to 20 MB a batch
 
