@@ -31,7 +31,7 @@ def _batches(job_dir: Path) -> list[dict]:
             if p.name != "endpoint.json"]
 
 
-@pytest.mark.parametrize("model", ["sim", "sim_strong"])  # OpenAI's and Anthropic's batch APIs
+@pytest.mark.parametrize("model", ["sim", "sim_strong", "sim_gemini"])  # OpenAI's, Anthropic's and Gemini's batch APIs
 def test_batch_job_gives_the_live_outputs_at_half_the_cost(model: str, tmp_path: Path,
                                                            run_job_inproc: InprocJob) -> None:
     args = [*job_args(samples=10), f"model={model}", *PRICED]
@@ -144,14 +144,16 @@ def test_batch_wait_false_submits_and_a_rerun_collects(tmp_path: Path, run_job_i
 
 
 @pytest.mark.parametrize(("extra", "says"), [
-    (["model=sim_gemini"], "run.mode=batch is not supported for model.provider=gemini"),
+    (["model=sim_gemini", "+model.extra_body={labels: {team: a}}"], "does not take model.extra_body on gemini"),
+    (["model=sim_gemini", "model.simulated=false", "model.api_key_env=GEMINI_API_KEY",
+      "model.base_url=http://127.0.0.1:8080"], "has no batch API"),
     (["model.simulated=false", "model.api_key_env=OPENAI_API_KEY", "model.base_url=http://127.0.0.1:8080/v1"],
      "has no batch API"),
 ])
 def test_batch_mode_where_there_is_no_batch_api_stops_before_any_request(
         extra: list[str], says: str, tmp_path: Path, run_job_inproc: InprocJob) -> None:
     res = run_job_inproc([*job_args(samples=2), "run.mode=batch", *extra], tmp_path / "a",
-                         env={"OPENAI_API_KEY": "sk-test-not-a-key"})
+                         env={"OPENAI_API_KEY": "sk-test-not-a-key", "GEMINI_API_KEY": "test-not-a-key"})
     assert isinstance(res, ConfigError) and says in str(res) and "use run.mode=live" in str(res)
     assert not (tmp_path / "a" / "results.jsonl").exists()
 

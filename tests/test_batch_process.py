@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import PY, ROOT, base_args, cli_env, identities, job_dirs, kill, rows, run_cli, sim_server, spawn, summary
 
 FAST = ["run.mode=batch", "run.batch_poll_s=0.05", "run.batch_poll_max_s=0.2"]
@@ -31,10 +33,12 @@ def _wait_for_batches(proc: subprocess.Popen[bytes], job_dir: Path, n: int, time
     raise AssertionError(f"{job_dir} did not get {n} batches in {timeout}s")
 
 
-def test_sigkill_with_batches_in_flight_then_the_same_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["sim", "sim_gemini"])  # OpenAI's batch API (an upload, then create); Gemini's
+def test_sigkill_with_batches_in_flight_then_the_same_command(model: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "job"
     with sim_server(batch_delay_s=60) as srv:
-        args = [*base_args(run_dir, samples=8), *FAST, f"model.base_url={srv.url}", "run.batch_max_requests=3"]
+        args = [*base_args(run_dir, samples=8), *FAST, f"model={model}", f"model.base_url={srv.url}",
+                "run.batch_max_requests=3"]
         env = cli_env(tmp_path)
         proc = spawn(args, env, tmp_path / "first.log")
         _wait_for_batches(proc, run_dir, 3)  # every request is in a batch the dir holds

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from conftest import compose_exp
 from evalsweep.batch import wire
+from evalsweep.batch.backends import backend_for
 from evalsweep.llm.service import make_client
 from evalsweep.llm.types import Message, build_request
 from evalsweep.simulator import build_app
@@ -28,6 +29,10 @@ CASES = [
     ("sim_strong", ["model.stop=[END]", "model.top_p=0.9"]),
     ("sim", ["model.logprobs=true", "model.top_logprobs=3", "+model.extra_body={user: lab-1}"]),
     ("sim_strong", ["+model.prompt_cache=true", "+model.extra_body={metadata: {user_id: lab-1}}"]),
+    ("sim_gemini", []),
+    ("sim_gemini", ["model.stop=[END]", "model.top_p=0.9", "model.reasoning_effort=low"]),
+    ("sim_gemini", ["model.reasoning=true"]),
+    ("sim_gemini", ["model.logprobs=true", "model.top_logprobs=3"]),
 ]
 
 
@@ -46,20 +51,26 @@ def test_batch_body_is_the_live_clients_body(model: str, overrides: list[str], t
         seen.append(await req.json())
         return await handler(req)
 
-    async def live_body() -> dict[str, Any]:
+    async def sent_body(batch: bool) -> dict[str, Any]:
         app = build_app()
         app.middlewares.append(record)
         server = TestServer(app)
         await server.start_server()
         url = str(server.make_url("")).rstrip("/")
-        client = make_client(cfg, url)  # as a live job makes it (a simulated model's extras included)
+        # As a live job makes its client (a simulated model's extras included), or a batch job its backend.
+        client = backend_for(cfg, api_key="x", base_url=url) if batch else make_client(cfg, url)
         try:
-            await client.generate(request)
+            await (client.create([("c1", request)], None) if batch else client.generate(request))
         finally:
             await client.aclose()
             await server.close()
-        return seen[0]
+        return seen[-1]
 
-    live = asyncio.run(live_body())
+    live = asyncio.run(sent_body(batch=False))
+    if cfg.provider == "gemini":  # the SDK turns the inlined request into the API's JSON: compared as sent
+        [line] = asyncio.run(sent_body(batch=True))["batch"]["inputConfig"]["requests"]["requests"]
+        assert line["metadata"] == {"key": "c1"}
+        assert line["request"] == live  # the model is named by the URL, in both
+        return
     batch = wire.openai_body(cfg, request) if cfg.provider == "openai" else wire.anthropic_params(cfg, request)
     assert json.loads(json.dumps(batch)) == live

@@ -1,5 +1,6 @@
 """The simulator's batch APIs, over HTTP with the real SDKs: OpenAI files + batches + file content,
-Anthropic message batches + results; processing delay, per-request errors, expiry, cancel, counts."""
+Anthropic message batches + results, Gemini batchGenerateContent + get + cancel; processing delay,
+per-request errors, expiry, cancel, counts."""
 
 from __future__ import annotations
 
@@ -97,3 +98,42 @@ def test_anthropic_message_batches_results_cancel_and_counts() -> None:
         stats = srv.stats()
         assert stats.batches_created == 2 and stats.batch_requests == 4
         assert [e.split(":")[0] for e in stats.batch_events] == ["create", "create", "results", "results"]
+
+
+def test_gemini_batch_answers_in_order_with_metadata_errors_expires_and_cancels() -> None:
+    import httpx2
+    from google import genai
+    from google.genai import types
+
+    with sim_server(batch_delay_s=600, batch_error_substring="ERR", batch_expire_substring="LATE") as srv:
+        async def go() -> None:
+            http = httpx2.AsyncClient()  # as evalsweep's clients give the SDK its HTTP client
+            client = genai.Client(api_key="x", vertexai=False, http_options=types.HttpOptions(
+                base_url=srv.url, api_version="v1beta", httpx_async_client=http))
+
+            def req(cid: str, q: str) -> dict:
+                return {"contents": [{"role": "user", "parts": [{"text": q}]}], "metadata": {"key": cid},
+                        "config": {"max_output_tokens": 50, "temperature": 0}}
+
+            batches = client.aio.batches
+            ok = await batches.create(model="sim-gemini", src=[req("a", "What is 2 + 3?"), req("b", "ERR 1 + 1?")])
+            late = await batches.create(model="sim-gemini", src=[req("c", "What is 4 + 4?"), req("d", "LATE 5 + 5?")])
+            other = await batches.create(model="sim-gemini", src=[req("z", "What is 9 + 9?")])
+            assert ok.name.startswith("batches/") and ok.state.value == "JOB_STATE_RUNNING" and ok.dest is None
+            await batches.cancel(name=other.name)
+            canceled = await batches.get(name=other.name)
+            assert canceled.state.value == "JOB_STATE_CANCELLED" and canceled.dest is None
+            srv.config.faults.batch_delay_s = 0  # its processing time is over
+            done = await batches.get(name=ok.name)
+            assert done.state.value == "JOB_STATE_SUCCEEDED"
+            a, b = done.dest.inlined_responses  # in the requests' order, each with its request's metadata
+            assert a.metadata == {"key": "a"} and a.response.candidates[0].content.parts[0].text and a.error is None
+            assert b.metadata == {"key": "b"} and b.response is None and b.error.code == 13  # INTERNAL
+            expired = await batches.get(name=late.name)  # expired as a whole: no answers at all
+            assert expired.state.value == "JOB_STATE_EXPIRED" and expired.dest is None
+            await client.aio.aclose()
+            await http.aclose()
+
+        asyncio.run(go())
+        stats = srv.stats()
+        assert stats.batches_created == 3 and stats.batch_requests == 5 and stats.requests_total == 0

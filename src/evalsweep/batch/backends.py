@@ -4,85 +4,26 @@ cancel it, and find the batch an upload became (after a crash before create's re
 
 OpenAI: the requests as a JSONL file (files.create, purpose=batch), then batches.create on it; the
 results are its output and error files. Anthropic: messages.batches.create with the requests inline;
-the results are the JSONL at its results_url. The control calls use the SDK's own retries (a few),
+the results are the JSONL at its results_url. Gemini: evalsweep.batch.gemini_backend. The control calls use the SDK's own retries (a few),
 since a batch is one call, not one per sample."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from evalsweep.config.model import ModelConfig
-from evalsweep.errors import ConfigError
-from evalsweep.llm.errors import PermanentError, ProviderError, TransientError, classify_status
-from evalsweep.llm.types import GenerateRequest, GenerateResponse
+from evalsweep.llm.errors import ProviderError, TransientError, classify_status
+from evalsweep.llm.types import GenerateRequest
 from evalsweep.batch import wire
+from evalsweep.batch.common import Backend, BatchLost, Outcome, Polled, Result, Status
+from evalsweep.batch.common import errored as _errored, no_endpoint as _no_endpoint
+from evalsweep.batch.gemini_backend import GeminiBatches
 
-Outcome = Literal["succeeded", "errored", "expired", "canceled"]
-Polled = Literal["in_progress", "canceling", "ended"]
+__all__ = ["Backend", "BatchLost", "Outcome", "Polled", "Result", "Status", "backend_for"]
+
 _CONTROL_RETRIES = 3
 _FIND_DEPTH = 2000  # recent batches looked through for an unrecorded upload's batch
-
-
-class BatchLost(Exception):
-    """The provider does not know the batch (another endpoint, or a simulator that was restarted)."""
-
-
-@dataclass
-class Result:
-    outcome: Outcome
-    response: GenerateResponse | None = None
-    error: ProviderError | None = None
-
-
-@dataclass
-class Status:
-    state: Polled
-    counts: dict[str, int]
-
-
-class Backend(Protocol):
-    provider: str
-    max_requests: int
-    max_bytes: int
-
-    def line_bytes(self, cid: str, request: GenerateRequest) -> int: ...
-
-    async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
-        """The requests' file, where the batch API takes one (OpenAI); None where they go inline."""
-        ...
-
-    async def create(self, items: list[tuple[str, GenerateRequest]], file_id: str | None) -> str: ...
-
-    async def find(self, file_id: str) -> str | None:
-        """The batch made of this upload, if any (a crash between upload and create's reply)."""
-        ...
-
-    async def poll(self, batch_id: str) -> Status: ...
-
-    async def results(self, batch_id: str, requests: dict[str, GenerateRequest]) -> dict[str, Result]: ...
-
-    async def cancel(self, batch_id: str) -> Status: ...
-
-    async def aclose(self) -> None: ...
-
-
-@contextmanager
-def _no_endpoint(cfg: ModelConfig, call: str) -> Iterator[None]:
-    """A 404 on submitting: the server has no batch API (model.batch_api=true on one that has none)."""
-    try:
-        yield
-    except BatchLost:
-        raise ConfigError(f"run.mode=batch: {cfg.base_url or cfg.provider} answered 404 to {call} (model "
-                          f"{cfg.name}): it has no batch API; use run.mode=live") from None
-
-
-def _errored(message: str, status: int | None) -> Result:
-    return Result("errored", error=PermanentError(f"batch request failed: {message}", status=status,
-                                                  cause=str(status) if status else "batch_error"))
 
 
 class OpenAIBatches:
@@ -289,7 +230,7 @@ class AnthropicBatches:
         await self._client.close()
 
 
-BACKENDS: dict[str, type] = {"openai": OpenAIBatches, "anthropic": AnthropicBatches}
+BACKENDS: dict[str, type] = {"openai": OpenAIBatches, "anthropic": AnthropicBatches, "gemini": GeminiBatches}
 
 
 def backend_for(cfg: ModelConfig, *, api_key: str, base_url: str | None) -> Backend:

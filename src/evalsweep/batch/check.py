@@ -10,7 +10,8 @@ from evalsweep.config.run import RunConfig
 from evalsweep.errors import ConfigError
 
 # The providers whose batch API evalsweep speaks, and the hosts that serve it.
-BATCH_PROVIDERS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
+BATCH_PROVIDERS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com",
+                   "gemini": "generativelanguage.googleapis.com"}
 
 
 def has_batch_api(model: ModelConfig) -> bool:
@@ -33,7 +34,11 @@ def check_batch(run: RunConfig, model: ModelConfig, sweep_budget_usd: float | No
                           f"with model.max_cost_usd (held across its batch rounds), or use run.mode=live")
     if model.provider not in BATCH_PROVIDERS:
         raise ConfigError(f"run.mode=batch is not supported for model.provider={model.provider} (model {model.name}) "
-                          f"yet: batch mode runs on openai and anthropic; use run.mode=live")
+                          f"yet: batch mode runs on openai, anthropic and gemini; use run.mode=live")
+    if model.provider == "gemini" and model.extra_body:
+        # The SDK drops an inlined batch request's http_options, where the live client puts extra_body.
+        raise ConfigError(f"run.mode=batch does not take model.extra_body on gemini (model {model.name}) yet: a "
+                          f"Gemini batch request carries no extra body fields; drop it or use run.mode=live")
     if not has_batch_api(model):
         raise ConfigError(f"run.mode=batch: model.base_url={model.base_url} (model {model.name}) has no batch API "
                           f"that evalsweep knows of (local servers such as llama.cpp or vLLM have none); use "

@@ -1,5 +1,5 @@
-"""Batch lines: a request's body as the live clients send it (evalsweep.llm.openai_client and
-anthropic_client build the same fields), and a batch result turned into a GenerateResponse by the
+"""Batch lines: a request's body as the live clients send it (evalsweep.llm.openai_client,
+anthropic_client and gemini_client build the same fields), and a batch result turned into a GenerateResponse by the
 live clients' own reply parsers."""
 
 from __future__ import annotations
@@ -75,3 +75,30 @@ def anthropic_reply(message: dict[str, Any], request: GenerateRequest) -> Genera
     except ValueError:
         raise malformed("Anthropic", _http(message), "not a message") from None
     return AnthropicClient._response(resp, _http(message), request, 0.0)
+
+
+# What GeminiClient.generate's config asks of the SDK itself, not of the API (an inlined batch
+# request's config goes through the SDK's converter, which drops them; left out to say so).
+_GEMINI_CLIENT_ONLY = ("automatic_function_calling", "automatic_continuation", "should_return_http_response",
+                       "http_options")
+
+
+def gemini_request(cfg: ModelConfig, request: GenerateRequest) -> dict[str, Any]:
+    """The contents and GenerateContentConfig of GeminiClient.generate (the same builders), as an
+    inlined batch request of the SDK takes them. The model's extra_body cannot ride along: the SDK
+    drops an inlined request's http_options, so evalsweep.batch.check refuses it for Gemini."""
+    from evalsweep.llm.gemini_client import contents, generation_config
+
+    config = generation_config(request, reasoning=cfg.reasoning)
+    for key in _GEMINI_CLIENT_ONLY:
+        config.pop(key, None)
+    return {"contents": contents(request), "config": config}
+
+
+def gemini_reply(response: Any) -> GenerateResponse:
+    """A succeeded inlined response (the SDK's GenerateContentResponse), read by the live client's
+    reply reader from its REST JSON; raises the live client's errors when malformed."""
+    from evalsweep.llm.gemini_reply import RawReply, read_reply
+
+    body = response.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"sdk_http_response"})
+    return read_reply(RawReply(content=json.dumps(body).encode()), 0.0)

@@ -1,4 +1,5 @@
-"""The simulator's batch book, shared by its OpenAI Batch and Anthropic Message Batches routes:
+"""The simulator's batch book, shared by its OpenAI Batch, Anthropic Message Batches and Gemini
+batchGenerateContent routes:
 uploaded files, batches with their requests, and how a batch advances.
 
 A batch is answered by the same code as a live request (parse, then `Simulator._respond`), once
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from evalsweep.simulator.anthropic_wire import SEED_HEADER, parse_anthropic
-from evalsweep.simulator.handler import OPENAI, Simulator
+from evalsweep.simulator.gemini_wire import parse_gemini
+from evalsweep.simulator.handler import GEMINI, OPENAI, Simulator
 from evalsweep.simulator.openai_wire import parse_openai
 from evalsweep.simulator.parsing import BadRequest
 
@@ -110,11 +112,15 @@ class BatchBook:
         sim = self.sim
         faults = sim.config.faults
         model = body.get("model")
+        if batch.fmt == GEMINI and isinstance(model, str):
+            model = model.removeprefix("models/")
         if not isinstance(model, str) or not model:
             return Answer("errored", status=400, message="`model` is required and must be a string.")
         try:
             if batch.fmt == OPENAI:
                 parsed = parse_openai(body)
+            elif batch.fmt == GEMINI:  # the batch's model is the request's ("models/..." as the SDK sends it)
+                parsed = parse_gemini(body)
             else:  # parse_anthropic reads only the request's headers (the seed)
                 parsed = parse_anthropic(body, _Headers(batch.seed))  # type: ignore[arg-type]
         except BadRequest as exc:
@@ -130,7 +136,7 @@ class BatchBook:
             return Answer("errored", status=400, message=f"The prompt is too long: {parsed.chars} characters, "
                                                          f"the maximum is {faults.max_prompt_chars}.")
         request_id = secrets.token_hex(12)
-        headers = {"x-request-id" if batch.fmt == OPENAI else "request-id": request_id}
+        headers = {"x-request-id" if batch.fmt in (OPENAI, GEMINI) else "request-id": request_id}
         reply = sim._respond(batch.fmt, model, parsed, headers)
         assert isinstance(reply.body, bytes)
         return Answer("succeeded", body=json.loads(reply.body))

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from evalsweep.simulator import anthropic_batch, openai_batch
+from evalsweep.simulator import anthropic_batch, gemini_batch, openai_batch
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import SimStats
 from evalsweep.simulator.handler import ANTHROPIC, GEMINI, OPENAI, Simulator
@@ -60,6 +60,7 @@ def _make_app(sim: Simulator) -> web.Application:
         app.router.add_post(f"/{version}/models/{{model}}:generateContent", endpoint(GEMINI))
     openai_batch.add_routes(app, sim)  # files + batches (evalsweep.simulator.openai_batch)
     anthropic_batch.add_routes(app, sim)  # message batches (evalsweep.simulator.anthropic_batch)
+    gemini_batch.add_routes(app, sim)  # batchGenerateContent (evalsweep.simulator.gemini_batch)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/reset", reset)
     app.router.add_get("/health", health)
