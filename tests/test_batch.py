@@ -186,7 +186,7 @@ def test_polling_goes_on_through_transient_failures(tmp_path: Path) -> None:
     """Unit test of the rounds' wait: a poll that fails (after the SDK's own retries) is tried again."""
     import asyncio
 
-    from evalsweep.batch.backends import Result, Status
+    from evalsweep.batch.common import Result, Status
     from evalsweep.batch.rounds import Pacing, Rounds
     from evalsweep.batch.state import BatchStore
     from evalsweep.llm.errors import TransientError

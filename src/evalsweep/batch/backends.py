@@ -16,11 +16,10 @@ from evalsweep.config.model import ModelConfig
 from evalsweep.llm.errors import ProviderError, TransientError, classify_status
 from evalsweep.llm.types import GenerateRequest
 from evalsweep.batch import wire
-from evalsweep.batch.common import Backend, BatchLost, Outcome, Polled, Result, Status
+from evalsweep.batch.common import Backend, BatchLost, Polled, Result, Status
 from evalsweep.batch.common import errored as _errored, no_endpoint as _no_endpoint
 from evalsweep.batch.gemini_backend import GeminiBatches
 
-__all__ = ["Backend", "BatchLost", "Outcome", "Polled", "Result", "Status", "backend_for"]
 
 _CONTROL_RETRIES = 3
 _FIND_DEPTH = 2000  # recent batches looked through for an unrecorded upload's batch

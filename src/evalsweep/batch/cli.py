@@ -10,7 +10,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from evalsweep.batch.backends import BatchLost, backend_for
+from evalsweep.batch.backends import backend_for
+from evalsweep.batch.common import BatchLost
 from evalsweep.batch.state import DIR, BatchStore, summary_line
 from evalsweep.batch.sweep import open_model
 from evalsweep.errors import EvalsweepError

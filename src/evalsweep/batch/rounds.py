@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evalsweep.batch.backends import Backend, BatchLost, Result, Status
+from evalsweep.batch.common import Backend, BatchLost, Result, Status
 from evalsweep.batch.state import BatchEntry, BatchStore, now
 from evalsweep.llm.errors import TransientError
 from evalsweep.llm.types import GenerateRequest, GenerateResponse

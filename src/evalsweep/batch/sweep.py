@@ -16,7 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from evalsweep.batch.backends import Backend, BatchLost, backend_for
+from evalsweep.batch.backends import backend_for
+from evalsweep.batch.common import Backend, BatchLost
 from evalsweep.batch.state import DIR, BatchStore
 from evalsweep.config.model import ModelConfig
 from evalsweep.errors import EvalsweepError
