@@ -144,7 +144,7 @@ class ModelConfig(GenerateConfig):
     @classmethod
     def _reasoning_logprobs(cls, v: bool, info: ValidationInfo) -> bool:
         # OpenAI's reasoning models refuse logprobs with a 400 on every request.
-        if v and info.data.get("logprobs"):
+        if v and info.data.get("logprobs") and info.data.get("provider") == "openai":
             raise ValueError("OpenAI's reasoning models return no token logprobs (model.reasoning=true with "
                              "model.logprobs=true): set model.logprobs=null, or use a model that is not a reasoning model")
         return v
