@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 
+import anthropic  # noqa: F401 - sim_strong speaks its wire format: the SDK loaded before the nodes start together
 import redis
 
 import evalsweep
@@ -24,10 +25,10 @@ async def main(args: dict) -> dict:
     costs: list[float] = []
     stopped = False
     async with evalsweep.open_model(
-            "sim_strong", base_url=args["sim"], max_concurrency=8, price=PRICE, max_tokens=32,
+            "sim_strong", base_url=args["sim"], max_concurrency=8, price=PRICE, max_tokens=args.get("max_tokens", 32),
             cache=CacheConfig(path=args["sqlite_cache"]),  # never used: the Redis store holds the cache
             store=StoreConfig(url=args["url"]),
-            shared_limit=SharedLimitConfig(enabled=True, max_concurrency=args["limit"]),
+            shared_limit=SharedLimitConfig(enabled=True, max_concurrency=args["limit"], tpm=args.get("tpm")),
             sweep=SweepConfig(max_cost_usd=args.get("cap"), budget_key=args.get("key"))) as model:
 
         # Start together, as nodes of one sweep would run side by side (the interpreters start unevenly).
@@ -49,8 +50,13 @@ async def main(args: dict) -> dict:
                 if not reply.cached:
                     costs.append(model.config.price.cost(reply.usage.input_tokens, reply.usage.output_tokens))
 
-        await asyncio.gather(*(worker() for _ in range(8)))
-        return {"costs": costs, "stopped": stopped, "stats": model.stats()}
+        # deadline_s: stop waiting then (a tokens-per-minute limit holds the rest for the minute).
+        timed_out = False
+        try:
+            await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(8))), args.get("deadline_s"))
+        except TimeoutError:
+            timed_out = True
+        return {"costs": costs, "stopped": stopped, "stats": model.stats(), "timed_out": timed_out}
 
 
 if __name__ == "__main__":

@@ -193,8 +193,11 @@ class SharedLimitConfig(Strict):
     docs/scaling.md); each job's own limits stay in force as well."""
 
     enabled: bool = False
-    # null -> model.max_concurrency / model.rpm, now counted across all jobs instead of per job.
+    # null -> model.max_concurrency / model.rpm / model.tpm, now counted across all jobs instead of per job.
     max_concurrency: int | None = Field(None, ge=1, le=10_000)
     rpm: int | None = Field(None, ge=1)
+    # null -> model.tpm: tokens reserved per rolling minute (a request's prompt, ~4 characters a token,
+    # plus its max_tokens), summed over all jobs; a request above the whole minute's tokens takes all of them.
+    tpm: int | None = Field(None, ge=1)
     # null -> $EVALSWEEP_LIMITS_PATH, else /tmp/evalsweep-<uid>/shared_limits.sqlite (keep it on a local disk).
     path: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from evalsweep.config.base import Strict
 from evalsweep.config.dataset import DatasetConfig
@@ -16,6 +16,7 @@ from evalsweep.config.store import StoreConfig, SweepConfig
 from evalsweep.config.task import PromptConfig, ScorerConfig, SolverConfig, StructuredConfig
 from evalsweep.batch.check import check_batch
 from evalsweep.errors import ConfigError
+from evalsweep.store.budget import BudgetSpec
 
 
 class SpecConfig(Strict):
@@ -55,10 +56,24 @@ class ExperimentConfig(Strict):
     spec: SpecConfig = Field(default_factory=SpecConfig)
     # Print the pre-run validation report and exit (0 when it passes) without running anything.
     validate_only: bool = False
+    # The sweep's budget as the job resolved it (sweep.max_cost_usd and the sweep dir), for the
+    # services a scorer opens (a judge's spend counts against it too); not part of the config.
+    _budget: BudgetSpec | None = PrivateAttr(None)
 
     @property
     def scorer_type(self) -> str:
         return self.dataset.scorer if self.scorer.type == "auto" else self.scorer.type
+
+    @property
+    def budget(self) -> BudgetSpec | None:
+        """The sweep's budget every model service of this job counts against (None: no sweep budget)."""
+        return self._budget
+
+    def with_budget(self, spec: BudgetSpec | None) -> ExperimentConfig:
+        """This config, for a job that counts against `spec` (see `budget`)."""
+        exp = self.model_copy()
+        exp._budget = spec
+        return exp
 
 
 def _describe(err: dict[str, Any], data: dict[str, Any]) -> str:

@@ -155,7 +155,7 @@ async def _run_async(exp: ExperimentConfig, base_url: str | None, work: JobWork,
     service = ModelService(exp.model, exp.cache, base_url, exp.shared_limit, exp.store, run.budget)
     writer = run.writer
     writer.start()
-    scorer = open_scorer(exp)
+    scorer = open_scorer(exp.with_budget(run.budget))  # a judge's spend counts against the sweep's budget too
     assert work.solver is not None  # prepare() gives the job's work its solver
     runner = Runner(exp, service, scorer, writer, run.totals, run.on_record,
                     structured=StructuredAnswers.from_config(exp), solver=work.solver)

@@ -223,7 +223,11 @@ class Runner:
         typed = last.typed if last is not None else None
         if last is not None and not self.solver.is_default:
             response = last.response.model_copy(update={"text": last.text})  # after a prefill: prefill + continuation
-        scored = await self._score(item, self._scored_text(response, typed), state)
+        try:
+            scored = await self._score(item, self._scored_text(response, typed), state)
+        except BudgetReached as exc:  # the judge's request was refused: no row, as for the model's
+            self._sweep_budget_stop(str(exc))
+            return
         rec, cost = self.record(item, response, error, latency, typed, scored)
         if not self.solver.is_default:
             rec, cost = self._conversation_row(rec, state, error)

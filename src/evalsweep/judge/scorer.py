@@ -24,6 +24,7 @@ from evalsweep.llm.service import ModelService, ServiceStats
 from evalsweep.llm.types import GenerateRequest, Message, Usage, build_request
 from evalsweep.results.rows import JudgeInfo
 from evalsweep.simulator.local import start_for
+from evalsweep.store.budget import BudgetSpec
 from evalsweep.structured.ask import ask
 from evalsweep.task.scorer_api import ScoreInput, Scored
 
@@ -36,7 +37,7 @@ def price_of(usage: Usage, model: ModelConfig) -> float:
 
 class JudgeScorer:
     def __init__(self, *, model: ModelConfig, rubric: str, grades: Mapping[str, float], cache: CacheConfig,
-                 store: StoreConfig | None = None) -> None:
+                 store: StoreConfig | None = None, budget: BudgetSpec | None = None) -> None:
         self.model = model
         self.rubric = rubric
         self.grades = dict(grades)
@@ -44,7 +45,8 @@ class JudgeScorer:
         # The judge's own simulator when it is a simulated model without a base_url; stopped in aclose.
         self._stack = ExitStack()
         base_url = start_for(model, self._stack)
-        self.service = ModelService(model, cache, base_url, store=store)  # its cache in the job's store too
+        # Its cache in the job's store too, and its spend in the sweep's budget (at the judge's prices).
+        self.service = ModelService(model, cache, base_url, store=store, budget=budget)
         # The judge's own concurrency bound, inside the job's (a judge may allow fewer requests).
         self._slots = asyncio.Semaphore(model.max_concurrency)
 
@@ -54,7 +56,8 @@ class JudgeScorer:
     async def grade(self, *, sample_id: str, question: str, target: str, output: str,
                     metadata: Mapping[str, Any] | None, seed: int | None, repeat: int) -> JudgeInfo:
         """The judge's grade of `output`. Never raises for a failed or unparseable judgement: that
-        is recorded on the row (error, raw) and the job goes on. A rejected key (AuthError) stops it."""
+        is recorded on the row (error, raw) and the job goes on. A rejected key (AuthError) stops it;
+        a spent sweep budget (BudgetReached) ends the sample as it does for the model's own request."""
         prompt = render(self.rubric, sample_id=sample_id, question=question, target=target, output=output,
                         metadata=metadata)
         request = self.request_for(prompt, seed, repeat)
@@ -105,7 +108,7 @@ class JudgeFactory:
         model = judge_model(exp)
         assert model is not None and exp.scorer.rubric is not None  # scorer=judge, enforced by ScorerConfig
         return JudgeScorer(model=model, rubric=exp.scorer.rubric, grades=exp.scorer.grades, cache=exp.cache,
-                           store=exp.store)
+                           store=exp.store, budget=exp.budget)
 
 
 JUDGE = JudgeFactory()

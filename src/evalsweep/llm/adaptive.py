@@ -24,7 +24,7 @@ What it reads, each reply's RateLimitInfo (evalsweep.llm.ratelimit_headers) and 
   retry-after; each success adds 1/concurrency back (one more slot per round), up to max_concurrency.
   This alone holds a server that sends no headers, only 429s.
 
-Fixed limits (model.rpm / tpm, shared_limit.rpm) still apply before this, and
+Fixed limits (model.rpm / tpm, shared_limit.rpm / tpm) still apply before this, and
 shared_limit.max_concurrency caps what is set on the shared limiter.
 """
 

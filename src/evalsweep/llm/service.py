@@ -191,7 +191,9 @@ class ModelService:
         if self._client is None:
             self._client = make_client(self.cfg, self._base_url)
         # A machine-wide slot (shared_limit) for this attempt, waited for before its timeout starts.
-        async with self._in_flight, self._shared.slot() if self._shared is not None else nullcontext():
+        # Its tokens (prompt and max_tokens, as for model.tpm) count against the shared tokens per minute.
+        async with self._in_flight, (self._shared.slot(self._tokens_needed(request)) if self._shared is not None
+                                     else nullcontext()):
             if self._adaptive is None:
                 return await self._attempt(request)
             ticket = await self._adaptive.admit(self._tokens_needed(request))

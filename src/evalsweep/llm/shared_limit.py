@@ -1,4 +1,4 @@
-"""One model's limits (requests in flight, requests per minute) held across every job on this
+"""One model's limits (requests in flight, requests and tokens per minute) held across every job on this
 machine, through a small sqlite file the jobs' processes share.
 
 Why: each job already keeps its own limits (the runner's max_concurrency workers, aiolimiter for
@@ -11,6 +11,11 @@ How:
   can never both take the last slot. Releasing deletes the row.
 - rpm is a sliding window: one row per request start; a new start waits while `rpm` starts lie in
   the last `window_s` seconds.
+- tpm is the same window counted in tokens: each start's row holds the tokens it reserved (what the
+  service estimates: the prompt at ~4 characters a token plus max_tokens); a start waits while its
+  tokens and those of the window's rows exceed `tpm`. A request above the whole `tpm` is clipped to
+  it (as aiolimiter does per job): it waits for an empty window, then takes all of it. The rows age
+  out with the window, so a dead process's tokens free themselves as a live one's do.
 - A job killed with SIGKILL cannot release its slots: rows whose process is gone (no such pid, a
   zombie, or a pid reused by a newer process) are deleted by the next process that finds the limit
   full. Rows also carry a lease (longer than any attempt may take: the service bounds each attempt
@@ -38,6 +43,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import psutil
 
@@ -60,9 +66,30 @@ CREATE TABLE IF NOT EXISTS slots (
     key TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, pid_start REAL NOT NULL,
     acquired REAL NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS slots_key ON slots (key);
-CREATE TABLE IF NOT EXISTS starts (key TEXT NOT NULL, t REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS starts (key TEXT NOT NULL, t REAL NOT NULL, tokens REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS starts_key_t ON starts (key, t);
 """
+
+
+Keep = Literal["keep"]  # set_limits(..., tpm="keep"): the tokens limit stays as it is
+
+
+def check_limits(max_concurrency: int, rpm: int | None, tpm: int | None) -> None:
+    if max_concurrency < 1 or (rpm is not None and rpm < 1) or (tpm is not None and tpm < 1):
+        raise ValueError("max_concurrency, rpm and tpm must be at least 1")
+
+
+def _add_tokens_column(conn: sqlite3.Connection) -> None:
+    """A file made before tpm was shared has no `tokens` column: add it (once, under a write lock)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        names = {row[1] for row in conn.execute("PRAGMA table_info(starts)")}
+        if "tokens" not in names:
+            conn.execute("ALTER TABLE starts ADD COLUMN tokens REAL NOT NULL DEFAULT 0")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def default_path(cfg: SharedLimitConfig | None = None) -> Path:
@@ -100,13 +127,11 @@ class SharedLimiter:
     """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`."""
 
     def __init__(self, path: Path, key: str, max_concurrency: int, rpm: int | None = None, *,
-                 lease_s: float = 300.0, window_s: float = 60.0) -> None:
-        if max_concurrency < 1 or (rpm is not None and rpm < 1):
-            raise ValueError("max_concurrency and rpm must be at least 1")
+                 tpm: int | None = None, lease_s: float = 300.0, window_s: float = 60.0) -> None:
         self.path = path
         self.key = key
-        self.max_concurrency = max_concurrency
-        self.rpm = rpm
+        self.tpm: int | None = None
+        self.set_limits(max_concurrency, rpm, tpm=tpm)
         self.lease_s = lease_s
         self.window_s = window_s
         self._host = socket.gethostname()
@@ -132,6 +157,7 @@ class SharedLimiter:
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _add_tokens_column(conn)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"shared_limit: cannot use {self.path} ({exc}); point shared_limit.path (or "
@@ -160,8 +186,9 @@ class SharedLimiter:
                         self.key, dead)
         return dead
 
-    def _try_acquire(self) -> tuple[int | None, float | None]:
-        """(slot id, None) on success; else (None, seconds until the rpm window frees a start, or None)."""
+    def _try_acquire(self, tokens: float = 0.0) -> tuple[int | None, float | None]:
+        """(slot id, None) on success; else (None, seconds until the window frees a start or the
+        tokens asked, or None when the concurrency limit is full)."""
         with self._lock:
             if self._closed:  # a cancelled acquire finishing after close(): take nothing
                 return None, None
@@ -176,14 +203,15 @@ class SharedLimiter:
                 if count >= self.max_concurrency:
                     conn.execute("COMMIT")
                     return None, None
-                if self.rpm is not None:
+                rpm, tpm = self.rpm, self.tpm
+                if rpm is not None or tpm is not None:
                     conn.execute("DELETE FROM starts WHERE key = ? AND t <= ?", (self.key, now - self.window_s))
-                    n, oldest = conn.execute("SELECT COUNT(*), MIN(t) FROM starts WHERE key = ?",
-                                             (self.key,)).fetchone()
-                    if n >= self.rpm:
+                    wait = self._window_wait(conn, now, rpm, tpm, tokens)
+                    if wait is not None:
                         conn.execute("COMMIT")
-                        return None, max(0.0, oldest + self.window_s - now)
-                    conn.execute("INSERT INTO starts (key, t) VALUES (?, ?)", (self.key, now))
+                        return None, wait
+                    conn.execute("INSERT INTO starts (key, t, tokens) VALUES (?, ?, ?)",
+                                 (self.key, now, min(tokens, tpm) if tpm is not None else tokens))
                 slot = conn.execute(
                     "INSERT INTO slots (key, host, pid, pid_start, acquired, expires) VALUES (?, ?, ?, ?, ?, ?)",
                     (self.key, self._host, self._pid, self._pid_start, now, now + self.lease_s)).lastrowid
@@ -195,6 +223,25 @@ class SharedLimiter:
             self._held.add(slot)
             return slot, None
 
+    def _window_wait(self, conn: sqlite3.Connection, now: float, rpm: int | None, tpm: int | None,
+                     tokens: float) -> float | None:
+        """Seconds until the window lets this start in (its rpm and its tpm), or None: it may start now."""
+        if rpm is not None:
+            n, oldest = conn.execute("SELECT COUNT(*), MIN(t) FROM starts WHERE key = ?", (self.key,)).fetchone()
+            if n >= rpm:
+                return max(0.0, oldest + self.window_s - now)
+        if tpm is None:
+            return None
+        rows = conn.execute("SELECT t, tokens FROM starts WHERE key = ? ORDER BY t", (self.key,)).fetchall()
+        over = sum(r[1] for r in rows) + min(tokens, tpm) - tpm
+        if over <= 1e-9:
+            return None
+        for t, freed in rows:  # the oldest starts leave first: wait until enough of their tokens have
+            over -= freed
+            if over <= 1e-9:
+                return max(0.0, t + self.window_s - now)
+        return 0.0  # not reached: the rows hold more than `over`
+
     def _release_sync(self, slot: int) -> None:
         with self._lock:
             if slot not in self._held or self._closed:
@@ -202,16 +249,18 @@ class SharedLimiter:
             self._conn.execute("DELETE FROM slots WHERE id = ?", (slot,))
             self._held.discard(slot)
 
-    def set_limits(self, max_concurrency: int, rpm: int | None) -> None:
+    def set_limits(self, max_concurrency: int, rpm: int | None, *, tpm: int | None | Keep = "keep") -> None:
         """Move this job's view of the limit (the adaptive limits, evalsweep.llm.adaptive, do): the
         next slot is taken under the new numbers; slots held are kept. Every job checks the rows
-        of all jobs against its own numbers, so jobs that adapt alike hold the same limit."""
-        if max_concurrency < 1 or (rpm is not None and rpm < 1):
-            raise ValueError("max_concurrency and rpm must be at least 1")
-        # No lock: two attribute writes, read by the next transaction; the lock may be held by a
+        of all jobs against its own numbers, so jobs that adapt alike hold the same limit. tpm is
+        kept unless given."""
+        check_limits(max_concurrency, rpm, self.tpm if tpm == "keep" else tpm)
+        # No lock: attribute writes, read by the next transaction; the lock may be held by a
         # thread waiting on sqlite, and this runs on the event loop.
         self.max_concurrency = max_concurrency
         self.rpm = rpm
+        if tpm != "keep":
+            self.tpm = tpm
 
     def in_use(self) -> int:
         """Slots of this key taken right now, by any process (for tests and logs)."""
@@ -220,7 +269,8 @@ class SharedLimiter:
 
     # -- async side ------------------------------------------------------------------------
 
-    async def acquire(self) -> int:
+    async def acquire(self, tokens: float = 0.0) -> int:
+        """A slot, once the limits let this request start; `tokens`: what it reserves of tpm."""
         if self._gate is None:
             self._gate = asyncio.Lock()
         t0 = time.perf_counter()
@@ -230,7 +280,7 @@ class SharedLimiter:
         full_before = self._full_polls
         async with self._gate:  # one poller per process; the others queue here in order
             while True:
-                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire))
+                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire, tokens))
                 try:
                     slot, rpm_wait = await asyncio.shield(attempt)
                 except asyncio.CancelledError:
@@ -267,8 +317,8 @@ class SharedLimiter:
         await asyncio.shield(asyncio.to_thread(self._release_sync, slot))
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[int]:
-        slot = await self.acquire()
+    async def slot(self, tokens: float = 0.0) -> AsyncIterator[int]:
+        slot = await self.acquire(tokens)
         try:
             yield slot
         finally:
@@ -292,11 +342,21 @@ class SharedLimiter:
 
 def open_shared_limiter(model: ModelConfig, cfg: SharedLimitConfig) -> SharedLimiter:
     """The job's view of the machine-wide limit; unset numbers are the model's own."""
-    max_concurrency = cfg.max_concurrency or model.max_concurrency
-    rpm = cfg.rpm if cfg.rpm is not None else model.rpm
+    max_concurrency, rpm, tpm = shared_numbers(model, cfg)
     # Longer than any attempt can hold a slot (the service cuts each attempt at request_timeout_s).
     lease_s = 2 * model.request_timeout_s + 60
-    limiter = SharedLimiter(default_path(cfg), limit_key(model), max_concurrency, rpm, lease_s=lease_s)
+    limiter = SharedLimiter(default_path(cfg), limit_key(model), max_concurrency, rpm, tpm=tpm, lease_s=lease_s)
     log.info("shared limit for %s: %d in flight%s across all jobs on this machine (%s)", limiter.key,
-             max_concurrency, f", {rpm} requests/min" if rpm else "", limiter.path)
+             max_concurrency, per_minute(rpm, tpm), limiter.path)
     return limiter
+
+
+def shared_numbers(model: ModelConfig, cfg: SharedLimitConfig) -> tuple[int, int | None, int | None]:
+    """(max_concurrency, rpm, tpm) held across jobs: shared_limit's, else the model's own."""
+    return (cfg.max_concurrency or model.max_concurrency, cfg.rpm if cfg.rpm is not None else model.rpm,
+            cfg.tpm if cfg.tpm is not None else model.tpm)
+
+
+def per_minute(rpm: int | None, tpm: int | None) -> str:
+    """The per-minute part of the log line that says what a shared limit holds."""
+    return (f", {rpm} requests/min" if rpm else "") + (f", {tpm} tokens/min" if tpm else "")

@@ -1,4 +1,4 @@
-"""One model's limits (requests in flight, requests per minute) held across every job on every
+"""One model's limits (requests in flight, requests and tokens per minute) held across every job on every
 node, through one Redis server: the cluster counterpart of evalsweep.llm.shared_limit, with the same
 public interface (acquire, release, slot, close, in_use), so ModelService holds either.
 
@@ -9,6 +9,11 @@ How:
   nodes never both take the last slot. Releasing removes the member.
 - rpm is a sliding window: a second sorted set of request starts; a start waits while `rpm` of them
   lie in the last `window_s` seconds (the script says how long until the oldest leaves).
+- tpm is the same window counted in tokens: each start's member carries the tokens it reserved
+  (`<id>:<tokens>`), and a start waits while its tokens and the window's exceed `tpm` (the script
+  says how long until enough of them leave). A request above the whole `tpm` is clipped to it: it
+  waits for an empty window and takes all of it. Starts age out with the window, a dead process's
+  as a live one's, so tokens need no lease of their own.
 - Leases are short (store.lease_s, 30 s) and renewed by a live process (evalsweep.store.leases): a
   job killed with SIGKILL, or a node lost, frees its slots within one lease, while a request that
   takes minutes keeps its slot. Pids mean nothing across hosts, so the lease is the only bound.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import threading
 import time
@@ -29,6 +35,7 @@ from contextlib import asynccontextmanager
 
 import redis
 
+from evalsweep.llm.shared_limit import Keep, check_limits
 from evalsweep.store.leases import LeaseKeeper
 from evalsweep.store.redis_client import connect, unreachable
 
@@ -37,9 +44,9 @@ log = logging.getLogger(__name__)
 POLL_MIN_S = 0.002
 POLL_MAX_S = 0.05
 
-# KEYS: slots, starts. ARGV: max_concurrency, rpm (0: none), window_ms, lease_ms, slot id.
-# Returns {1, 0} when taken; {0, -1} when the concurrency limit is full; {0, ms} when rpm is, ms
-# being the time until the window frees a start.
+# KEYS: slots, starts. ARGV: max_concurrency, rpm (0: none), window_ms, lease_ms, slot id, tpm (0:
+# none), tokens (already clipped to tpm). Returns {1, 0} when taken; {0, -1} when the concurrency
+# limit is full; {0, ms} when rpm or tpm is, ms being the time until the window lets this start in.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -47,13 +54,28 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return {0, -1} end
 local rpm = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
-if rpm > 0 then
+local tpm = tonumber(ARGV[6])
+local tokens = tonumber(ARGV[7])
+if rpm > 0 or tpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[2]) >= rpm then
+  if rpm > 0 and redis.call('ZCARD', KEYS[2]) >= rpm then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     return {0, tonumber(oldest[2]) + window - now}
   end
-  redis.call('ZADD', KEYS[2], now, ARGV[5])
+  if tpm > 0 then
+    local starts = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+    local used = 0
+    for i = 1, #starts, 2 do used = used + (tonumber(string.match(starts[i], ':(%d+)$')) or 0) end
+    local over = used + tokens - tpm
+    if over > 0 then
+      for i = 1, #starts, 2 do
+        over = over - (tonumber(string.match(starts[i], ':(%d+)$')) or 0)
+        if over <= 0 then return {0, math.max(0, tonumber(starts[i + 1]) + window - now)} end
+      end
+      return {0, 0}
+    end
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[5] .. ':' .. ARGV[7])
   redis.call('PEXPIRE', KEYS[2], window + 1000)
 end
 local lease = tonumber(ARGV[4])
@@ -86,12 +108,14 @@ class RedisLimiter:
     """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`."""
 
     def __init__(self, url: str, key: str, max_concurrency: int, rpm: int | None = None, *,
-                 lease_s: float = 30.0, window_s: float = 60.0, client: redis.Redis | None = None) -> None:
+                 tpm: int | None = None, lease_s: float = 30.0, window_s: float = 60.0,
+                 client: redis.Redis | None = None) -> None:
         self.url = url
         self.key = key
         self.lease_s = lease_s
         self.window_s = window_s
-        self.set_limits(max_concurrency, rpm)
+        self.tpm: int | None = None
+        self.set_limits(max_concurrency, rpm, tpm=tpm)
         self._client = client or connect(url)
         self._slots = f"evalsweep:limit:{key}:slots"
         self._starts = f"evalsweep:limit:{key}:starts"
@@ -110,22 +134,28 @@ class RedisLimiter:
         self._keeper = LeaseKeeper(self._renew_held, lease_s / 3, f"limit-leases-{key}",
                                    errors=(redis.RedisError, OSError))
 
-    def set_limits(self, max_concurrency: int, rpm: int | None) -> None:
-        """New limits for this process's next takes (an adaptive limit backing off on 429s)."""
-        if max_concurrency < 1 or (rpm is not None and rpm < 1):
-            raise ValueError("max_concurrency and rpm must be at least 1")
+    def set_limits(self, max_concurrency: int, rpm: int | None, *, tpm: int | None | Keep = "keep") -> None:
+        """New limits for this process's next takes (an adaptive limit backing off on 429s); tpm is
+        kept unless given."""
+        check_limits(max_concurrency, rpm, self.tpm if tpm == "keep" else tpm)
         self.max_concurrency = max_concurrency
         self.rpm = rpm
+        if tpm != "keep":
+            self.tpm = tpm
 
     # -- Redis side (runs in a worker thread) ----------------------------------------------
 
-    def _try_acquire(self) -> tuple[str | None, float | None]:
-        """(slot id, None) on success; else (None, seconds until the rpm window frees a start, or None)."""
+    def _try_acquire(self, tokens: float = 0.0) -> tuple[str | None, float | None]:
+        """(slot id, None) on success; else (None, seconds until the window lets this start in, or
+        None when the concurrency limit is full)."""
         if self._closed:  # a cancelled acquire finishing after close(): take nothing
             return None, None
         slot = uuid.uuid4().hex
+        tpm = self.tpm
+        need = min(math.ceil(tokens), tpm) if tpm is not None else 0
         taken, wait_ms = self._take(keys=[self._slots, self._starts], args=[
-            self.max_concurrency, self.rpm or 0, int(self.window_s * 1000), int(self.lease_s * 1000), slot])
+            self.max_concurrency, self.rpm or 0, int(self.window_s * 1000), int(self.lease_s * 1000), slot,
+            tpm or 0, need])
         if not taken:
             return None, (None if wait_ms < 0 else wait_ms / 1000)
         with self._lock:
@@ -157,7 +187,8 @@ class RedisLimiter:
 
     # -- async side ------------------------------------------------------------------------
 
-    async def acquire(self) -> str:
+    async def acquire(self, tokens: float = 0.0) -> str:
+        """A slot, once the limits let this request start; `tokens`: what it reserves of tpm."""
         if self._gate is None:
             self._gate = asyncio.Lock()
         t0 = time.perf_counter()
@@ -165,7 +196,7 @@ class RedisLimiter:
         full_before = self._full_polls
         async with self._gate:  # one poller per process; the others queue here in order
             while True:
-                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire))
+                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire, tokens))
                 try:
                     slot, rpm_wait = await asyncio.shield(attempt)
                 except asyncio.CancelledError:
@@ -202,8 +233,8 @@ class RedisLimiter:
         await asyncio.shield(asyncio.to_thread(self._release_sync, slot))
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[str]:
-        slot = await self.acquire()
+    async def slot(self, tokens: float = 0.0) -> AsyncIterator[str]:
+        slot = await self.acquire(tokens)
         try:
             yield slot
         finally:

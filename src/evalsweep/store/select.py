@@ -13,7 +13,7 @@ from evalsweep.cache import ResponseCache, default_path
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.config.store import StoreConfig
-from evalsweep.llm.shared_limit import limit_key, open_shared_limiter
+from evalsweep.llm.shared_limit import Keep, limit_key, open_shared_limiter, per_minute, shared_numbers
 from evalsweep.store.budget import BudgetSpec, BudgetStore, NoBudget, SweepBudget
 from evalsweep.store.url import StoreError, redacted, store_url
 
@@ -23,18 +23,21 @@ log = logging.getLogger(__name__)
 class SlotLimiter(Protocol):
     """What the service needs of a limit held across jobs (SharedLimiter, RedisLimiter)."""
 
-    async def acquire(self) -> object: ...
+    async def acquire(self, tokens: float = 0.0) -> object: ...
 
     async def release(self, slot: object) -> None: ...
 
-    def slot(self) -> AbstractAsyncContextManager[object]: ...
+    def slot(self, tokens: float = 0.0) -> AbstractAsyncContextManager[object]:
+        """One attempt's slot; `tokens`: what it reserves of the tokens per minute."""
+        ...
 
     def close(self) -> None: ...
 
     def in_use(self) -> int: ...
 
-    def set_limits(self, max_concurrency: int, rpm: int | None) -> None:
-        """Move the limit at runtime (evalsweep.llm.adaptive follows the server's rate-limit figures)."""
+    def set_limits(self, max_concurrency: int, rpm: int | None, *, tpm: int | None | Keep = "keep") -> None:
+        """Move the limit at runtime (evalsweep.llm.adaptive follows the server's rate-limit figures);
+        tpm is kept unless given."""
         ...
 
 
@@ -64,12 +67,11 @@ def open_limiter(model: ModelConfig, shared: SharedLimitConfig | None,
         return open_shared_limiter(model, shared)
     from evalsweep.store.redis_limit import RedisLimiter
 
-    max_concurrency = shared.max_concurrency or model.max_concurrency
-    rpm = shared.rpm if shared.rpm is not None else model.rpm
+    max_concurrency, rpm, tpm = shared_numbers(model, shared)
     lease_s = store.lease_s if store is not None else StoreConfig().lease_s
-    limiter = RedisLimiter(url, limit_key(model), max_concurrency, rpm, lease_s=lease_s)
+    limiter = RedisLimiter(url, limit_key(model), max_concurrency, rpm, tpm=tpm, lease_s=lease_s)
     log.info("shared limit for %s: %d in flight%s across all jobs on every node (%s)", limiter.key,
-             max_concurrency, f", {rpm} requests/min" if rpm else "", redacted(url))
+             max_concurrency, per_minute(rpm, tpm), redacted(url))
     return limiter
 
 

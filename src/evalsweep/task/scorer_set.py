@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalsweep.errors import ConfigError, ScoringError
 from evalsweep.llm.errors import AuthError
+from evalsweep.store.budget import BudgetReached
 from evalsweep.task.data import check_targets
 from evalsweep.task.scorer_api import JobScorer, ScoreInput, Scored, ScorerFactory
 from evalsweep.task.scoring import SCORERS, Scorer, get_scorer, scorer_entry
@@ -128,8 +129,10 @@ class ScorerSet:
                     if key in scores:
                         raise ScoringError(f"metric {key!r} comes from two scorers; rename one of them")
                     scores[key] = value
-            except AuthError:
-                raise  # a rejected judge key stops the job, as any rejected key does
+            except (AuthError, BudgetReached):
+                # A rejected judge key stops the job, as any rejected key does; a spent sweep budget
+                # ends this sample as the model's own request would (the runner's stop path).
+                raise
             except Exception as exc:  # noqa: BLE001 - a scorer's failure is this sample's, recorded on its row
                 log.warning("scorer %s failed on sample %s: %s: %s", name, item.sample.id, type(exc).__name__, exc)
                 return JobScores(None, None, judge, (type(exc).__name__, str(exc)[:500]))
