@@ -31,17 +31,13 @@ node (docs/scaling.md).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import random
 import socket
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -49,14 +45,13 @@ import psutil
 
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.errors import ConfigError
+from evalsweep.llm.polled_limit import PolledLimiter
 
 log = logging.getLogger(__name__)
 
 ENV_PATH = "EVALSWEEP_LIMITS_PATH"
 BUSY_TIMEOUT_S = 30.0
 # Poll backoff while the limit is full: short at first (a slot frees within one request's latency).
-POLL_MIN_S = 0.002
-POLL_MAX_S = 0.02
 # Dead-owner checks cost a few psutil calls; once a second per process is plenty.
 REAP_EVERY_S = 1.0
 
@@ -123,11 +118,13 @@ def _process_start(pid: int) -> float | None:
         return -1.0  # another user's live process: treat as alive, its lease still bounds it
 
 
-class SharedLimiter:
-    """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`."""
+class SharedLimiter(PolledLimiter[int]):
+    """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`.
+    Slots are rows of the sqlite file; the polling is PolledLimiter's."""
 
     def __init__(self, path: Path, key: str, max_concurrency: int, rpm: int | None = None, *,
                  tpm: int | None = None, lease_s: float = 300.0, window_s: float = 60.0) -> None:
+        super().__init__()
         self.path = path
         self.key = key
         self.tpm: int | None = None
@@ -139,15 +136,7 @@ class SharedLimiter:
         self._pid_start = _process_start(self._pid) or 0.0
         self._lock = threading.Lock()  # one sqlite connection, used from worker threads in turn
         self._held: set[int] = set()
-        self._closed = False
         self._next_reap = 0.0
-        self._gate: asyncio.Lock | None = None  # made on first use, inside the job's event loop
-        # Own RNG for poll jitter: the job seeds the global one, and must not see it consumed at random times.
-        self._rng = random.Random()
-        self.acquired = 0
-        self.waited = 0
-        self._full_polls = 0
-        self.wait_s = 0.0
         self._conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -268,61 +257,6 @@ class SharedLimiter:
             return self._conn.execute("SELECT COUNT(*) FROM slots WHERE key = ?", (self.key,)).fetchone()[0]
 
     # -- async side ------------------------------------------------------------------------
-
-    async def acquire(self, tokens: float = 0.0) -> int:
-        """A slot, once the limits let this request start; `tokens`: what it reserves of tpm."""
-        if self._gate is None:
-            self._gate = asyncio.Lock()
-        t0 = time.perf_counter()
-        delay = POLL_MIN_S
-        # Polls of this process that found the limit reached, up to now: when any comes while this
-        # request is waiting (its own, or the poller's it queues behind), the limit held it back.
-        full_before = self._full_polls
-        async with self._gate:  # one poller per process; the others queue here in order
-            while True:
-                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire, tokens))
-                try:
-                    slot, rpm_wait = await asyncio.shield(attempt)
-                except asyncio.CancelledError:
-                    # The thread runs on and may still take a slot: hand it back when it does.
-                    attempt.add_done_callback(self._give_back)
-                    raise
-                if slot is not None:
-                    break
-                self._full_polls += 1
-                if self._closed:
-                    raise RuntimeError("shared limiter used after close()")
-                if rpm_wait is not None:
-                    pause = rpm_wait + self._rng.uniform(0, POLL_MIN_S * 5)
-                else:
-                    pause = self._rng.uniform(delay / 2, delay)
-                    delay = min(delay * 1.5, POLL_MAX_S)
-                await asyncio.sleep(pause)
-        waited = time.perf_counter() - t0
-        self.acquired += 1
-        if self._full_polls != full_before:  # not just a turn at the gate or a slow sqlite write
-            self.waited += 1
-            self.wait_s += waited
-        return slot
-
-    def _give_back(self, attempt: asyncio.Future[tuple[int | None, float | None]]) -> None:
-        if attempt.cancelled() or attempt.exception() is not None:
-            return
-        slot = attempt.result()[0]
-        if slot is not None:
-            asyncio.get_running_loop().run_in_executor(None, self._release_sync, slot)
-
-    async def release(self, slot: int) -> None:
-        # Shielded: a cancelled job still hands its slot back (the thread finishes regardless).
-        await asyncio.shield(asyncio.to_thread(self._release_sync, slot))
-
-    @asynccontextmanager
-    async def slot(self, tokens: float = 0.0) -> AsyncIterator[int]:
-        slot = await self.acquire(tokens)
-        try:
-            yield slot
-        finally:
-            await self.release(slot)
 
     def close(self) -> None:
         """Give back every slot this job still holds (e.g. an acquire cancelled mid-flight) and

@@ -23,26 +23,20 @@ How:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import random
 import threading
-import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import redis
 
 from evalsweep.llm.shared_limit import Keep, check_limits
+from evalsweep.llm.polled_limit import PolledLimiter
 from evalsweep.store.leases import LeaseKeeper
 from evalsweep.store.redis_client import connect, unreachable
 
 log = logging.getLogger(__name__)
 
-POLL_MIN_S = 0.002
-POLL_MAX_S = 0.05
 
 # KEYS: slots, starts. ARGV: max_concurrency, rpm (0: none), window_ms, lease_ms, slot id, tpm (0:
 # none), tokens (already clipped to tpm). Returns {1, 0} when taken; {0, -1} when the concurrency
@@ -104,12 +98,16 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
-class RedisLimiter:
-    """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`."""
+class RedisLimiter(PolledLimiter[str]):
+    """Created per job (never module-level: joblib reuses worker processes) and closed in `finally`.
+    Slots are leases in a Redis sorted set; the polling is PolledLimiter's."""
+
+    poll_max_s = 0.05  # each poll is a round trip to the server
 
     def __init__(self, url: str, key: str, max_concurrency: int, rpm: int | None = None, *,
                  tpm: int | None = None, lease_s: float = 30.0, window_s: float = 60.0,
                  client: redis.Redis | None = None) -> None:
+        super().__init__()
         self.url = url
         self.key = key
         self.lease_s = lease_s
@@ -124,13 +122,6 @@ class RedisLimiter:
         self._live = self._client.register_script(_LIVE)
         self._lock = threading.Lock()  # guards _held and _closed across the loop's threads and the keeper
         self._held: set[str] = set()
-        self._closed = False
-        self._gate: asyncio.Lock | None = None  # made on first use, inside the job's event loop
-        self._rng = random.Random()  # own RNG for poll jitter: the job seeds the global one
-        self.acquired = 0
-        self.waited = 0
-        self._full_polls = 0
-        self.wait_s = 0.0
         self._keeper = LeaseKeeper(self._renew_held, lease_s / 3, f"limit-leases-{key}",
                                    errors=(redis.RedisError, OSError))
 
@@ -147,7 +138,13 @@ class RedisLimiter:
 
     def _try_acquire(self, tokens: float = 0.0) -> tuple[str | None, float | None]:
         """(slot id, None) on success; else (None, seconds until the window lets this start in, or
-        None when the concurrency limit is full)."""
+        None when the concurrency limit is full). A lost server is the store's one-line error."""
+        try:
+            return self._take_slot(tokens)
+        except (redis.RedisError, OSError) as exc:
+            raise unreachable(self.url, exc) from None
+
+    def _take_slot(self, tokens: float) -> tuple[str | None, float | None]:
         if self._closed:  # a cancelled acquire finishing after close(): take nothing
             return None, None
         slot = uuid.uuid4().hex
@@ -186,59 +183,6 @@ class RedisLimiter:
         return int(self._live(keys=[self._slots]))
 
     # -- async side ------------------------------------------------------------------------
-
-    async def acquire(self, tokens: float = 0.0) -> str:
-        """A slot, once the limits let this request start; `tokens`: what it reserves of tpm."""
-        if self._gate is None:
-            self._gate = asyncio.Lock()
-        t0 = time.perf_counter()
-        delay = POLL_MIN_S
-        full_before = self._full_polls
-        async with self._gate:  # one poller per process; the others queue here in order
-            while True:
-                attempt = asyncio.ensure_future(asyncio.to_thread(self._try_acquire, tokens))
-                try:
-                    slot, rpm_wait = await asyncio.shield(attempt)
-                except asyncio.CancelledError:
-                    attempt.add_done_callback(self._give_back)  # the thread may still take a slot
-                    raise
-                except (redis.RedisError, OSError) as exc:
-                    raise unreachable(self.url, exc) from None
-                if slot is not None:
-                    break
-                self._full_polls += 1
-                if self._closed:
-                    raise RuntimeError("shared limiter used after close()")
-                if rpm_wait is not None:
-                    pause = rpm_wait + self._rng.uniform(0, POLL_MIN_S * 5)
-                else:
-                    pause = self._rng.uniform(delay / 2, delay)
-                    delay = min(delay * 1.5, POLL_MAX_S)
-                await asyncio.sleep(pause)
-        self.acquired += 1
-        if self._full_polls != full_before:
-            self.waited += 1
-            self.wait_s += time.perf_counter() - t0
-        return slot
-
-    def _give_back(self, attempt: asyncio.Future[tuple[str | None, float | None]]) -> None:
-        if attempt.cancelled() or attempt.exception() is not None:
-            return
-        slot = attempt.result()[0]
-        if slot is not None:
-            asyncio.get_running_loop().run_in_executor(None, self._release_sync, slot)
-
-    async def release(self, slot: str) -> None:
-        # Shielded: a cancelled job still hands its slot back (the thread finishes regardless).
-        await asyncio.shield(asyncio.to_thread(self._release_sync, slot))
-
-    @asynccontextmanager
-    async def slot(self, tokens: float = 0.0) -> AsyncIterator[str]:
-        slot = await self.acquire(tokens)
-        try:
-            yield slot
-        finally:
-            await self.release(slot)
 
     def close(self) -> None:
         """Give back every slot this job still holds and stop renewing. Blocking: call it through
