@@ -13,17 +13,25 @@ import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 S = TypeVar("S")
+Keep = Literal["keep"]  # set_limits(..., tpm="keep"): the tokens limit stays as it is
 
 POLL_MIN_S = 0.002  # a slot frees within one request's latency: short polls at first
+
+
+def check_limits(max_concurrency: int, rpm: int | None, tpm: int | None) -> None:
+    if max_concurrency < 1 or (rpm is not None and rpm < 1) or (tpm is not None and tpm < 1):
+        raise ValueError("max_concurrency, rpm and tpm must be at least 1")
 
 
 class PolledLimiter(Generic[S]):
     poll_max_s = 0.02  # the longest pause between polls while concurrency is full
 
-    def __init__(self) -> None:
+    def __init__(self, max_concurrency: int, rpm: int | None, tpm: int | None) -> None:
+        self.tpm: int | None = None
+        self.set_limits(max_concurrency, rpm, tpm=tpm)
         self._gate: asyncio.Lock | None = None  # made on first use, inside the job's event loop
         self._rng = random.Random()  # own RNG for poll jitter: the job seeds the global one
         self._closed = False
@@ -31,6 +39,17 @@ class PolledLimiter(Generic[S]):
         self.waited = 0  # requests the limit held back (not a turn at the gate or a slow take)
         self._full_polls = 0
         self.wait_s = 0.0
+
+    def set_limits(self, max_concurrency: int, rpm: int | None, *, tpm: int | None | Keep = "keep") -> None:
+        """Move this process's view of the limit (the adaptive limits, evalsweep.llm.adaptive, do): the
+        next slot is taken under the new numbers, slots held are kept; tpm is kept unless given. No
+        lock: attribute writes that the next take reads (a lock may be held by a thread waiting on
+        the store, and this runs on the event loop)."""
+        check_limits(max_concurrency, rpm, self.tpm if tpm == "keep" else tpm)
+        self.max_concurrency = max_concurrency
+        self.rpm = rpm
+        if tpm != "keep":
+            self.tpm = tpm
 
     def _try_acquire(self, tokens: float) -> tuple[S | None, float | None]:
         raise NotImplementedError

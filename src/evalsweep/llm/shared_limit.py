@@ -39,7 +39,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Literal
 
 import psutil
 
@@ -64,14 +63,6 @@ CREATE INDEX IF NOT EXISTS slots_key ON slots (key);
 CREATE TABLE IF NOT EXISTS starts (key TEXT NOT NULL, t REAL NOT NULL, tokens REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS starts_key_t ON starts (key, t);
 """
-
-
-Keep = Literal["keep"]  # set_limits(..., tpm="keep"): the tokens limit stays as it is
-
-
-def check_limits(max_concurrency: int, rpm: int | None, tpm: int | None) -> None:
-    if max_concurrency < 1 or (rpm is not None and rpm < 1) or (tpm is not None and tpm < 1):
-        raise ValueError("max_concurrency, rpm and tpm must be at least 1")
 
 
 def _add_tokens_column(conn: sqlite3.Connection) -> None:
@@ -124,11 +115,9 @@ class SharedLimiter(PolledLimiter[int]):
 
     def __init__(self, path: Path, key: str, max_concurrency: int, rpm: int | None = None, *,
                  tpm: int | None = None, lease_s: float = 300.0, window_s: float = 60.0) -> None:
-        super().__init__()
+        super().__init__(max_concurrency, rpm, tpm)
         self.path = path
         self.key = key
-        self.tpm: int | None = None
-        self.set_limits(max_concurrency, rpm, tpm=tpm)
         self.lease_s = lease_s
         self.window_s = window_s
         self._host = socket.gethostname()
@@ -237,19 +226,6 @@ class SharedLimiter(PolledLimiter[int]):
                 return
             self._conn.execute("DELETE FROM slots WHERE id = ?", (slot,))
             self._held.discard(slot)
-
-    def set_limits(self, max_concurrency: int, rpm: int | None, *, tpm: int | None | Keep = "keep") -> None:
-        """Move this job's view of the limit (the adaptive limits, evalsweep.llm.adaptive, do): the
-        next slot is taken under the new numbers; slots held are kept. Every job checks the rows
-        of all jobs against its own numbers, so jobs that adapt alike hold the same limit. tpm is
-        kept unless given."""
-        check_limits(max_concurrency, rpm, self.tpm if tpm == "keep" else tpm)
-        # No lock: attribute writes, read by the next transaction; the lock may be held by a
-        # thread waiting on sqlite, and this runs on the event loop.
-        self.max_concurrency = max_concurrency
-        self.rpm = rpm
-        if tpm != "keep":
-            self.tpm = tpm
 
     def in_use(self) -> int:
         """Slots of this key taken right now, by any process (for tests and logs)."""

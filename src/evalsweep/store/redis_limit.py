@@ -30,7 +30,6 @@ import uuid
 
 import redis
 
-from evalsweep.llm.shared_limit import Keep, check_limits
 from evalsweep.llm.polled_limit import PolledLimiter
 from evalsweep.store.leases import LeaseKeeper
 from evalsweep.store.redis_client import connect, unreachable
@@ -107,13 +106,11 @@ class RedisLimiter(PolledLimiter[str]):
     def __init__(self, url: str, key: str, max_concurrency: int, rpm: int | None = None, *,
                  tpm: int | None = None, lease_s: float = 30.0, window_s: float = 60.0,
                  client: redis.Redis | None = None) -> None:
-        super().__init__()
+        super().__init__(max_concurrency, rpm, tpm)
         self.url = url
         self.key = key
         self.lease_s = lease_s
         self.window_s = window_s
-        self.tpm: int | None = None
-        self.set_limits(max_concurrency, rpm, tpm=tpm)
         self._client = client or connect(url)
         self._slots = f"evalsweep:limit:{key}:slots"
         self._starts = f"evalsweep:limit:{key}:starts"
@@ -124,15 +121,6 @@ class RedisLimiter(PolledLimiter[str]):
         self._held: set[str] = set()
         self._keeper = LeaseKeeper(self._renew_held, lease_s / 3, f"limit-leases-{key}",
                                    errors=(redis.RedisError, OSError))
-
-    def set_limits(self, max_concurrency: int, rpm: int | None, *, tpm: int | None | Keep = "keep") -> None:
-        """New limits for this process's next takes (an adaptive limit backing off on 429s); tpm is
-        kept unless given."""
-        check_limits(max_concurrency, rpm, self.tpm if tpm == "keep" else tpm)
-        self.max_concurrency = max_concurrency
-        self.rpm = rpm
-        if tpm != "keep":
-            self.tpm = tpm
 
     # -- Redis side (runs in a worker thread) ----------------------------------------------
 

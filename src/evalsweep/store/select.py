@@ -13,7 +13,8 @@ from evalsweep.cache import ResponseCache, default_path
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.config.run import CacheConfig
 from evalsweep.config.store import StoreConfig
-from evalsweep.llm.shared_limit import Keep, limit_key, open_shared_limiter, per_minute, shared_numbers
+from evalsweep.llm.polled_limit import Keep
+from evalsweep.llm.shared_limit import limit_key, open_shared_limiter, per_minute, shared_numbers
 from evalsweep.store.budget import BudgetSpec, BudgetStore, NoBudget, SweepBudget
 from evalsweep.store.url import StoreError, redacted, store_url
 
