@@ -25,6 +25,20 @@ _CONTROL_RETRIES = 3
 _FIND_DEPTH = 2000  # recent batches looked through for an unrecorded upload's batch
 
 
+async def sdk_call(sdk: Any, provider: str, cfg: ModelConfig, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """One call of the openai or anthropic SDK's batch API (their errors have the same names): a batch
+    the provider no longer knows is BatchLost, an HTTP error is classified as live errors are."""
+    try:
+        return await fn(*args, **kwargs)
+    except sdk.NotFoundError as exc:
+        raise BatchLost(str(exc)) from None
+    except sdk.APIStatusError as exc:
+        raise classify_status(exc.status_code, str(exc.message), exc.response.headers, cfg.api_key_env,
+                              provider) from exc
+    except (sdk.APIConnectionError, sdk.APITimeoutError) as exc:
+        raise TransientError(f"{provider} batch API: {exc}", status=None, cause="connection") from exc
+
+
 class OpenAIBatches:
     provider = "openai"
     max_requests = 50_000
@@ -47,15 +61,7 @@ class OpenAIBatches:
         return len(self._line(cid, request).encode()) + 1
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except self._sdk.NotFoundError as exc:
-            raise BatchLost(str(exc)) from None
-        except self._sdk.APIStatusError as exc:
-            raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._cfg.api_key_env,
-                                  "OpenAI") from exc
-        except (self._sdk.APIConnectionError, self._sdk.APITimeoutError) as exc:
-            raise TransientError(f"OpenAI batch API: {exc}", status=None, cause="connection") from exc
+        return await sdk_call(self._sdk, "OpenAI", self._cfg, fn, *args, **kwargs)
 
     async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
         content = "".join(self._line(cid, r) + "\n" for cid, r in items).encode()
@@ -162,15 +168,7 @@ class AnthropicBatches:
         return len(json.dumps(self._item(cid, request)).encode()) + 2
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except self._sdk.NotFoundError as exc:
-            raise BatchLost(str(exc)) from None
-        except self._sdk.APIStatusError as exc:
-            raise classify_status(exc.status_code, str(exc.message), exc.response.headers, self._cfg.api_key_env,
-                                  "Anthropic") from exc
-        except (self._sdk.APIConnectionError, self._sdk.APITimeoutError) as exc:
-            raise TransientError(f"Anthropic batch API: {exc}", status=None, cause="connection") from exc
+        return await sdk_call(self._sdk, "Anthropic", self._cfg, fn, *args, **kwargs)
 
     async def upload(self, items: list[tuple[str, GenerateRequest]]) -> str | None:
         return None  # the requests go inline, in create
