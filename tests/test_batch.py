@@ -52,9 +52,11 @@ def test_batch_job_gives_the_live_outputs_at_half_the_cost(model: str, tmp_path:
     assert entry["state"] == "ended" and len(entry["custom_ids"]) == 10 and entry["counts"] == {"succeeded": 10}
 
 
-def test_rerun_submits_nothing_and_batches_are_split_by_size(tmp_path: Path, run_job_inproc: InprocJob) -> None:
+@pytest.mark.parametrize("model", ["sim", "sim_gemini"])  # a file upload (OpenAI) and inline requests (Gemini)
+def test_rerun_submits_nothing_and_batches_are_split_by_size(model: str, tmp_path: Path,
+                                                             run_job_inproc: InprocJob) -> None:
     with sim_server() as srv:
-        args = [*job_args(samples=7), *FAST, f"model.base_url={srv.url}", "run.batch_max_requests=3"]
+        args = [*job_args(samples=7), *FAST, f"model={model}", f"model.base_url={srv.url}", "run.batch_max_requests=3"]
         _ok(run_job_inproc(args, tmp_path / "a"))
         assert srv.stats().batches_created == 3 and srv.stats().batch_requests == 7
         assert sorted(len(b["custom_ids"]) for b in _batches(tmp_path / "a")) == [1, 3, 3]
@@ -63,7 +65,8 @@ def test_rerun_submits_nothing_and_batches_are_split_by_size(tmp_path: Path, run
         fresh = _ok(run_job_inproc(args, tmp_path / "b"))  # another dir, the same cache: every answer cached
         assert fresh.summary is not None and fresh.summary.status == "complete"
         assert srv.stats().batches_created == 3 and srv.stats().batch_requests == 7
-        assert all(r["cached"] for r in rows(tmp_path / "b")) and not (tmp_path / "b" / "batches").exists()
+        assert all(r["cached"] for r in rows(tmp_path / "b")) and len(rows(tmp_path / "b")) == 7
+        assert not (tmp_path / "b" / "batches").exists()
         assert srv.stats().requests_total == 0  # not one live request
 
 
@@ -158,12 +161,14 @@ def test_batch_mode_where_there_is_no_batch_api_stops_before_any_request(
     assert not (tmp_path / "a" / "results.jsonl").exists()
 
 
-def test_batch_status_and_cancel(tmp_path: Path, run_job_inproc: InprocJob, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("model", ["sim", "sim_gemini"])
+def test_batch_status_and_cancel(model: str, tmp_path: Path, run_job_inproc: InprocJob,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
     from evalsweep.batch.cli import main as batch_cli
 
     run_dir = tmp_path / "job"
     with sim_server(batch_delay_s=60) as srv:
-        args = [*job_args(samples=3), *FAST, f"model.base_url={srv.url}"]
+        args = [*job_args(samples=3), *FAST, f"model={model}", f"model.base_url={srv.url}"]
         _ok(run_job_inproc([*args, "run.batch_wait=false"], run_dir))
         capsys.readouterr()
         assert batch_cli(["status", str(run_dir)]) == 0

@@ -1,15 +1,13 @@
 """Batch mode on Gemini (evalsweep.batch.gemini_backend): in-process jobs on the simulator's
-batchGenerateContent with the real google-genai SDK. A re-run submits nothing, an errored request
-is its sample's error, an expired batch leaves its samples not run for the next run, and status /
-cancel work on a Gemini job as on the others. (The same outputs as live at half the price:
-tests/test_batch.py, parametrized over sim_gemini.)"""
+batchGenerateContent with the real google-genai SDK, where Gemini differs from the others: an
+errored request is its sample's error, and an expired batch (it expires as a whole) leaves its
+samples not run for the next run. (The same outputs as live at half the price, a re-run that
+submits nothing, status / cancel: tests/test_batch.py, parametrized over sim_gemini.)"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pytest
 
 from conftest import InprocJob, job_args, rows, sim_server, write_dataset
 from evalsweep.api import JobResult
@@ -25,19 +23,6 @@ def _ok(res: JobResult | Exception) -> JobResult:
 def _batches(job_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((job_dir / "batches").glob("*.json"))
             if p.name != "endpoint.json"]
-
-
-def test_rerun_submits_nothing(tmp_path: Path, run_job_inproc: InprocJob) -> None:
-    with sim_server() as srv:
-        args = [*job_args(samples=7), *FAST, f"model.base_url={srv.url}", "run.batch_max_requests=3"]
-        _ok(run_job_inproc(args, tmp_path / "a"))
-        assert srv.stats().batches_created == 3 and srv.stats().batch_requests == 7
-        assert sorted(len(b["custom_ids"]) for b in _batches(tmp_path / "a")) == [1, 3, 3]
-        assert _ok(run_job_inproc(args, tmp_path / "a")).summary is None  # the same dir: nothing to do
-        fresh = _ok(run_job_inproc(args, tmp_path / "b"))  # another dir, the same cache: every answer cached
-        assert fresh.summary is not None and fresh.summary.status == "complete"
-        assert all(r["cached"] for r in rows(tmp_path / "b")) and len(rows(tmp_path / "b")) == 7
-        assert srv.stats().batches_created == 3 and srv.stats().requests_total == 0
 
 
 def test_errored_request_is_the_samples_error(tmp_path: Path, run_job_inproc: InprocJob) -> None:
@@ -75,23 +60,3 @@ def test_expired_batch_leaves_its_samples_not_run_then_submits_them_again(tmp_pa
         res = _ok(run_job_inproc(args, tmp_path / "a"))
         assert res.summary is not None and res.summary.status == "complete" and len(rows(tmp_path / "a")) == 3
         assert srv.stats().batches_created == 2 and srv.stats().batch_requests == 6
-
-
-def test_status_and_cancel(tmp_path: Path, run_job_inproc: InprocJob, capsys: pytest.CaptureFixture[str]) -> None:
-    from evalsweep.batch.cli import main as batch_cli
-
-    run_dir = tmp_path / "job"
-    with sim_server(batch_delay_s=60) as srv:
-        args = [*job_args(samples=3), *FAST, f"model.base_url={srv.url}"]
-        _ok(run_job_inproc([*args, "run.batch_wait=false"], run_dir))
-        capsys.readouterr()
-        assert batch_cli(["status", str(run_dir)]) == 0
-        assert "3 request(s), in progress" in capsys.readouterr().out
-        assert batch_cli(["cancel", str(run_dir)]) == 0
-        assert "3 request(s), ended" in capsys.readouterr().out
-        res = _ok(run_job_inproc(args, run_dir))  # canceled: not run; the next run asks them again
-        assert res.summary is not None and res.summary.n_not_run == 3 and "canceled" in (res.summary.stop_reason or "")
-        srv.config.faults.batch_delay_s = 0
-        res = _ok(run_job_inproc(args, run_dir))
-        assert res.summary is not None and res.summary.status == "complete" and len(rows(run_dir)) == 3
-        assert srv.stats().batches_created == 2
