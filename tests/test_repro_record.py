@@ -236,3 +236,26 @@ def test_rerun_keeps_the_config_dir(tmp_path: Path) -> None:
 ])
 def test_config_flags_from_argv(argv: list[str], flags: list[str]) -> None:
     assert config_flags(argv, cwd=Path("/w")) == flags
+
+
+def test_the_package_list_is_read_once_and_follows_an_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs of a sweep share one listing, but a package installed in between is in the next one."""
+    site = tmp_path / "site"
+    site.mkdir()
+
+    def install(name: str, version: str) -> None:
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+    install("evalsweep-probe-a", "1.0")
+    monkeypatch.setattr(sys, "path", [str(site), *sys.path])
+    first = record.installed_packages()
+    assert first["evalsweep-probe-a"] == "1.0" and "evalsweep-probe-b" not in first
+    first["evalsweep-probe-a"] = "changed by a caller"
+    assert record.installed_packages()["evalsweep-probe-a"] == "1.0"  # a copy each time
+    hits = record._packages_on.cache_info().hits
+    record.installed_packages()
+    assert record._packages_on.cache_info().hits == hits + 1  # read once
+    install("evalsweep-probe-b", "2.0")
+    assert record.installed_packages()["evalsweep-probe-b"] == "2.0"

@@ -183,7 +183,7 @@ def sweep_progress(info: JobInfo) -> str:
     basic launcher's jobs one after the other; for parallel launchers an estimate)."""
     from evalsweep.app.sweep import job_sweep
 
-    jobs, _ = job_sweep()
+    jobs = job_sweep()
     sweep_dir = Path(str(info.sweep_dir))
     n_total = len(jobs) if jobs else None
     n_done = sum(1 for p in sweep_dir.glob("*/summary.json"))

@@ -4,6 +4,8 @@ sweep, the baseline among the variants) and the preflight validates every job be
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import os
 from pathlib import Path
@@ -76,24 +78,33 @@ def parallel_jobs(launcher: Any, n_jobs: int, cores: int) -> int:
     return max(1, min(n, n_jobs))
 
 
-def job_sweep() -> tuple[list[list[str]] | None, DictConfig | None]:
-    """Inside a job: the sweep it belongs to, read from the multirun.yaml Hydra saved in the sweep dir."""
+def job_sweep() -> list[list[str]] | None:
+    """Inside a job: the overrides of each job of the sweep it belongs to, read from the multirun.yaml
+    Hydra saved in the sweep dir."""
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
-        return None, None
+        return None
     saved = Path(hc.sweep.dir) / "multirun.yaml"
-    if not saved.is_file():
+    try:
+        st = saved.stat()
+    except OSError:
         log.debug("no %s: validating this job without its sweep", saved)
-        return None, None
+        return None
+    return copy.deepcopy(_saved_sweep(saved, st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=2)
+def _saved_sweep(saved: Path, mtime_ns: int, size: int) -> list[list[str]] | None:
+    """Read once per state of the file: every job of a sweep reads the same multirun.yaml twice."""
     cfg = OmegaConf.load(saved)
     assert isinstance(cfg, DictConfig)
-    return sweep_jobs(cfg), cfg
+    return sweep_jobs(cfg)
 
 
 def context_for_job(exp: ExperimentConfig, output_dir: Path) -> JobContext:
     """The validation context of the running Hydra job (a single run or one job of a sweep)."""
     machine = Machine.probe()
-    jobs, _ = job_sweep()
+    jobs = job_sweep()
     if not jobs:
         return JobContext(output_dir=output_dir, seeds=[exp.seed], machine=machine)
     validated = os.environ.get(VALIDATED_SWEEP) == str(Path(HydraConfig.get().sweep.dir).resolve())

@@ -4,8 +4,11 @@ speaks of what runs, and the prompts (the target shown to the model, items shari
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from evalsweep.config.base import PROJECT_ROOT
@@ -108,10 +111,24 @@ def check_provenance(exp: ExperimentConfig, ctx: JobContext) -> CheckResult:
 
 def _conf_options(group: str) -> dict[str, dict[str, Any]]:
     """The options of a conf/ group: stem -> its YAML (an unreadable file is left out)."""
+    files = []
+    for f in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        files.append((f, st.st_mtime_ns, st.st_size))
+    return copy.deepcopy(_parsed_options(tuple(files)))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_options(files: tuple[tuple[Path, int, int], ...]) -> dict[str, dict[str, Any]]:
+    """Parsed once per state of the files: each job of a sweep checks its spec twice (before the
+    sweep and in the job), and YAML parsing is the slow part of that check."""
     import yaml
 
     out: dict[str, dict[str, Any]] = {}
-    for f in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
+    for f, _, _ in files:
         try:
             data = yaml.safe_load(f.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):

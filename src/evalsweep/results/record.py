@@ -15,6 +15,7 @@ variables, and anything shaped like a key, become <redacted>)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -210,6 +211,26 @@ def git_state(root: Path = PROJECT_ROOT, secrets: list[str] | None = None) -> tu
 
 def installed_packages() -> dict[str, str]:
     """Every distribution importable by this interpreter, name -> exact version."""
+    return dict(_packages_on(_path_state()))
+
+
+def _path_state() -> tuple[tuple[str, int, int], ...]:
+    """sys.path's dirs with their mtimes and link counts: an install or removal adds or removes a
+    .dist-info dir there (the link count tells even within one tick of the clock)."""
+    state = []
+    for entry in sys.path:
+        try:
+            st = os.stat(entry or ".")
+        except OSError:
+            continue
+        state.append((entry, st.st_mtime_ns, st.st_nlink))
+    return tuple(state)
+
+
+@functools.lru_cache(maxsize=4)
+def _packages_on(path_state: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, str], ...]:
+    """Read once per state of sys.path: reading every distribution's metadata costs ~0.1 s, and the
+    jobs of a sweep share one interpreter."""
     found: dict[str, str] = {}
     seen: set[str] = set()
     for dist in metadata.distributions():  # the first one on sys.path wins, as for an import
@@ -217,7 +238,7 @@ def installed_packages() -> dict[str, str]:
         if name and name.lower() not in seen:
             seen.add(name.lower())
             found[name] = dist.version
-    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+    return tuple(sorted(found.items(), key=lambda kv: kv[0].lower()))
 
 
 def _lock_hash(root: Path = PROJECT_ROOT) -> str | None:
