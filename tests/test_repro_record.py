@@ -86,6 +86,7 @@ def test_record_of_a_run_and_its_rerun(tmp_path: Path) -> None:
     assert record.load(again).command.task_overrides == rec.command.task_overrides
 
 
+@pytest.mark.slow
 def test_rerun_of_one_job_of_a_sweep(tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
     r = run_cli(["-m", "tracker=none", "dataset.max_samples=4", "seed=3,4", f"hydra.sweep.dir={sweep}"], env=cache_env)
@@ -259,3 +260,15 @@ def test_the_package_list_is_read_once_and_follows_an_install(tmp_path: Path, mo
     assert record._packages_on.cache_info().hits == hits + 1  # read once
     install("evalsweep-probe-b", "2.0")
     assert record.installed_packages()["evalsweep-probe-b"] == "2.0"
+
+
+def test_the_package_list_is_what_the_metadata_parser_reads() -> None:
+    """The header-only read of each METADATA gives the names and versions importlib.metadata gives."""
+    from importlib import metadata
+
+    expected: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in {n.lower() for n in expected}:
+            expected[name] = dist.version
+    assert record.installed_packages() == expected and len(expected) > 50

@@ -234,11 +234,27 @@ def _packages_on(path_state: tuple[tuple[str, int, int], ...]) -> tuple[tuple[st
     found: dict[str, str] = {}
     seen: set[str] = set()
     for dist in metadata.distributions():  # the first one on sys.path wins, as for an import
-        name = dist.metadata["Name"]
+        name, version = _name_and_version(dist)
         if name and name.lower() not in seen:
             seen.add(name.lower())
-            found[name] = dist.version
+            found[name] = version
     return tuple(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str]:
+    """Name and Version from the header block of METADATA: dist.metadata runs the email parser over
+    the whole file, long description included, which is most of the listing's time."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the headers end at the first blank line
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version") and key not in fields:
+            fields[key] = value.strip()
+    if "Name" in fields and "Version" in fields:
+        return fields["Name"], fields["Version"]
+    return dist.metadata["Name"], dist.version  # an unusual file: the full parser
 
 
 def _lock_hash(root: Path = PROJECT_ROOT) -> str | None:
