@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, run_cli
 
 
+@pytest.mark.slow
 def test_sweep_report_ranks_strong_above_weak_with_significant_paired_difference(
         tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
