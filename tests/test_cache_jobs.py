@@ -19,7 +19,7 @@ from evalsweep.cache import ResponseCache
 from evalsweep.cache.__main__ import main as cache_cli
 from evalsweep.llm.types import GenerateRequest, GenerateResponse, Message
 
-from conftest import ROOT, InprocJob, base_args, job_args, job_log, rows, run_py, sim_server, summary
+from conftest import NO_REPORT, ROOT, InprocJob, base_args, job_args, job_log, rows, run_py, sim_server, summary
 from evalsweep.api import JobResult
 
 PRICE = ["model.price.input_per_mtok=3.0", "model.price.output_per_mtok=15.0"]
@@ -41,7 +41,7 @@ def test_a_rerun_sends_nothing_and_models_and_seeds_never_share(tmp_path: Path, 
         # Same cache, another model and another seed: only sim at seed 42 was asked before.
         sweep = tmp_path / "sweep"
         third = run_py(["-m", "model=sim,sim_weak", "seed=42,43", *common, *base_args(tmp_path / "unused"),
-                        f"hydra.sweep.dir={sweep}"], cache=cache)
+                        NO_REPORT, f"hydra.sweep.dir={sweep}"], cache=cache)
         assert third.returncode == 0, third.stderr[-3000:]
         sim = srv.stats()
     assert after_first == 8
@@ -71,7 +71,7 @@ def test_four_joblib_jobs_write_one_cache_at_once(tmp_path: Path) -> None:
     with sim_server(latency_ms=100) as srv:
         proc = run_py(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", "model=sim",
                        "model.max_concurrency=4", f"model.base_url={srv.url}", *base_args(tmp_path / "unused", samples=24),
-                       f"hydra.sweep.dir={sweep}"], cache=cache, timeout=240)
+                       NO_REPORT, f"hydra.sweep.dir={sweep}"], cache=cache, timeout=240)
         sim = srv.stats()
     assert sim.max_in_flight > 4, "the jobs did not run at the same time"
     logs = proc.stdout + proc.stderr + "".join(p.read_text() for p in sweep.rglob("*.log"))

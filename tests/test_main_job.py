@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, InprocJob, job_dirs, read_jsonl, run_cli
+from conftest import NO_REPORT, ROOT, InprocJob, job_dirs, read_jsonl, run_cli
 from evalsweep.api import JobResult
 from evalsweep.errors import AuthError
 
@@ -47,7 +47,7 @@ def test_default_job_writes_every_field_and_a_summary(tmp_path: Path, run_job_in
 def test_sweep_of_two_models_and_three_seeds(tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "model=sim_weak,sim_strong", "seed=42,43,44", "tracker=none", "dataset.max_samples=40",
-                    f"hydra.sweep.dir={sweep}"], env=cache_env)
+                    NO_REPORT, f"hydra.sweep.dir={sweep}"], env=cache_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dirs = job_dirs(sweep)
     assert len(dirs) == 6
@@ -88,7 +88,7 @@ def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: 
                                                      run_job_inproc: InprocJob) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "model=sim,sim_strong", "dataset=arithmetic,arithmetic_mc", "prompt=direct,cot,fewshot",
-                    "dataset.max_samples=5", "tracker=none", f"hydra.sweep.dir={sweep}"], env=cache_env)
+                    "dataset.max_samples=5", "tracker=none", NO_REPORT, f"hydra.sweep.dir={sweep}"], env=cache_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dirs = job_dirs(sweep)
     assert len(dirs) == 12

@@ -1,15 +1,14 @@
-"""A real simulator sweep, reported by the on_multirun_end callback and by scripts/report.py."""
+"""A real simulator sweep, reported by the on_multirun_end callback and by the report command."""
 
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
+from evalsweep.report.cli import main as report_main
 
 
 @pytest.mark.slow
@@ -39,9 +38,7 @@ def test_sweep_report_ranks_strong_above_weak_with_significant_paired_difference
     html = (sweep / "report.html").read_text()
     assert "data:image/png;base64," in html and "<img" in html
 
-    # The same report, by hand, into another dir.
+    # The same report, by hand, into another dir (in this process: the README test runs the script).
     out = tmp_path / "by_hand"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(sweep), "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert report_main([str(sweep), "--out", str(out)]) == 0
     assert (out / "report.md").read_text().count("sim-strong") >= 2

@@ -234,13 +234,15 @@ def test_group_by_a_numeric_field_and_its_long_name(tmp_path: Path) -> None:
     (["--mde-delta", "refused=5"], "mde_delta for refused 5.0 is not in (0, 1]", "refused=0.05"),
 ])
 def test_bad_metric_or_field_is_one_line_exit_2_and_nothing_written(tmp_path: Path, args: list[str], what: str,
-                                                                     fix: str) -> None:
+                                                                     fix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # In this process: the script's own exit code and stderr are checked by the test below.
     sweep = _sweep(tmp_path)
     out = tmp_path / "out"
-    proc = _report([str(sweep), "--out", str(out), *args])
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert len(lines) == 1, proc.stderr
+    code = main([str(sweep), "--out", str(out), *args])
+    stderr = capsys.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert code == 2 and "Traceback" not in stderr
+    assert len(lines) == 1, stderr
     assert lines[0].startswith(f"report: error: {sweep}: {what}") and fix in lines[0]
     assert not out.exists() and not list(sweep.glob("*.csv")) and not (sweep / "report.md").exists()
 

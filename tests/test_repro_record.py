@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, read_jsonl, run_cli
+from conftest import NO_REPORT, ROOT, read_jsonl, run_cli
 from evalsweep.app.config_flags import config_flags
 from evalsweep.results import record
 from evalsweep.results.record import MAX_UNTRACKED_BYTES, git_state, recording
@@ -89,7 +89,7 @@ def test_record_of_a_run_and_its_rerun(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_rerun_of_one_job_of_a_sweep(tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
-    r = run_cli(["-m", "tracker=none", "dataset.max_samples=4", "seed=3,4", f"hydra.sweep.dir={sweep}"], env=cache_env)
+    r = run_cli(["-m", "tracker=none", "dataset.max_samples=4", "seed=3,4", NO_REPORT, f"hydra.sweep.dir={sweep}"], env=cache_env)
     assert r.returncode == 0, r.stderr
     rec = record.load(sweep / "1")
     assert rec.job["multirun"] is True and rec.job["job_num"] == 1 and rec.seed == 4
