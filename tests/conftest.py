@@ -39,16 +39,6 @@ NO_REPORT = "hydra.callbacks.report.enabled=false"
 FAKE_KEY = f"sk-test-{uuid.uuid4().hex}"
 
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long tests first (marked slow; slow(first=True) before them): pytest-xdist hands tests out
-    in collection order, and a long test collected last would run alone while the other workers idle."""
-    def rank(item: pytest.Item) -> int:
-        mark = item.get_closest_marker("slow")
-        return 2 if mark is None else 0 if mark.kwargs.get("first") else 1
-
-    items.sort(key=rank)  # stable: collection order within a rank
-
 # --- what a job wrote --------------------------------------------------------------------------------
 
 

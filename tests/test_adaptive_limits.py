@@ -210,7 +210,6 @@ def _use_of_limit(stats: SimStats) -> float:
     return sum(full) / len(full) / LIMIT
 
 
-@pytest.mark.slow
 def test_a_job_reaches_the_limit_it_is_not_told_with_almost_no_429s(run_job_inproc, tmp_path: Path) -> None:
     s, stats = _limited_job(run_job_inproc, tmp_path, 300)
     assert s["n_errors"] == 0 and s["n_samples"] == 300
@@ -247,7 +246,6 @@ def test_a_tokens_limit_is_kept_too(run_job_inproc, tmp_path: Path) -> None:
     assert len(stats.admitted_by_window) >= 4, stats  # it did have to wait for fresh windows
 
 
-@pytest.mark.slow
 def test_two_jobs_on_one_key_learn_their_share_of_the_limit() -> None:
     # Each sees the other's requests only in the server's figures: it takes its share of what they
     # show and lowers that share when the figures fall faster than its own requests explain.

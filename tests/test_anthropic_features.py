@@ -60,7 +60,6 @@ def _claude(**kw: Any) -> ModelConfig:
                                        "api_key_env": "ANTHROPIC_API_KEY", **kw})
 
 
-@pytest.mark.slow
 def test_the_shipped_thinking_config_sends_thinking_and_records_thinking_tokens(wire: Any, tmp_path: Path) -> None:
     url, seen = wire
     price = ["model.price.input_per_mtok=1000000", "model.price.output_per_mtok=2000000"]  # $1 / $2 a token

@@ -56,7 +56,6 @@ def test_sigkill_with_batches_in_flight_then_the_same_command(model: str, tmp_pa
         assert summary(run_dir)["status"] == "complete" and stats.requests_total == 0
 
 
-@pytest.mark.slow
 def test_batch_sweep_of_two_models_and_three_seeds_waits_once_and_reports(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     with sim_server(batch_delay_s=600) as srv:

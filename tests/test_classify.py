@@ -44,7 +44,6 @@ def multirun(tmp_path: Path) -> Path:
     return sweep
 
 
-@pytest.mark.slow
 def test_classify_multirun_killed_and_resumed(multirun: Path, tmp_path: Path) -> None:
     env = job_env(tmp_path)
     jobs = [multirun / "0", multirun / "1"]
@@ -105,7 +104,6 @@ def test_classify_multirun_killed_and_resumed(multirun: Path, tmp_path: Path) ->
     assert "scores are the column classify.score" in (tmp_path / "report" / "report.md").read_text()
 
 
-@pytest.mark.slow
 def test_another_classifier_needs_its_own_name(multirun: Path, tmp_path: Path) -> None:
     env = job_env(tmp_path)
     res = classify([str(multirun / "0"), "--tracker", "none"], env)

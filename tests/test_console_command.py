@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import ROOT, read_jsonl, run_cli
 
 EVALSWEEP = Path(sys.executable).parent / "evalsweep"
@@ -22,7 +20,6 @@ def _rows(sweep: Path) -> dict[str, list[tuple]]:
             for job in sorted(sweep.iterdir()) if (job / "results.jsonl").is_file()}
 
 
-@pytest.mark.slow
 def test_evalsweep_run_gives_the_results_of_run_py(tmp_path: Path) -> None:
     env = {**os.environ, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""}
     cmd = subprocess.run([str(EVALSWEEP), "run", *SWEEP, f"hydra.sweep.dir={tmp_path / 'cmd'}"], cwd=ROOT, env=env,

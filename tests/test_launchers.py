@@ -52,7 +52,6 @@ def _per_sample(job: Path) -> dict[str, tuple]:
     return {r["sample_id"]: (r["output"], r["score"], r["target"], r["error"]) for r in read_jsonl(job / "results.jsonl")}
 
 
-@pytest.mark.slow
 def test_submitit_local_runs_the_sweep_like_the_basic_launcher(tmp_path: Path) -> None:
     sweep_args = ["-m", "seed=1,2", "dataset.max_samples=6"]
     # Separate caches, so the second run is answered by its simulator, not by the first run's cache.
@@ -74,7 +73,6 @@ def test_submitit_local_runs_the_sweep_like_the_basic_launcher(tmp_path: Path) -
         assert _per_sample(b) == _per_sample(s) and len(_per_sample(s)) == 6
 
 
-@pytest.mark.slow
 def test_failing_jobs_of_a_parallel_sweep_keep_the_others_and_the_report_runs(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     # Jobs with require_api_key=wrong get a 401 on their first request: a fatal error in the job.

@@ -43,7 +43,6 @@ def test_default_job_writes_every_field_and_a_summary(tmp_path: Path, run_job_in
     assert (out / ".hydra" / "config.yaml").exists()
 
 
-@pytest.mark.slow
 def test_sweep_of_two_models_and_three_seeds(tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "model=sim_weak,sim_strong", "seed=42,43,44", "tracker=none", "dataset.max_samples=40",
@@ -83,7 +82,6 @@ def test_claude_without_key_names_anthropic_variable(tmp_path: Path, run_job_inp
     assert "ANTHROPIC_API_KEY" in str(err) and "model=sim" in str(err)
 
 
-@pytest.mark.slow
 def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: dict[str, str],
                                                      run_job_inproc: InprocJob) -> None:
     sweep = tmp_path / "sweep"
@@ -111,7 +109,6 @@ def test_every_dataset_prompt_and_scorer_option_runs(tmp_path: Path, cache_env: 
     assert {r["scorer"] for r in read_jsonl(out / "results.jsonl")} == {"exact"}
 
 
-@pytest.mark.slow
 def test_experiment_bundle_runs_the_comparison_it_names(tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"
     proc = run_cli(["experiment=weak_vs_strong", "dataset.max_samples=3", "tracker=none", "run.progress=false",
@@ -129,7 +126,6 @@ def test_experiment_bundle_runs_the_comparison_it_names(tmp_path: Path, cache_en
     assert (s["model"], s["prompt"], s["provider"]) == ("sim-strong", "cot", "anthropic")
 
 
-@pytest.mark.slow
 def test_two_sweeps_in_the_same_second_get_their_own_dirs(tmp_path: Path, cache_env: dict[str, str]) -> None:
     import subprocess
     import sys

@@ -370,7 +370,6 @@ def test_producers_are_readme_commands() -> None:
 
 # One test for all commands: they share sweeps and run in parallel, and one test runs them once under
 # pytest-xdist too (a fixture shared by several tests would run on every worker that got one).
-@pytest.mark.slow(first=True)  # the longest test: started first, so it never ends the run alone
 @pytest.mark.timeout(900)
 def test_every_readme_command_works_as_written(tmp_path: Path) -> None:
     session = Session(root=tmp_path / "checkout", tmp=tmp_path)

@@ -122,7 +122,6 @@ def test_constant_gap_is_significant_and_its_mde_says_why_not(tmp_path: Path) ->
     assert "the item differences have no variance" in md
 
 
-@pytest.mark.slow
 def test_equivalence_margin_gives_a_tost_verdict(tmp_path: Path) -> None:
     sweep = H.make_sweep(tmp_path, prompts=("direct",), n_items=40)
     p = write_report([sweep], equivalence_margin=0.9).comparison.pairwise

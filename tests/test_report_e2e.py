@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
-
 from conftest import run_cli
 from evalsweep.report.cli import main as report_main
 
 
-@pytest.mark.slow
 def test_sweep_report_ranks_strong_above_weak_with_significant_paired_difference(
         tmp_path: Path, cache_env: dict[str, str]) -> None:
     sweep = tmp_path / "sweep"

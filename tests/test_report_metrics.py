@@ -107,7 +107,6 @@ def metrics_report(tmp_path_factory):
     return write_report([_sweep(root)], root / "out", mde_delta_by_metric={"length": 20})
 
 
-@pytest.mark.slow
 def test_each_metric_gets_a_section_with_intervals_in_its_units(metrics_report) -> None:
     result = metrics_report
     # refused is the score's twin (the primary metric): by default it has no section of its own
@@ -162,7 +161,6 @@ def test_named_metrics_in_the_order_asked(tmp_path: Path) -> None:
     assert (result.out_dir / "variants.refused.csv").is_file() and not (result.out_dir / "variants.csv").exists()
 
 
-@pytest.mark.slow
 def test_a_metric_off_the_unit_scale_needs_its_own_differences(tmp_path: Path, capsys) -> None:
     sweep = _sweep(tmp_path)
     out = tmp_path / "out"
@@ -189,7 +187,6 @@ def test_rows_without_a_value_are_not_counted_as_wrong(tmp_path: Path) -> None:
 # --- groups --------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_group_by_gives_a_row_per_variant_and_group_with_clustered_ses(tmp_path: Path) -> None:
     result = write_report([_sweep(tmp_path, seeds=(1, 2, 3))], tmp_path / "out", group_by="category")
     df = result.loaded.df
@@ -217,7 +214,6 @@ def test_group_by_gives_a_row_per_variant_and_group_with_clustered_ses(tmp_path:
     assert list(by.columns[:4]) == ["group_by", "group", "rank", "variant"] and len(by) == 6
 
 
-@pytest.mark.slow
 def test_group_by_a_numeric_field_and_its_long_name(tmp_path: Path) -> None:
     result = write_report([_sweep(tmp_path)], tmp_path / "out", group_by="metadata.level", metrics=["length"])
     assert result.comparison.group_by == "level"

@@ -250,7 +250,6 @@ def _request_phase(run_log: Path) -> tuple[datetime, datetime]:
     return stamps["shared limit for"], stamps["mean score"]
 
 
-@pytest.mark.slow
 def test_four_parallel_jobs_never_exceed_the_shared_limit(tmp_path: Path) -> None:
     server = SimulatorServer(SimulatorConfig(latency_ms=100))
     url = server.start()

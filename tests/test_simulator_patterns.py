@@ -244,7 +244,6 @@ def test_same_request_same_answer_and_the_seed_decides_when_sampling(sim: Simula
     assert replies(sim.url, "sim-weak", convs, seed=2, temperature=0) == cold  # greedy: the seed plays no part
 
 
-@pytest.mark.slow
 def test_arithmetic_answers_do_not_depend_on_the_new_settings(sim: SimulatorServer) -> None:
     questions = [arithmetic(i)[0] for i in range(N)] + ["What is 9 * 2?\n\nA) 18\nB) 3\nC) 33\nD) 2",
                                                         "What is 9 * 2?\nChoices:\n (A) 18\n (B) 3\nAnswer:"]

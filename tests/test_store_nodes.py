@@ -14,7 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 import redis
 
 from redis_server import redis_url  # noqa: F401 - the fixture
@@ -45,7 +44,6 @@ def _nodes(args: list[dict]) -> list[dict]:
     return out
 
 
-@pytest.mark.slow
 def test_four_nodes_share_the_cache_without_loss_and_hold_one_limit(redis_url: str, tmp_path: Path) -> None:
     limit = 4
     common = [f"What is {i} + 100?" for i in range(10)]  # asked by every node: the same keys written at once
@@ -72,7 +70,6 @@ def test_four_nodes_share_the_cache_without_loss_and_hold_one_limit(redis_url: s
           f"{sum(r['stats']['requests_sent'] for r in first)} requests from {NODES} processes")
 
 
-@pytest.mark.slow
 def test_four_nodes_hold_one_budget_within_one_request_of_the_cap(redis_url: str, tmp_path: Path) -> None:
     prompts = [[f"What is {n} + {i}?" for i in range(60)] for n in range(NODES)]
     cap = 0.5
@@ -104,7 +101,6 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
 def test_a_sigkilled_node_holds_its_slots_no_longer_than_its_lease(redis_url: str) -> None:
     import asyncio
 

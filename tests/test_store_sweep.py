@@ -18,7 +18,6 @@ from evalsweep.store.budget import BUDGET_FILE
 PRICE = ["model.price.input_per_mtok=1000", "model.price.output_per_mtok=3000", "model.max_tokens=32"]
 
 
-@pytest.mark.slow
 def test_a_six_job_sweep_stops_within_one_request_of_its_budget_and_the_report_says_why(tmp_path: Path) -> None:
     cap = 0.9  # about half of what the 6 jobs x 8 samples cost at these prices
     sweep = tmp_path / "sweep"

@@ -114,7 +114,6 @@ def test_shared_tpm_comes_from_shared_limit_else_the_model() -> None:
     assert shared_numbers(model, SharedLimitConfig(enabled=True, tpm=900))[2] == 900
 
 
-@pytest.mark.slow
 def test_four_nodes_on_one_redis_hold_one_tokens_per_minute(redis_url: str, tmp_path: Path) -> None:
     # A minute's window, a few seconds' run: whatever the nodes sent must fit one tpm, and fill it.
     tpm = 400  # ~6 requests of ~60 tokens (prompt ~12 + max_tokens 48) out of 4 x 10 asked

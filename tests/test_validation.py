@@ -324,7 +324,6 @@ def test_default_job_validate_only(tmp_path: Path, run_job_inproc: InprocJob,
     assert not (out / "repro").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_shipped_experiment_validate_only(tmp_path: Path, cache_env: dict[str, str], name: str) -> None:
     r = run_cli([f"experiment={name}", "validate_only=true", f"hydra.run.dir={tmp_path / 'run'}",
