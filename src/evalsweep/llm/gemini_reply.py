@@ -96,7 +96,10 @@ def read_reply(raw: RawReply, latency_s: float) -> GenerateResponse:
     # Thinking tokens are billed as output, as OpenAI's reasoning tokens are counted in completion_tokens:
     # added to output_tokens here, since candidatesTokenCount leaves them out, and recorded apart too.
     thoughts = as_int(usage.get("thoughtsTokenCount"))
-    tokens = Usage(input_tokens=as_int(usage.get("promptTokenCount")),
+    # Cached prompt tokens (implicit caching) are inside promptTokenCount: taken out, as for OpenAI.
+    prompt = as_int(usage.get("promptTokenCount"))
+    cached = min(prompt, as_int(usage.get("cachedContentTokenCount")))
+    tokens = Usage(input_tokens=prompt - cached, cache_read_tokens=cached,
                    output_tokens=as_int(usage.get("candidatesTokenCount")) + thoughts, reasoning_tokens=thoughts)
     common = {"usage": tokens, "request_id": reply.response_id, "model": reply.model_version, "latency_s": latency_s}
     if not reply.candidates:

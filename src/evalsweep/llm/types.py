@@ -79,10 +79,11 @@ class Usage(BaseModel):
     # reasoning_tokens, Gemini's thoughtsTokenCount, Anthropic's output_tokens_details.thinking_tokens);
     # 0 when the provider reports none.
     reasoning_tokens: int = 0
-    # Prompt caching (Anthropic's cache_control, model.prompt_cache): input tokens written to the
-    # provider's prompt cache and read from it, each billed at its own rate (PriceConfig) and not
-    # inside input_tokens, as Anthropic reports them. Left out of a row's JSON while 0, so the rows
-    # of a job without prompt caching are what they were.
+    # Prompt caching (Anthropic's cache_control, model.prompt_cache; OpenAI's and Gemini's automatic
+    # caching of long prompts, read only): input tokens written to the provider's prompt cache and
+    # read from it, each billed at its own rate (PriceConfig) and not inside input_tokens, as
+    # Anthropic reports them. Left out of a row's JSON while 0, so the rows of a job without prompt
+    # caching are what they were.
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
 

@@ -43,15 +43,22 @@ def gemini_error(status: int, message: str, *, retry_after_s: float | None = Non
     return {"error": error}
 
 
+# Gemini's implicit caching (gemini-2.5-flash): prompts from 1,024 tokens on.
+CACHE_MIN_TOKENS = 1024
+
+
 def gemini_payload(model: str, request_id: str, text: str, finish_reason: str, input_tokens: int,
                    output_tokens: int, thoughts_tokens: int = 0,
-                   logprobs_result: dict[str, Any] | None = None) -> dict[str, Any]:
+                   logprobs_result: dict[str, Any] | None = None, cached_tokens: int = 0) -> dict[str, Any]:
     """A generateContent reply; a thinking model's tokens in thoughtsTokenCount, apart from the answer's;
-    the tokens' logprobs (logprobsResult) when asked for."""
+    the prompt's cached tokens in cachedContentTokenCount, inside promptTokenCount; the tokens'
+    logprobs (logprobsResult) when asked for."""
     usage: dict[str, Any] = {"promptTokenCount": input_tokens, "candidatesTokenCount": output_tokens,
                              "totalTokenCount": input_tokens + output_tokens + thoughts_tokens}
     if thoughts_tokens:
         usage["thoughtsTokenCount"] = thoughts_tokens
+    if cached_tokens:
+        usage["cachedContentTokenCount"] = min(cached_tokens, input_tokens)
     candidate: dict[str, Any] = {
         "content": {"role": "model", "parts": [{"text": text}]},
         "finishReason": finish_reason,

@@ -28,8 +28,10 @@ from evalsweep.simulator.anthropic_wire import (
 )
 from evalsweep.simulator.config import SimulatorConfig
 from evalsweep.simulator.counters import RATE_LIMITED, SimState
+import evalsweep.simulator.gemini_wire as gemini_wire
 from evalsweep.simulator.gemini_wire import BAD_KEY_MESSAGE, KEY_HEADER, gemini_error, gemini_payload, parse_gemini
 from evalsweep.simulator.logprobs import as_gemini, token_logprobs
+import evalsweep.simulator.openai_wire as openai_wire
 from evalsweep.simulator.openai_wire import OPENAI_ERRORS, openai_payload, parse_openai
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest
 from evalsweep.simulator.prompt_cache import PromptCache
@@ -60,7 +62,7 @@ class Simulator:
         self._thresholds = config.faults.thresholds()
         self._latency_s = config.latency_ms / 1000.0
         self._jitter_s = config.latency_jitter_ms / 1000.0
-        self.prompt_cache = PromptCache()  # Anthropic's cache_control breakpoints
+        self.prompt_cache = PromptCache()  # Anthropic's breakpoints; OpenAI's and Gemini's automatic
         limit = config.faults.rate_limit
         self._limit = WindowLimit(limit) if limit is not None else None
 
@@ -256,12 +258,14 @@ class Simulator:
         if fmt == OPENAI:
             return json_response(openai_payload(served, headers, text, "length" if truncated else "stop",
                                                 input_tokens, output_tokens, thinking,
-                                                logprobs=_logprobs(p, text, correct)), 200, headers)
+                                                logprobs=_logprobs(p, text, correct),
+                                                cached_tokens=self._auto_cached(fmt, model, p)), 200, headers)
         if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
             logprobs = _logprobs(p, text, correct)
             return json_response(gemini_payload(served, headers["x-request-id"], text,
                                                 "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens,
-                                                thinking, as_gemini(logprobs, p.logprobs or 0) if logprobs else None),
+                                                thinking, as_gemini(logprobs, p.logprobs or 0) if logprobs else None,
+                                                cached_tokens=self._auto_cached(fmt, model, p)),
                                  200, headers)
         if truncated:
             stop_reason = "max_tokens"
@@ -276,6 +280,13 @@ class Simulator:
                                     self._anthropic_usage(model, p, output_tokens + thinking, thinking))
         payload["stop_sequence"] = stopped_by if stop_reason == "stop_sequence" else None
         return json_response(payload, 200, headers)
+
+    def _auto_cached(self, fmt: str, model: str, p: ParsedRequest) -> int:
+        """The prompt tokens OpenAI's or Gemini's automatic caching of long prompts would read."""
+        if fmt == OPENAI:
+            return self.prompt_cache.automatic(model, p.all_texts, min_tokens=openai_wire.CACHE_MIN_TOKENS,
+                                               step=openai_wire.CACHE_STEP)
+        return self.prompt_cache.automatic(model, p.all_texts, min_tokens=gemini_wire.CACHE_MIN_TOKENS)
 
     def _anthropic_usage(self, model: str, p: ParsedRequest, output_tokens: int, thinking: int) -> dict[str, Any]:
         """Thinking inside output_tokens; the prompt-cache breakpoints' tokens written or read beside input_tokens."""
@@ -322,11 +333,12 @@ class Simulator:
             # The JSON-from-text fallback: answer the way chat models often do, in a fenced block.
             body = f"```json\n{body}\n```"
         if fmt == OPENAI:
-            return json_response(openai_payload(served, headers, body, "stop", input_tokens, output_tokens), 200,
-                                 headers)
+            return json_response(openai_payload(served, headers, body, "stop", input_tokens, output_tokens,
+                                                cached_tokens=self._auto_cached(fmt, model, p)), 200, headers)
         if fmt == GEMINI:  # JSON mode: the object is the reply's text
             return json_response(gemini_payload(served, headers["x-request-id"], body, "STOP", input_tokens,
-                                                output_tokens), 200, headers)
+                                                output_tokens, cached_tokens=self._auto_cached(fmt, model, p)),
+                                 200, headers)
         thinking = min(reasoning_tokens(body), p.thinking_budget) if p.thinking_budget is not None else 0
         usage = self._anthropic_usage(model, p, output_tokens + thinking, thinking)
         lead = [thinking_block(thinking)] if p.thinking_budget is not None else []

@@ -1,7 +1,10 @@
 """The simulator's prompt cache, as Anthropic's behaves for `cache_control` breakpoints: the first
 request with a prefix writes it (usage.cache_creation_input_tokens), a later one with the same
 prefix reads it (cache_read_input_tokens), and input_tokens counts only what follows the last
-breakpoint. No minimum length and no expiry: entries last as long as the simulator."""
+breakpoint. No minimum length and no expiry: entries last as long as the simulator.
+
+And as OpenAI's and Gemini's automatic caching of long prompts behaves (`automatic`): no
+breakpoints, a minimum length, and only reads are reported, inside the prompt's token count."""
 
 from __future__ import annotations
 
@@ -29,6 +32,24 @@ class PromptCache:
         read = tokens[hit] if hit >= 0 else 0
         written = tokens[-1] - read if hit < len(keys) - 1 else 0
         return max(0, written), read, tokens[-1]
+
+    def automatic(self, model: str, texts: list[str], *, min_tokens: int, step: int = 1) -> int:
+        """The tokens read from the cache by a request of these messages: those of the longest prefix
+        (the messages before one of them, where the simulator draws the line) that an earlier request
+        sent, once it is min_tokens long, in whole steps past min_tokens (OpenAI counts cached tokens
+        128 at a time). Every long enough prefix of this request is cached for the next."""
+        found = []
+        for k in range(1, len(texts)):
+            prefix = " ".join(texts[:k])
+            tokens = count_tokens(prefix)
+            if tokens >= min_tokens:
+                found.append((hashlib.sha256(f"auto\0{model}\0{prefix}".encode()).hexdigest(), tokens))
+        if not found:
+            return 0
+        with self._lock:
+            hit = max((tokens for key, tokens in found if key in self._seen), default=0)
+            self._seen.update(key for key, _ in found)
+        return hit - (hit - min_tokens) % step if hit else 0
 
     def clear(self) -> None:
         with self._lock:
