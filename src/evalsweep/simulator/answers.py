@@ -124,6 +124,17 @@ def answer(
     return Answer(text=text, correct=correct)
 
 
+@dataclass(frozen=True)
+class ReplyTokens:
+    """A reply's token counts, before a wire format lays them out: the prompt's (cached: of them,
+    those read from the automatic prompt cache), the answer's, and the thinking before it."""
+
+    input: int
+    output: int
+    thinking: int = 0
+    cached: int = 0
+
+
 def count_tokens(text: str) -> int:
     """Rough token count: 1.3 tokens per whitespace-separated word."""
     return math.ceil(len(_WORD.findall(text)) * 1.3)

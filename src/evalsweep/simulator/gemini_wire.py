@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import evalsweep.simulator.structured as structured
+from evalsweep.simulator.answers import ReplyTokens
 from evalsweep.simulator.parsing import BadRequest, ParsedRequest, float_field, opt_int, schema_object, stop_list
 
 KEY_HEADER = "x-goog-api-key"
@@ -47,18 +48,17 @@ def gemini_error(status: int, message: str, *, retry_after_s: float | None = Non
 CACHE_MIN_TOKENS = 1024
 
 
-def gemini_payload(model: str, request_id: str, text: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, thoughts_tokens: int = 0,
-                   logprobs_result: dict[str, Any] | None = None, cached_tokens: int = 0) -> dict[str, Any]:
+def gemini_payload(model: str, request_id: str, text: str, finish_reason: str, tokens: ReplyTokens,
+                   logprobs_result: dict[str, Any] | None = None) -> dict[str, Any]:
     """A generateContent reply; a thinking model's tokens in thoughtsTokenCount, apart from the answer's;
     the prompt's cached tokens in cachedContentTokenCount, inside promptTokenCount; the tokens'
     logprobs (logprobsResult) when asked for."""
-    usage: dict[str, Any] = {"promptTokenCount": input_tokens, "candidatesTokenCount": output_tokens,
-                             "totalTokenCount": input_tokens + output_tokens + thoughts_tokens}
-    if thoughts_tokens:
-        usage["thoughtsTokenCount"] = thoughts_tokens
-    if cached_tokens:
-        usage["cachedContentTokenCount"] = min(cached_tokens, input_tokens)
+    usage: dict[str, Any] = {"promptTokenCount": tokens.input, "candidatesTokenCount": tokens.output,
+                             "totalTokenCount": tokens.input + tokens.output + tokens.thinking}
+    if tokens.thinking:
+        usage["thoughtsTokenCount"] = tokens.thinking
+    if tokens.cached:
+        usage["cachedContentTokenCount"] = min(tokens.cached, tokens.input)
     candidate: dict[str, Any] = {
         "content": {"role": "model", "parts": [{"text": text}]},
         "finishReason": finish_reason,

@@ -18,7 +18,8 @@ from aiohttp import web
 import evalsweep.simulator.behaviours as behaviours
 import evalsweep.simulator.judge as judge
 import evalsweep.simulator.structured as structured
-from evalsweep.simulator.answers import apply_stop, count_tokens, parse_question, reasoning_tokens, truncate_to_tokens
+from evalsweep.simulator.answers import (ReplyTokens, apply_stop, count_tokens, parse_question, reasoning_tokens,
+                                         truncate_to_tokens)
 from evalsweep.simulator.anthropic_wire import (
     ANTHROPIC_ERRORS,
     anthropic_payload,
@@ -256,16 +257,15 @@ class Simulator:
         else:
             output_tokens = count_tokens(text) if thinking else max(1, count_tokens(text))
         if fmt == OPENAI:
-            return json_response(openai_payload(served, headers, text, "length" if truncated else "stop",
-                                                input_tokens, output_tokens, thinking,
-                                                logprobs=_logprobs(p, text, correct),
-                                                cached_tokens=self._auto_cached(fmt, model, p)), 200, headers)
+            tokens = ReplyTokens(input_tokens, output_tokens, thinking, self._auto_cached(fmt, model, p))
+            return json_response(openai_payload(served, headers, text, "length" if truncated else "stop", tokens,
+                                                logprobs=_logprobs(p, text, correct)), 200, headers)
         if fmt == GEMINI:  # a stop sequence ends a Gemini reply with STOP too
             logprobs = _logprobs(p, text, correct)
+            tokens = ReplyTokens(input_tokens, output_tokens, thinking, self._auto_cached(fmt, model, p))
             return json_response(gemini_payload(served, headers["x-request-id"], text,
-                                                "MAX_TOKENS" if truncated else "STOP", input_tokens, output_tokens,
-                                                thinking, as_gemini(logprobs, p.logprobs or 0) if logprobs else None,
-                                                cached_tokens=self._auto_cached(fmt, model, p)),
+                                                "MAX_TOKENS" if truncated else "STOP", tokens,
+                                                as_gemini(logprobs, p.logprobs or 0) if logprobs else None),
                                  200, headers)
         if truncated:
             stop_reason = "max_tokens"
@@ -333,12 +333,11 @@ class Simulator:
             # The JSON-from-text fallback: answer the way chat models often do, in a fenced block.
             body = f"```json\n{body}\n```"
         if fmt == OPENAI:
-            return json_response(openai_payload(served, headers, body, "stop", input_tokens, output_tokens,
-                                                cached_tokens=self._auto_cached(fmt, model, p)), 200, headers)
+            tokens = ReplyTokens(input_tokens, output_tokens, cached=self._auto_cached(fmt, model, p))
+            return json_response(openai_payload(served, headers, body, "stop", tokens), 200, headers)
         if fmt == GEMINI:  # JSON mode: the object is the reply's text
-            return json_response(gemini_payload(served, headers["x-request-id"], body, "STOP", input_tokens,
-                                                output_tokens, cached_tokens=self._auto_cached(fmt, model, p)),
-                                 200, headers)
+            tokens = ReplyTokens(input_tokens, output_tokens, cached=self._auto_cached(fmt, model, p))
+            return json_response(gemini_payload(served, headers["x-request-id"], body, "STOP", tokens), 200, headers)
         thinking = min(reasoning_tokens(body), p.thinking_budget) if p.thinking_budget is not None else 0
         usage = self._anthropic_usage(model, p, output_tokens + thinking, thinking)
         lead = [thinking_block(thinking)] if p.thinking_budget is not None else []

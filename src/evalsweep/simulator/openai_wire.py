@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import evalsweep.simulator.structured as structured
+from evalsweep.simulator.answers import ReplyTokens
 from evalsweep.simulator.parsing import (
     BadRequest,
     ParsedRequest,
@@ -32,18 +33,17 @@ OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
 CACHE_MIN_TOKENS, CACHE_STEP = 1024, 128
 
 
-def openai_payload(model: str, headers: dict[str, str], text: str, finish_reason: str, input_tokens: int,
-                   output_tokens: int, reasoning_tokens: int = 0,
-                   logprobs: dict[str, Any] | None = None, cached_tokens: int = 0) -> dict[str, Any]:
+def openai_payload(model: str, headers: dict[str, str], text: str, finish_reason: str, tokens: ReplyTokens,
+                   logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
     """A chat completion; reasoning tokens (a reasoning model's) inside completion_tokens, and the
     prompt's cached tokens inside prompt_tokens, as the API counts them."""
-    output_tokens += reasoning_tokens
-    usage: dict[str, Any] = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
-                             "total_tokens": input_tokens + output_tokens}
-    if reasoning_tokens:
-        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
-    if cached_tokens:
-        usage["prompt_tokens_details"] = {"cached_tokens": min(cached_tokens, input_tokens)}
+    output_tokens = tokens.output + tokens.thinking
+    usage: dict[str, Any] = {"prompt_tokens": tokens.input, "completion_tokens": output_tokens,
+                             "total_tokens": tokens.input + output_tokens}
+    if tokens.thinking:
+        usage["completion_tokens_details"] = {"reasoning_tokens": tokens.thinking}
+    if tokens.cached:
+        usage["prompt_tokens_details"] = {"cached_tokens": min(tokens.cached, tokens.input)}
     return {
         "id": f"chatcmpl-sim-{headers['x-request-id']}",
         "object": "chat.completion",
