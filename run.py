@@ -6,7 +6,7 @@
 
 import sys
 
-from evalsweep.app.main import run
+from evalsweep.app.startup import load_entry
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    sys.exit(load_entry("evalsweep.app.main", "run")(sys.argv[1:]))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from conftest import ROOT, read_jsonl, run_cli
 
@@ -59,3 +63,21 @@ def test_tab_completion_offers_config_options_as_the_readme_says() -> None:
     out = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["model=sim_weak"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_entry_is_loaded_with_the_collector_paused_and_its_state_kept(enabled: bool) -> None:
+    """load_entry (run.py's and the command's first step) freezes what the imports made and leaves
+    the collector as it found it; run in a child, since a freeze lasts for the whole process."""
+    code = textwrap.dedent(f"""
+        import gc, json
+        from evalsweep.app.startup import load_entry
+        {'' if enabled else 'gc.disable()'}
+        during = []
+        gc.callbacks.append(lambda phase, info: during.append(phase))
+        entry = load_entry("evalsweep.app.main", "run")
+        print(json.dumps([entry.__module__, gc.isenabled(), gc.get_freeze_count() > 1000, len(during)]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["evalsweep.app.main", enabled, True, 0]  # no collection ran during it

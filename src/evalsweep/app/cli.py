@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from importlib import import_module
+
+from evalsweep.app.startup import load_entry
 
 # name -> (module, function taking argv and returning an exit code, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     module, func, _ = COMMANDS[name]
-    entry: Callable[[list[str]], int | None] = getattr(import_module(module), func)
+    entry: Callable[[list[str]], int | None] = load_entry(module, func)
     return int(entry(rest) or 0)
 
 
