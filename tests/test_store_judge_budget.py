@@ -66,3 +66,17 @@ def test_a_judged_job_stops_within_one_request_of_the_sweep_budget_with_the_judg
     assert s["judge"]["cost_usd"] == pytest.approx(judge_spend)
     print(f"sweep budget ${cap}: ${spent:.4f} spent (model ${model_spend:.4f}, judge ${judge_spend:.4f} on "
           f"{len(got)} rows; one request at most ${one:.4f})")
+
+
+def test_a_request_is_settled_at_what_the_job_bills_it_prompt_cache_tokens_included() -> None:
+    """The sweep budget's spend and the job's cost_usd agree when prompts are cached (Anthropic's
+    cache_control, OpenAI's and Gemini's long prompts): cache tokens count at their own rates."""
+    from evalsweep.config.model import PriceConfig
+    from evalsweep.llm.types import Usage
+    from evalsweep.store.budget import Bill
+
+    price = PriceConfig(input_per_mtok=1e6, output_per_mtok=2e6, cache_write_per_mtok=1e7, cache_read_per_mtok=1e5)
+    usage = Usage(input_tokens=10, output_tokens=5, cache_write_tokens=3, cache_read_tokens=1000)
+    bill = Bill(price)
+    bill.paid(usage)
+    assert bill.actual == pytest.approx(price.cost_of(usage)) == pytest.approx(10 + 10 + 30 + 100)

@@ -107,7 +107,7 @@ class Bill:
         self.actual: float | None = None
 
     def paid(self, usage: Usage) -> None:
-        self.actual = self._price.cost(usage.input_tokens, usage.output_tokens)
+        self.actual = self._price.cost_of(usage)  # prompt-cache tokens at their own rates, as the job bills them
 
 
 class NoBudget:
