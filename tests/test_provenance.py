@@ -140,3 +140,23 @@ def test_the_recorded_config_carries_the_values_the_job_uses(tmp_path: Path) -> 
     assert (shipped["name"], shipped["version"], shipped["split"]) == ("arithmetic", "1.0", "test")
     other = container(f"dataset.path={mine(tmp_path)}", *MINE)
     assert other["name"] == "mine" and other["version"].startswith("sha256:") and other["split"] is None
+
+
+def test_the_conf_options_are_read_once_and_an_edit_is_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec check reads conf/<group>/*.yaml for every job of a sweep: parsed once, but an option
+    edited or added between two jobs is what the next one reads."""
+    from evalsweep.job import validation_warnings as vw
+
+    group = tmp_path / "conf" / "model"
+    group.mkdir(parents=True)
+    (group / "a.yaml").write_text("name: model-a\n")
+    monkeypatch.setattr(vw, "PROJECT_ROOT", tmp_path)
+    first = vw._conf_options("model")
+    assert first == {"a": {"name": "model-a"}}
+    first["a"]["name"] = "changed by a caller"
+    hits = vw._parsed_options.cache_info().hits
+    assert vw._conf_options("model") == {"a": {"name": "model-a"}}  # a copy each time, parsed once
+    assert vw._parsed_options.cache_info().hits == hits + 1
+    (group / "a.yaml").write_text("name: model-a-renamed\n")
+    (group / "b.yaml").write_text("name: model-b\n")
+    assert vw._conf_options("model") == {"a": {"name": "model-a-renamed"}, "b": {"name": "model-b"}}
