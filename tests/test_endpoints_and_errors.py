@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import compose_exp
-from wire_proxy import error_server, recording_proxy
+from wire_proxy import fixed_server, recording_proxy
 
 from evalsweep.cache.keys import cache_key
 from evalsweep.config.model import ModelConfig, RetryConfig
@@ -138,7 +138,7 @@ KEY_BODIES = [
 def test_a_rejected_key_is_read_from_the_body_and_names_the_server(provider: str, status: int, body: dict,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_KEY", "wrong-key-value")
-    with error_server(status, body) as (url, paths):
+    with fixed_server(status, body) as (url, seen):
         model = ModelConfig(provider=provider, name="m", base_url=url, api_key_env="LAB_KEY",
                             retry=RetryConfig(max_attempts=6, initial_wait_s=0.01, max_backoff_s=0.02))
         with pytest.raises(AuthError) as err:
@@ -146,7 +146,7 @@ def test_a_rejected_key_is_read_from_the_body_and_names_the_server(provider: str
     port = url.rsplit(":", 1)[1]
     line = str(err.value)
     assert f"the server at 127.0.0.1:{port} rejected the key in LAB_KEY (HTTP {status})" in line
-    assert "wrong-key-value" not in line and len(paths) == 1  # stopped at once, never retried
+    assert "wrong-key-value" not in line and len(seen) == 1  # stopped at once, never retried
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -154,20 +154,20 @@ def test_a_500_that_says_invalid_request_is_the_samples_error_after_one_attempt(
                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_KEY", "k")
     body = {"error": {"code": 500, "message": "Invalid request: 'messages' must be a list", "type": "server_error"}}
-    with error_server(500, body) as (url, paths):
+    with fixed_server(500, body) as (url, seen):
         model = ModelConfig(provider=provider, name="m", base_url=url, api_key_env="LAB_KEY",
                             retry=RetryConfig(max_attempts=6, initial_wait_s=0.01, max_backoff_s=0.02))
         with pytest.raises(PermanentError) as err:
             _ask(model, url)
-    assert err.value.status == 500 and len(paths) == 1
+    assert err.value.status == 500 and len(seen) == 1
 
 
 def test_a_plain_500_is_still_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_KEY", "k")
     body = {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}
-    with error_server(500, body) as (url, paths):
+    with fixed_server(500, body) as (url, seen):
         model = ModelConfig(provider="openai", name="m", base_url=url, api_key_env="LAB_KEY",
                             retry=RetryConfig(max_attempts=3, initial_wait_s=0.01, max_backoff_s=0.02))
         with pytest.raises(Exception) as err:
             _ask(model, url)
-    assert not isinstance(err.value, (PermanentError, AuthError)) and len(paths) == 3
+    assert not isinstance(err.value, (PermanentError, AuthError)) and len(seen) == 3

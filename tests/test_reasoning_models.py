@@ -6,14 +6,12 @@ sweep of a parameter a model is never sent (temperature over Claude) stops befor
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from wire_proxy import Recorded, fixed_server
 
 from evalsweep.cache.keys import cache_key, key_payload
 from evalsweep.config.model import ModelConfig
@@ -28,28 +26,9 @@ REPLY = {"id": "c1", "object": "chat.completion", "created": 0, "model": "o4-min
 
 
 @pytest.fixture
-def recorder() -> Iterator[tuple[str, list[dict]]]:
-    bodies: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            data = json.dumps(REPLY).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", bodies
-    finally:
-        server.shutdown()
+def recorder() -> Iterator[tuple[str, Recorded]]:
+    with fixed_server(200, REPLY) as (url, seen):
+        yield f"{url}/v1", seen
 
 
 def _model(url: str, **kw: object) -> ModelConfig:
@@ -70,18 +49,19 @@ def _ask(model: ModelConfig) -> str:
 
 def test_a_reasoning_model_gets_max_completion_tokens_and_effort_and_no_sampling_params(
         recorder, monkeypatch: pytest.MonkeyPatch) -> None:
-    url, bodies = recorder
+    url, seen = recorder
     monkeypatch.setenv("EVALSWEEP_TEST_KEY", "test-key-not-secret")
     reasoning = _model(url, reasoning=True, token_limit_field="max_completion_tokens", max_tokens=4096,
                        reasoning_effort="low", temperature=0.7, top_p=0.9, stop=["\n"])
     assert _ask(reasoning) == "4"
-    body = bodies[-1]
+    body = seen.bodies[-1]
     assert body["max_completion_tokens"] == 4096 and body["reasoning_effort"] == "low"
     assert not {"max_tokens", "temperature", "top_p", "stop"} & set(body)
     plain = _model(url, temperature=0.7, stop=["\n"])
     _ask(plain)
-    assert bodies[-1]["max_tokens"] == 256 and bodies[-1]["temperature"] == 0.7 and bodies[-1]["stop"] == ["\n"]
-    assert "reasoning_effort" not in bodies[-1] and "max_completion_tokens" not in bodies[-1]
+    body = seen.bodies[-1]
+    assert body["max_tokens"] == 256 and body["temperature"] == 0.7 and body["stop"] == ["\n"]
+    assert "reasoning_effort" not in body and "max_completion_tokens" not in body
 
 
 def test_what_a_reasoning_model_is_not_sent_is_not_in_its_key_nor_asked_to_be_justified() -> None:
