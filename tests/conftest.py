@@ -4,6 +4,7 @@ and a simulator started by the test, so its own request counts can be read."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -146,6 +147,23 @@ def settle(server: SimulatorServer, quiet_s: float = 0.06) -> int:
         if after.in_flight == 0 and after.requests_total == before.requests_total:
             return after.requests_total
 
+
+
+def slot_start_times(limiter: Any, n: int) -> list[float]:
+    """Take n slots of a limiter (sqlite or Redis) one after another; when each began, in seconds
+    from the first ask. The limiter is closed afterwards."""
+    async def main() -> list[float]:
+        t0 = time.perf_counter()
+        starts = []
+        for _ in range(n):
+            async with limiter.slot():
+                starts.append(time.perf_counter() - t0)
+        return starts
+
+    try:
+        return asyncio.run(main())
+    finally:
+        limiter.close()
 
 # --- the CLI in a subprocess: where the process is the point ------------------------------------------
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import job_dirs, run_cli_quiet
+from conftest import job_dirs, run_cli_quiet, slot_start_times
 from evalsweep.config.model import ModelConfig, SharedLimitConfig
 from evalsweep.llm.shared_limit import SharedLimiter, default_path, limit_key, open_shared_limiter
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
@@ -62,20 +62,7 @@ def test_concurrency_holds_across_limiters_and_slots_come_back(tmp_path: Path) -
 
 
 def test_rpm_window_delays_the_request_beyond_the_limit(tmp_path: Path) -> None:
-    lim = limiter(tmp_path / "l.sqlite", 10, rpm=4, window_s=0.6)
-
-    async def main() -> list[float]:
-        t0 = time.perf_counter()
-        starts = []
-        for _ in range(6):
-            async with lim.slot():
-                starts.append(time.perf_counter() - t0)
-        return starts
-
-    try:
-        starts = asyncio.run(main())
-    finally:
-        lim.close()
+    starts = slot_start_times(limiter(tmp_path / "l.sqlite", 10, rpm=4, window_s=0.6), 6)
     assert max(starts[:4]) < 0.3  # the first 4 go at once
     assert starts[4] >= 0.55  # the 5th waits until the first start leaves the window
     # In any window of 0.6 s, at most 4 starts.

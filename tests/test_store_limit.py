@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import summary
+from conftest import slot_start_times, summary
 from redis_server import redis_url  # noqa: F401 - the fixture
 from evalsweep.simulator import SimulatorConfig, SimulatorServer
 from evalsweep.store.budget_redis import RedisBudgetStore
@@ -62,20 +62,7 @@ def test_set_limits_applies_to_the_next_take(redis_url: str) -> None:
 
 
 def test_the_rpm_window_holds_over_redis(redis_url: str) -> None:
-    lim = RedisLimiter(redis_url, KEY, 10, rpm=3, window_s=0.6)
-
-    async def main() -> list[float]:
-        t0 = time.perf_counter()
-        starts = []
-        for _ in range(5):
-            async with lim.slot():
-                starts.append(time.perf_counter() - t0)
-        return starts
-
-    try:
-        starts = asyncio.run(main())
-    finally:
-        lim.close()
+    starts = slot_start_times(RedisLimiter(redis_url, KEY, 10, rpm=3, window_s=0.6), 5)
     assert max(starts[:3]) < 0.3 and starts[3] >= 0.55
     assert all(sum(1 for t in starts if s <= t < s + 0.59) <= 3 for s in starts)
 
