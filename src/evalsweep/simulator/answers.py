@@ -137,7 +137,16 @@ class ReplyTokens:
 
 def count_tokens(text: str) -> int:
     """Rough token count: 1.3 tokens per whitespace-separated word."""
-    return math.ceil(len(_WORD.findall(text)) * 1.3)
+    return tokens_of_words(count_words(text))
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def tokens_of_words(words: int) -> int:
+    """count_tokens of a text of this many words (so texts can be counted once and summed)."""
+    return math.ceil(words * 1.3)
 
 
 def reasoning_tokens(answer: str) -> int:

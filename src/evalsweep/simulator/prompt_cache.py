@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from evalsweep.simulator.answers import count_tokens
+from evalsweep.simulator.answers import count_tokens, count_words, tokens_of_words
 
 
 class PromptCache:
@@ -39,11 +39,14 @@ class PromptCache:
         sent, once it is min_tokens long, in whole steps past min_tokens (OpenAI counts cached tokens
         128 at a time). Every long enough prefix of this request is cached for the next."""
         found = []
-        for k in range(1, len(texts)):
-            prefix = " ".join(texts[:k])
-            tokens = count_tokens(prefix)
+        words = 0
+        digest = hashlib.sha256(f"auto\0{model}".encode())
+        for text in texts[:-1]:  # each prefix counted and hashed on from the one before: one pass
+            words += count_words(text)
+            digest.update(b"\0" + text.encode())
+            tokens = tokens_of_words(words)
             if tokens >= min_tokens:
-                found.append((hashlib.sha256(f"auto\0{model}\0{prefix}".encode()).hexdigest(), tokens))
+                found.append((digest.copy().hexdigest(), tokens))
         if not found:
             return 0
         with self._lock:
