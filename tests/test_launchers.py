@@ -66,6 +66,9 @@ def test_submitit_local_runs_the_sweep_like_the_basic_launcher(tmp_path: Path) -
     assert [p.name for p in b_jobs] == [p.name for p in s_jobs] == ["0", "1"]
     for b, s in zip(b_jobs, s_jobs):
         assert overrides_of(b) == overrides_of(s)
+        # The basic launcher ran the config the pre-run validation composed; submitit's workers composed
+        # their own: the same job config either way.
+        assert (b / ".hydra" / "config.yaml").read_text() == (s / ".hydra" / "config.yaml").read_text()
         bs, ss = summary(b), summary(s)
         assert bs["status"] == ss["status"] == "complete" and bs["n_scored"] == ss["n_scored"] == 6
         assert bs["seed"] == ss["seed"] and bs["metrics"]["score"]["mean"] == ss["metrics"]["score"]["mean"]

@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
+from evalsweep.app.composed import begin as begin_composed
 from evalsweep.cache.keys import not_sent
 from evalsweep.config.schema import ExperimentConfig
 from evalsweep.errors import ConfigError, EvalsweepError
@@ -46,9 +47,11 @@ class ValidationPreflight(Callback):
                      config.hydra.sweeper.get("_target_"))
             return
         loader = GlobalHydra.instance().config_loader()
+        shared = begin_composed(config)  # the launcher runs what is composed here (app/composed.py)
         composed: list[tuple[int, list[str], ExperimentConfig]] = []
         for i, overrides in enumerate(jobs):
             job_cfg = loader.load_sweep_config(config, list(overrides))
+            shared.keep(overrides, job_cfg)
             with open_dict(job_cfg):
                 job_cfg.pop("hydra")
             try:

@@ -26,15 +26,17 @@ log = logging.getLogger(__name__)
 VALIDATED_SWEEP = "EVALSWEEP_VALIDATED_SWEEP"
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# The project's default (conf/hydra/sweeper/evalsweep.yaml): the basic sweeper's jobs, composed once.
+EVALSWEEP_SWEEPER = "hydra_plugins.evalsweep_sweeper.evalsweep_sweeper.EvalsweepSweeper"
 
 
 def sweep_jobs(multirun_cfg: DictConfig) -> list[list[str]] | None:
-    """Each job's overrides, in job order, as the basic sweeper builds them (None for any other
-    sweeper, whose jobs cannot be known in advance)."""
+    """Each job's overrides, in job order, as the basic sweeper (or the project's, which expands a
+    sweep alike) builds them (None for any other sweeper, whose jobs cannot be known in advance)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     sweeper = multirun_cfg.hydra.sweeper
-    if sweeper.get("_target_") != BASIC_SWEEPER:
+    if sweeper.get("_target_") not in (BASIC_SWEEPER, EVALSWEEP_SWEEPER):
         return None
     params = sweeper.get("params") or {}
     args = [f"{k}={v}" for k, v in params.items()] + list(multirun_cfg.hydra.overrides.task)
