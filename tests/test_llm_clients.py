@@ -222,3 +222,21 @@ def test_backoff_grows_with_jitter_and_respects_retry_after() -> None:
     told = TransientError("x", status=429, cause="429", retry_after=5.0)
     waits = [wait(_State(1, told)) for _ in range(50)]  # type: ignore[arg-type]
     assert all(5.0 <= w <= 6.0 for w in waits)
+
+
+def test_every_client_of_a_process_shares_one_tls_context_that_verifies() -> None:
+    """Built once, not per client (each build loads the CA store), and as strict as httpx2's own."""
+    import ssl
+
+    import anthropic
+    import openai
+
+    from evalsweep.llm.http import capped_http_client
+
+    clients = [capped_http_client(openai.DefaultAsyncHttpxClient, 1024, 5.0),
+               capped_http_client(anthropic.DefaultAsyncHttpxClient, 1024, 5.0)]
+    contexts = {id(c._transport._pool._ssl_context) for c in clients}
+    assert len(contexts) == 1
+    ctx = clients[0]._transport._pool._ssl_context
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 0  # the CA store is loaded

@@ -9,6 +9,8 @@ and compression gains little on them. Imported only with an SDK (httpx2 comes wi
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -34,6 +36,14 @@ class _CappedStream(httpx2.AsyncByteStream):
         await self._inner.aclose()
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The context each client would build for itself (httpx2's default: the system's CA store, or
+    SSL_CERT_FILE / SSL_CERT_DIR), built once per process: loading the CA store is ~15 ms, which
+    every client of every job of a sweep paid again. A context is safe to share between clients."""
+    return httpx2.create_ssl_context()
+
+
 def capped_http_client(factory: Callable[..., Any], max_bytes: int, timeout_s: float) -> Any:
     """An SDK's own default client (`openai.DefaultAsyncHttpxClient`, ...: its connection limits
     and proxy settings) that reads at most max_bytes of any reply."""
@@ -44,4 +54,5 @@ def capped_http_client(factory: Callable[..., Any], max_bytes: int, timeout_s: f
             raise ReplyTooLarge(max_bytes, declared=int(length))
         response.stream = _CappedStream(response.stream, max_bytes)
 
-    return factory(timeout=timeout_s, event_hooks={"response": [cap]}, headers={"Accept-Encoding": "identity"})
+    return factory(timeout=timeout_s, event_hooks={"response": [cap]}, headers={"Accept-Encoding": "identity"},
+                   verify=tls_context())
