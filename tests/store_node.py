@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 
-import anthropic  # noqa: F401 - sim_strong speaks its wire format: the SDK loaded before the nodes start together
+import openai  # noqa: F401 - sim speaks its wire format: the SDK loaded before the nodes start together
 import redis
 
 import evalsweep
@@ -25,7 +25,7 @@ async def main(args: dict) -> dict:
     costs: list[float] = []
     stopped = False
     async with evalsweep.open_model(
-            "sim_strong", base_url=args["sim"], max_concurrency=8, price=PRICE, max_tokens=args.get("max_tokens", 32),
+            "sim", base_url=args["sim"], max_concurrency=8, price=PRICE, max_tokens=args.get("max_tokens", 32),
             cache=CacheConfig(path=args["sqlite_cache"]),  # never used: the Redis store holds the cache
             store=StoreConfig(url=args["url"]),
             shared_limit=SharedLimitConfig(enabled=True, max_concurrency=args["limit"], tpm=args.get("tpm")),
