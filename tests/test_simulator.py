@@ -6,9 +6,11 @@ import asyncio
 import json
 import re
 import signal
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -435,3 +437,19 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_only_a_job_that_asks_the_simulator_loads_its_server(tmp_path: Path) -> None:
+    """The server and aiohttp (~0.15 s of imports) load when a simulator starts: a validate-only run
+    (like a config error) starts none and pays none of their imports."""
+    loaded = "sorted(m for m in sys.modules if m in ('aiohttp', 'evalsweep.simulator.server'))"
+    env = {**os.environ, "EVALSWEEP_CACHE_PATH": str(tmp_path / "c.sqlite")}
+    seen = []
+    for name, extra in (("job", ""), ("check", ", 'validate_only=true'")):
+        code = ("import sys, evalsweep; evalsweep.run_job(['tracker=none', 'run.progress=false', "
+                f"'dataset.max_samples=3', '++spec.skip_validation=true'{extra}], out_dir={str(tmp_path / name)!r}); "
+                f"print({loaded})")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        seen.append(proc.stdout.strip().splitlines()[-1])
+    assert seen == ["['aiohttp', 'evalsweep.simulator.server']", "[]"]

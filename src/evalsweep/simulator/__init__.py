@@ -50,8 +50,20 @@ Which file owns what:
 - `__main__`: `python -m evalsweep.simulator`.
 """
 
+from typing import Any
+
 from evalsweep.simulator.config import FaultConfig, ModelProfile, SimulatorConfig
 from evalsweep.simulator.counters import SimStats
-from evalsweep.simulator.server import SimulatorServer, build_app
 
 __all__ = ["FaultConfig", "ModelProfile", "SimStats", "SimulatorConfig", "SimulatorServer", "build_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """The server (and aiohttp, ~0.15 s of imports) is loaded when first asked for: every job imports
+    this package to see whether it needs a simulator, and a config error, a validate-only run or a
+    job answered from the cache never starts one."""
+    if name in ("SimulatorServer", "build_app"):
+        from evalsweep.simulator import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
