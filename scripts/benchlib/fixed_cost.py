@@ -44,7 +44,7 @@ def _sweep(url: str, work: Path, name: str, *, jobs: int, tracker: str, launcher
     return res.wall_s
 
 
-VARIANTS = ("basic-wandb", "basic-none", "joblib-wandb")
+VARIANTS = ("basic-wandb", "basic-none", "hydra-sweeper-none", "joblib-wandb")
 
 
 def run(work: Path, *, jobs: int, latency_ms: float, n_jobs_parallel: int, rounds: int,
@@ -57,6 +57,9 @@ def run(work: Path, *, jobs: int, latency_ms: float, n_jobs_parallel: int, round
     known = {
         "basic-wandb": ("basic launcher, wandb (default)", "wandb", [], jobs * api_per_job),
         "basic-none": ("basic launcher, tracker=none", "none", [], jobs * api_per_job),
+        # Hydra's own sweeper, which composes each job three times (the default composes it once).
+        "hydra-sweeper-none": ("basic launcher, tracker=none, hydra/sweeper=basic", "none", ["hydra/sweeper=basic"],
+                               jobs * api_per_job),
         "joblib-wandb": (f"joblib launcher ({n_jobs_parallel} workers), wandb", "wandb", joblib,
                          math.ceil(jobs / n_jobs_parallel) * api_per_job),
     }
@@ -82,6 +85,13 @@ def run(work: Path, *, jobs: int, latency_ms: float, n_jobs_parallel: int, round
             ratio=with_wandb / without,
             note=f"wandb (offline) adds {with_wandb - without:+.3f} s per job; its import and service start "
                  f"are paid once per sweep"))
+    if "basic-none" in by_variant and "hydra-sweeper-none" in by_variant:
+        ours, hydras = by_variant["basic-none"], by_variant["hydra-sweeper-none"]
+        figures.append(Figure(
+            workload=NAME, name="the sweeper's cost: seconds per job beyond the API, basic launcher, tracker=none",
+            value=ours, unit="s", baseline="the same sweep, hydra/sweeper=basic", baseline_value=hydras,
+            ratio=ours / hydras,
+            note=f"composing each job once instead of three times saves {hydras - ours:.3f} s per job"))
     return WorkloadResult(workload=NAME, params={"jobs": jobs, "samples_per_job": SAMPLES, "latency_ms": latency_ms,
                                                  "n_jobs_parallel": n_jobs_parallel, "rounds_floor": rounds,
                                                  "variants": list(variants)},
