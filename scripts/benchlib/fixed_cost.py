@@ -45,6 +45,15 @@ def _sweep(url: str, work: Path, name: str, *, jobs: int, tracker: str, launcher
 
 
 VARIANTS = ("basic-wandb", "basic-none", "hydra-sweeper-none", "joblib-wandb")
+# Same-run comparisons of two variants: (figure, variant, baseline variant, the baseline's label, note).
+COMPARISONS = (
+    ("wandb's cost: seconds per job beyond the API, basic launcher, wandb", "basic-wandb", "basic-none",
+     "the same sweep, tracker=none",
+     "wandb (offline) adds {diff:+.3f} s per job; its import and service start are paid once per sweep"),
+    ("the sweeper's cost: seconds per job beyond the API, basic launcher, tracker=none", "basic-none",
+     "hydra-sweeper-none", "the same sweep, hydra/sweeper=basic",
+     "composing each job once, not three times: {diff:+.3f} s per job"),
+)
 
 
 def run(work: Path, *, jobs: int, latency_ms: float, n_jobs_parallel: int, rounds: int,
@@ -77,21 +86,12 @@ def run(work: Path, *, jobs: int, latency_ms: float, n_jobs_parallel: int, round
                 note=f"{jobs} jobs x {SAMPLES} samples; (sweep wall {walls[label]:.2f} s - floor - "
                      f"API {api_total:.2f} s) / {jobs}"))
     by_variant = {key: f.value for key, f in zip(variants, figures)}
-    if "basic-wandb" in by_variant and "basic-none" in by_variant:
-        with_wandb, without = by_variant["basic-wandb"], by_variant["basic-none"]
-        figures.append(Figure(
-            workload=NAME, name="wandb's cost: seconds per job beyond the API, basic launcher, wandb",
-            value=with_wandb, unit="s", baseline="the same sweep, tracker=none", baseline_value=without,
-            ratio=with_wandb / without,
-            note=f"wandb (offline) adds {with_wandb - without:+.3f} s per job; its import and service start "
-                 f"are paid once per sweep"))
-    if "basic-none" in by_variant and "hydra-sweeper-none" in by_variant:
-        ours, hydras = by_variant["basic-none"], by_variant["hydra-sweeper-none"]
-        figures.append(Figure(
-            workload=NAME, name="the sweeper's cost: seconds per job beyond the API, basic launcher, tracker=none",
-            value=ours, unit="s", baseline="the same sweep, hydra/sweeper=basic", baseline_value=hydras,
-            ratio=ours / hydras,
-            note=f"composing each job once instead of three times saves {hydras - ours:.3f} s per job"))
+    for name, key, base, base_label, note in COMPARISONS:
+        if key in by_variant and base in by_variant:
+            value, baseline = by_variant[key], by_variant[base]
+            figures.append(Figure(workload=NAME, name=name, value=value, unit="s", baseline=base_label,
+                                  baseline_value=baseline, ratio=value / baseline,
+                                  note=note.format(diff=value - baseline)))
     return WorkloadResult(workload=NAME, params={"jobs": jobs, "samples_per_job": SAMPLES, "latency_ms": latency_ms,
                                                  "n_jobs_parallel": n_jobs_parallel, "rounds_floor": rounds,
                                                  "variants": list(variants)},
