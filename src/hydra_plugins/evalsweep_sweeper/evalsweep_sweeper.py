@@ -45,8 +45,8 @@ class ComposedOnceLoader(ConfigLoader):
     def list_groups(self, parent_name: str) -> list[str]:
         return self._loader.list_groups(parent_name)
 
-    def get_group_options(self, group_name: str, results_filter: ObjectType | None = ObjectType.CONFIG, config_name: str | None = None,
-                          overrides: list[str] | None = None) -> list[str]:
+    def get_group_options(self, group_name: str, results_filter: ObjectType | None = ObjectType.CONFIG,
+                          config_name: str | None = None, overrides: list[str] | None = None) -> list[str]:
         return self._loader.get_group_options(group_name, results_filter, config_name, overrides)
 
     def compute_defaults_list(self, config_name: str | None, overrides: list[str], run_mode: RunMode) -> Any:
