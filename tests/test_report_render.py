@@ -229,3 +229,34 @@ def test_variant_with_only_errors_is_reported_not_compared(tmp_path: Path) -> No
     assert v.loc["model=sim-weak", "n_errors"] == 5 and v.loc["model=sim-weak", "ci_method"] == "n/a: no scored rows"
     assert result.comparison.pairwise["status"].tolist() == ["not paired: no shared items with a score in both"]
     assert result.summary()["report/variant/model=sim-weak/mean"] is None
+
+
+def test_a_second_report_into_the_same_dir_waits_for_the_first(tmp_path: Path) -> None:
+    """Two reports at once in one dir (the sweep's own and a command's) removed each other's plots as
+    stale, and one then failed on a plot it had written. The second now waits, then writes its own."""
+    import fcntl
+    import threading
+
+    from evalsweep.report.build import REPORT_LOCK
+
+    sweep = H.make_sweep(tmp_path / "sweep")
+    stale = sweep / "variants.old_metric.csv"  # what a report removes as soon as it may write
+    stale.write_text("variant\n")
+    outcome: list[BaseException | ReportResult] = []
+
+    def second() -> None:
+        try:
+            outcome.append(write_report([sweep], correction="fdr_bh"))
+        except BaseException as exc:  # noqa: BLE001 - shown by the assertion below
+            outcome.append(exc)
+
+    with (sweep / REPORT_LOCK).open("a") as first:
+        fcntl.flock(first, fcntl.LOCK_EX)  # a first report, writing
+        writer = threading.Thread(target=second)
+        writer.start()
+        writer.join(timeout=4)  # far longer than the report takes to reach its writing
+        assert writer.is_alive() and stale.exists() and not (sweep / "report.md").exists()
+    writer.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], ReportResult), outcome
+    assert not stale.exists() and (sweep / "report.md").is_file()
+    assert pd.read_csv(sweep / "pairwise.csv")["correction"].eq("fdr_bh").all()

@@ -6,10 +6,13 @@ variants_by_<field>[.<metric>].csv and pairwise_by_<field>[.<metric>].csv."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 STALE = ("disagreements_*_vs_*.csv", "disagreements_*_vs_*.png", "variants.*.csv", "pairwise.*.csv",
          "prompt_sensitivity.*.csv", "variants_forest.*.png", "pairwise_forest.*.png", "seeds_strip.*.png",
          "variants_by_*.csv", "pairwise_by_*.csv")
+# Held while a report writes its dir (see _one_writer).
+REPORT_LOCK = ".report.lock"
 
 
 @dataclass
@@ -133,6 +138,17 @@ def _write_section(comp: Comparison, df: pd.DataFrame, out: Path, files: dict[st
     return images
 
 
+@contextmanager
+def _one_writer(out: Path) -> Iterator[None]:
+    """One report at a time in a dir. Two at once (the sweep's own report and a report command, or
+    two commands with other options) removed each other's plots as stale and overwrote them, and one
+    then failed embedding a plot the other had removed. A second waits for the first (a report takes
+    seconds), then writes its own; the lock (flock, like a job dir's) goes with its holder's process."""
+    with (out / REPORT_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
                  options: ReportOptions | None = None, **changes: Any) -> ReportResult:
     """Build the report for multirun dirs and/or job dirs and write it into out_dir (default: the
@@ -155,17 +171,17 @@ def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ReportError(f"cannot create the output dir ({e.strerror})", out, "pass --out to a writable dir") from e
-    for stale in sorted({p for pattern in STALE for p in out.glob(pattern)}):
-        stale.unlink()  # from an earlier report on other variants or metrics: would be read as current
-
-    files: dict[str, Path] = {}
-    images = {name: _write_section(comp, metric_frame(loaded.df, comp.metric), out, files)
-              for name, comp in comps.items()}
     first = next(iter(comps.values()))
-    samples = collect_samples(loaded, first.order, first.group_by)
-    blocks = build_document(loaded, comps, images, [p for n, p in files.items() if n.endswith(".csv")], samples)
-    (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
-    (out / "report.html").write_text(to_html(blocks), encoding="utf-8")
+    files: dict[str, Path] = {}
+    with _one_writer(out):
+        for stale in sorted({p for pattern in STALE for p in out.glob(pattern)}):
+            stale.unlink()  # from an earlier report on other variants or metrics: would be read as current
+        images = {name: _write_section(comp, metric_frame(loaded.df, comp.metric), out, files)
+                  for name, comp in comps.items()}
+        samples = collect_samples(loaded, first.order, first.group_by)
+        blocks = build_document(loaded, comps, images, [p for n, p in files.items() if n.endswith(".csv")], samples)
+        (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
+        (out / "report.html").write_text(to_html(blocks), encoding="utf-8")
     files["report.md"], files["report.html"] = out / "report.md", out / "report.html"
     log.info("report written to %s", out / "report.md")
     return ReportResult(out, files, loaded, first, list(loaded.warnings), comps)
