@@ -260,3 +260,14 @@ def test_a_second_report_into_the_same_dir_waits_for_the_first(tmp_path: Path) -
     assert len(outcome) == 1 and isinstance(outcome[0], ReportResult), outcome
     assert not stale.exists() and (sweep / "report.md").is_file()
     assert pd.read_csv(sweep / "pairwise.csv")["correction"].eq("fdr_bh").all()
+
+
+def test_a_dir_the_report_cannot_write_in_is_one_line_naming_it(tmp_path: Path) -> None:
+    from evalsweep.report.build import _one_writer
+
+    gone = tmp_path / "removed"  # e.g. deleted, or not writable, after the report made it
+    with pytest.raises(ReportError) as info:
+        with _one_writer(gone):
+            pass
+    assert str(info.value).startswith(f"{gone}: cannot write in the output dir (")
+    assert "pass --out to a writable dir" in str(info.value) and "\n" not in str(info.value)

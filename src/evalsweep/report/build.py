@@ -144,7 +144,11 @@ def _one_writer(out: Path) -> Iterator[None]:
     two commands with other options) removed each other's plots as stale and overwrote them, and one
     then failed embedding a plot the other had removed. A second waits for the first (a report takes
     seconds), then writes its own; the lock (flock, like a job dir's) goes with its holder's process."""
-    with (out / REPORT_LOCK).open("a") as lock:
+    try:
+        lock = (out / REPORT_LOCK).open("a")
+    except OSError as e:  # the first file a report writes in its dir
+        raise ReportError(f"cannot write in the output dir ({e.strerror})", out, "pass --out to a writable dir") from e
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
