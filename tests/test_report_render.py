@@ -265,7 +265,8 @@ def test_a_second_report_into_the_same_dir_waits_for_the_first(tmp_path: Path) -
 def test_a_dir_the_report_cannot_write_in_is_one_line_naming_it(tmp_path: Path) -> None:
     from evalsweep.report.build import _one_writer
 
-    gone = tmp_path / "removed"  # e.g. deleted, or not writable, after the report made it
+    (tmp_path / "a_file").write_text("")
+    gone = tmp_path / "a_file" / "out"  # a dir that cannot be made (or written in)
     with pytest.raises(ReportError) as info:
         with _one_writer(gone):
             pass

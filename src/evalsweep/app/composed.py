@@ -4,7 +4,8 @@ Within one multirun Hydra composes every job's config three times: the pre-run v
 (preflight.py) checks each job before any runs, the basic sweeper checks that each job composes, and
 the launcher composes it to run it. Composing reads and merges every YAML file again (~60 ms a job),
 most of what a small job costs. The preflight keeps what it composed here; the project's sweeper
-(src/hydra_plugins/evalsweep_sweeper/) skips its own check of those jobs and hands each config to the launcher once.
+(src/hydra_plugins/evalsweep_sweeper/) skips its own check of those jobs and hands each config to
+the launcher once.
 
 The store is this module's state because the preflight (a Hydra callback) and the sweeper are built by
 Hydra separately and share nothing else; it holds one multirun's configs, tied to that multirun's
@@ -17,13 +18,13 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-# Kept pickled: a composed DictConfig is ~0.2 MB of objects and ~30 KB pickled, and unpickling it
-# (~2 ms) is also the copy each taker needs (the launcher sets hydra.job.* on what it gets).
 _Key = tuple[str, ...]
 
 
 class ComposedSweep:
-    """The job configs of one multirun (its config object `master`), by each job's overrides."""
+    """The job configs of one multirun (its config object `master`), by each job's overrides. Kept
+    pickled: a composed DictConfig is ~0.2 MB of objects and ~30 KB pickled, and unpickling it
+    (~2 ms) is also the copy each taker needs (the launcher sets hydra.job.* on what it gets)."""
 
     def __init__(self, master: DictConfig) -> None:
         self.master = master

@@ -140,14 +140,16 @@ def _write_section(comp: Comparison, df: pd.DataFrame, out: Path, files: dict[st
 
 @contextmanager
 def _one_writer(out: Path) -> Iterator[None]:
-    """One report at a time in a dir. Two at once (the sweep's own report and a report command, or
+    """The dir made, and one report at a time writing it. Two at once (the sweep's own report and a report command, or
     two commands with other options) removed each other's plots as stale and overwrote them, and one
     then failed embedding a plot the other had removed. A second waits for the first (a report takes
     seconds), then writes its own; the lock (flock, like a job dir's) goes with its holder's process."""
     try:
-        lock = (out / REPORT_LOCK).open("a")
-    except OSError as e:  # the first file a report writes in its dir
-        raise ReportError(f"cannot write in the output dir ({e.strerror})", out, "pass --out to a writable dir") from e
+        out.mkdir(parents=True, exist_ok=True)
+        lock = (out / REPORT_LOCK).open("a")  # the first file a report writes in its dir
+    except OSError as e:
+        raise ReportError(f"cannot write in the output dir ({e.strerror})", out,
+                          "pass --out to a writable dir") from e
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
@@ -171,10 +173,6 @@ def write_report(paths: Iterable[Path | str], out_dir: Path | str | None = None,
         use_score_column(loaded, opts.score_column)
     comps = compare_metrics(loaded, opts)
     out = Path(out_dir) if out_dir is not None else _default_out(roots)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReportError(f"cannot create the output dir ({e.strerror})", out, "pass --out to a writable dir") from e
     first = next(iter(comps.values()))
     files: dict[str, Path] = {}
     with _one_writer(out):
