@@ -96,11 +96,10 @@ def read_reply(raw: RawReply, latency_s: float) -> GenerateResponse:
     # Thinking tokens are billed as output, as OpenAI's reasoning tokens are counted in completion_tokens:
     # added to output_tokens here, since candidatesTokenCount leaves them out, and recorded apart too.
     thoughts = as_int(usage.get("thoughtsTokenCount"))
-    # Cached prompt tokens (implicit caching) are inside promptTokenCount: taken out, as for OpenAI.
-    prompt = as_int(usage.get("promptTokenCount"))
-    cached = min(prompt, as_int(usage.get("cachedContentTokenCount")))
-    tokens = Usage(input_tokens=prompt - cached, cache_read_tokens=cached,
-                   output_tokens=as_int(usage.get("candidatesTokenCount")) + thoughts, reasoning_tokens=thoughts)
+    # Implicit caching's hits are inside promptTokenCount, as OpenAI's are.
+    tokens = Usage.of_prompt(as_int(usage.get("promptTokenCount")), as_int(usage.get("cachedContentTokenCount")),
+                             output_tokens=as_int(usage.get("candidatesTokenCount")) + thoughts,
+                             reasoning_tokens=thoughts)
     common = {"usage": tokens, "request_id": reply.response_id, "model": reply.model_version, "latency_s": latency_s}
     if not reply.candidates:
         if reply.prompt_feedback is not None and reply.prompt_feedback.block_reason:

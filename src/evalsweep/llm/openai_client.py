@@ -89,16 +89,14 @@ class OpenAIClient:
         usage = getattr(resp, "usage", None)
         # Already inside completion_tokens, as they are billed: recorded, not added.
         details = getattr(usage, "completion_tokens_details", None)
-        # The automatic prompt cache's hits are inside prompt_tokens; taken out of input_tokens and
-        # recorded as cache_read_tokens (billed at price.cache_read_per_mtok), as Anthropic reports them.
-        prompt = as_int(getattr(usage, "prompt_tokens", 0))
-        cached = min(prompt, as_int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0)))
+        # The automatic prompt cache's hits, inside prompt_tokens: billed at price.cache_read_per_mtok.
+        cached = as_int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0))
         try:
             return GenerateResponse(
                 text=content or "",
-                usage=Usage(input_tokens=prompt - cached, cache_read_tokens=cached,
-                            output_tokens=as_int(getattr(usage, "completion_tokens", 0)),
-                            reasoning_tokens=as_int(getattr(details, "reasoning_tokens", 0))),
+                usage=Usage.of_prompt(as_int(getattr(usage, "prompt_tokens", 0)), cached,
+                                      output_tokens=as_int(getattr(usage, "completion_tokens", 0)),
+                                      reasoning_tokens=as_int(getattr(details, "reasoning_tokens", 0))),
                 finish_reason=getattr(choices[0], "finish_reason", None),
                 request_id=getattr(resp, "_request_id", None) or getattr(resp, "id", None),
                 model=getattr(resp, "model", None),

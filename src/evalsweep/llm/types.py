@@ -87,6 +87,13 @@ class Usage(BaseModel):
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
 
+    @classmethod
+    def of_prompt(cls, prompt_tokens: int, cached_tokens: int, **rest: int) -> Usage:
+        """For a provider that counts the prompt's cache reads inside its prompt tokens (OpenAI's
+        prompt_tokens, Gemini's promptTokenCount): taken out, as Anthropic reports them."""
+        cached = min(prompt_tokens, cached_tokens)
+        return cls(input_tokens=prompt_tokens - cached, cache_read_tokens=cached, **rest)
+
     @model_serializer(mode="wrap")
     def _without_unused_cache(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
